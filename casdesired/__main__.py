@@ -1,0 +1,3 @@
+from casdesired.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,370 @@
+"""The agent protocol: what casdesired sends to its PowerShell 2.0 agent, and what comes back.
+
+Both the reconciler (``casdesired.transport``) and the lab (``casdesired.lab``) import this
+module, so the two ends cannot drift apart.
+
+How a run travels (see docs/agent.md):
+
+1. The command line is short and fixed: ``powershell.exe ... -EncodedCommand <BOOTSTRAP>``. It
+   stays far under cmd.exe's 8,191-character limit whatever the organisation's size.
+2. stdin carries the agent script (``agent.ps1``, ASCII, first line :data:`AGENT_MARKER`),
+   then :data:`REQUEST_SEPARATOR`, then the request as base64 of UTF-8 JSON. Base64 keeps stdin
+   pure ASCII, so no console codepage can damage a non-ASCII name, and values travel as *data*:
+   the agent splats them into cmdlets and never splices them into script text.
+3. The agent writes one line to stdout: :data:`RESPONSE_BEGIN` + base64 of UTF-8 JSON +
+   :data:`RESPONSE_END`. Anything else on stdout (banners, warnings, stray output) is ignored,
+   so it cannot corrupt the result.
+
+Invocation semantics (the agent and the lab implement them identically):
+
+* invocations run in order; each is ``& $cmdlet @parameters -ErrorAction Stop``;
+* ``properties`` selects what to return of each output object, converted to JSON primitives
+  (strings, numbers, booleans, null, lists of those); identities (ADObjectId, Fqdn, ...) as
+  their ``ToString()``;
+* ``group_by`` returns counts of output objects per value of one property instead of objects
+  (used to count mailboxes per database in one call);
+* ``until`` repeats the invocation until every output object's property is one of the values,
+  or the timeout passes (an error) — used to wait for an NLB drain;
+* on an error the result carries Exchange's message; with ``on_error="stop"`` (the default)
+  nothing after it runs and later invocations have no result at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from casdesired.errors import ProtocolError
+
+PROTOCOL_VERSION = 1
+AGENT_MARKER = "# casdesired-agent protocol 1"
+"""The first line of agent.ps1; the lab recognises the agent by it."""
+REQUEST_SEPARATOR = "#<casdesired-request>"
+RESPONSE_BEGIN = "<casdesired-response>"
+RESPONSE_END = "</casdesired-response>"
+
+# The bootstrap sent on the command line. PowerShell 2.0 syntax only. It reads the whole of
+# stdin, runs the agent part as a script block and hands it the (base64) request part.
+BOOTSTRAP_SCRIPT = (
+    "$ErrorActionPreference='Stop';$ProgressPreference='SilentlyContinue';"
+    "$s=[Console]::In.ReadToEnd();"
+    f"$i=$s.IndexOf('{REQUEST_SEPARATOR}');"
+    "if($i -lt 0){[Console]::Error.WriteLine('casdesired: no agent on stdin');exit 3};"
+    "& ([scriptblock]::Create($s.Substring(0,$i)))"
+    f" $s.Substring($i+{len(REQUEST_SEPARATOR)}).Trim()"
+)
+POWERSHELL_EXE = "powershell.exe"
+POWERSHELL_ARGS = ("-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
+
+Scalar: TypeAlias = str | int | float | bool | None
+ParamValue: TypeAlias = Scalar | list[Scalar]
+JsonValue = Any
+
+SECRET_KEYS = frozenset({"password", "credential", "secret"})
+
+
+def encode_command(script: str) -> str:
+    """``-EncodedCommand`` form of a script: base64 of UTF-16LE, as powershell.exe expects."""
+    return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+
+
+def decode_command(encoded: str) -> str:
+    try:
+        return base64.b64decode(encoded, validate=True).decode("utf-16-le")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"not a valid -EncodedCommand: {exc}") from None
+
+
+def command_line() -> tuple[str, list[str]]:
+    """The executable and arguments that start the agent; constant and short."""
+    return POWERSHELL_EXE, [*POWERSHELL_ARGS, "-EncodedCommand", encode_command(BOOTSTRAP_SCRIPT)]
+
+
+@dataclass(frozen=True)
+class Until:
+    """Repeat an invocation until every object's ``property`` is one of ``values``."""
+
+    property: str
+    values: tuple[str, ...]
+    timeout_seconds: float = 300.0
+    interval_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class Invocation:
+    id: str
+    cmdlet: str
+    parameters: Mapping[str, ParamValue] = field(default_factory=dict)
+    properties: tuple[str, ...] = ()
+    group_by: str | None = None
+    until: Until | None = None
+    on_error: Literal["stop", "continue"] = "stop"
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {
+            "id": self.id,
+            "cmdlet": self.cmdlet,
+            "parameters": dict(self.parameters),
+            "properties": list(self.properties),
+            "on_error": self.on_error,
+        }
+        if self.group_by is not None:
+            data["group_by"] = self.group_by
+        if self.until is not None:
+            data["until"] = {
+                "property": self.until.property,
+                "values": list(self.until.values),
+                "timeout_seconds": self.until.timeout_seconds,
+                "interval_seconds": self.until.interval_seconds,
+            }
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> Invocation:
+        until = data.get("until")
+        on_error = data.get("on_error", "stop")
+        if on_error not in ("stop", "continue"):
+            raise ProtocolError(f"invocation {data.get('id')!r}: bad on_error {on_error!r}")
+        params = data.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise ProtocolError(f"invocation {data.get('id')!r}: parameters must be an object")
+        return cls(
+            id=str(data["id"]),
+            cmdlet=str(data["cmdlet"]),
+            parameters=params,
+            properties=tuple(data.get("properties") or ()),
+            group_by=data.get("group_by"),
+            until=(
+                Until(
+                    property=str(until["property"]),
+                    values=tuple(str(v) for v in until["values"]),
+                    timeout_seconds=float(until.get("timeout_seconds", 300.0)),
+                    interval_seconds=float(until.get("interval_seconds", 5.0)),
+                )
+                if until
+                else None
+            ),
+            on_error=on_error,
+        )
+
+
+@dataclass(frozen=True)
+class ExchangeSession:
+    """How the agent reaches the Exchange cmdlets."""
+
+    mode: Literal["snapin", "remote", "none"] = "snapin"
+    """``snapin``: Add-PSSnapin (simple, unsupported by Microsoft: bypasses RBAC).
+    ``remote``: New-PSSession to the supported ``/PowerShell`` endpoint.
+    ``none``: no Exchange cmdlets (NLB-only or lock-only runs)."""
+    uri: str | None = None
+    authentication: str = "Kerberos"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    """Explicit credentials for the remote session (avoids the Kerberos double hop)."""
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {"mode": self.mode, "authentication": self.authentication}
+        if self.uri:
+            data["uri"] = self.uri
+        if self.username is not None:
+            data["credential"] = {"username": self.username, "password": self.password or ""}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> ExchangeSession:
+        cred = data.get("credential") or {}
+        mode = data.get("mode", "snapin")
+        if mode not in ("snapin", "remote", "none"):
+            raise ProtocolError(f"unknown exchange session mode {mode!r}")
+        return cls(
+            mode=mode,
+            uri=data.get("uri"),
+            authentication=str(data.get("authentication", "Kerberos")),
+            username=cred.get("username"),
+            password=cred.get("password"),
+        )
+
+
+@dataclass(frozen=True)
+class Request:
+    invocations: tuple[Invocation, ...]
+    exchange: ExchangeSession = field(default_factory=ExchangeSession)
+    modules: tuple[str, ...] = ()
+    """PowerShell modules to Import-Module first (2.0 does not auto-load them)."""
+    protocol: int = PROTOCOL_VERSION
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "protocol": self.protocol,
+            "exchange": self.exchange.to_json(),
+            "modules": list(self.modules),
+            "invocations": [i.to_json() for i in self.invocations],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> Request:
+        if data.get("protocol") != PROTOCOL_VERSION:
+            raise ProtocolError(f"unsupported agent protocol {data.get('protocol')!r}")
+        return cls(
+            invocations=tuple(Invocation.from_json(i) for i in data.get("invocations") or ()),
+            exchange=ExchangeSession.from_json(data.get("exchange") or {}),
+            modules=tuple(data.get("modules") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class InvocationError:
+    message: str
+    category: str = ""
+    """PowerShell's CategoryInfo reason, e.g. ``ManagementObjectNotFoundException``."""
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    id: str
+    ok: bool
+    objects: tuple[Mapping[str, JsonValue], ...] = ()
+    groups: Mapping[str, int] | None = None
+    error: InvocationError | None = None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {"id": self.id, "ok": self.ok, "objects": list(self.objects)}
+        if self.groups is not None:
+            data["groups"] = dict(self.groups)
+        if self.error is not None:
+            data["error"] = {
+                "message": self.error.message,
+                "category": self.error.category,
+                "target": self.error.target,
+            }
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> Result:
+        err = data.get("error")
+        objects = data.get("objects") or []
+        groups = data.get("groups")
+        if not isinstance(objects, list) or (groups is not None and not isinstance(groups, dict)):
+            raise ProtocolError(f"result {data.get('id')!r} is malformed")
+        return cls(
+            id=str(data["id"]),
+            ok=bool(data["ok"]),
+            objects=tuple(objects),
+            groups={str(k): int(v) for k, v in groups.items()} if groups is not None else None,
+            error=(
+                InvocationError(
+                    message=str(err.get("message", "")),
+                    category=str(err.get("category", "")),
+                    target=str(err.get("target", "")),
+                )
+                if err
+                else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    results: tuple[Result, ...]
+    host: str = ""
+    ps_version: str = ""
+    exchange_version: str | None = None
+    """AdminDisplayVersion of the Exchange server the agent talked to."""
+    fatal: str | None = None
+    """Set when the agent could not run at all (no snap-in, Exchange 2013+, bad request)."""
+    agent_protocol: int = PROTOCOL_VERSION
+
+    def result(self, invocation_id: str) -> Result | None:
+        return next((r for r in self.results if r.id == invocation_id), None)
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "protocol": self.agent_protocol,
+            "host": self.host,
+            "ps_version": self.ps_version,
+            "exchange_version": self.exchange_version,
+            "fatal": self.fatal,
+            "results": [r.to_json() for r in self.results],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> Response:
+        if data.get("protocol") != PROTOCOL_VERSION:
+            raise ProtocolError(f"the agent speaks protocol {data.get('protocol')!r}")
+        return cls(
+            results=tuple(Result.from_json(r) for r in data.get("results") or ()),
+            host=str(data.get("host") or ""),
+            ps_version=str(data.get("ps_version") or ""),
+            exchange_version=data.get("exchange_version"),
+            fatal=data.get("fatal"),
+        )
+
+
+def _b64json(value: JsonValue) -> str:
+    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _unb64json(text: str, what: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"the {what} is corrupt: {exc}") from None
+
+
+def encode_stdin(agent_script: str, request: Request) -> bytes:
+    """What is sent on stdin: agent script, separator, base64 request. Pure ASCII."""
+    if not agent_script.startswith(AGENT_MARKER):
+        raise ValueError("agent script must start with the protocol marker")
+    text = f"{agent_script.rstrip()}\r\n{REQUEST_SEPARATOR}\r\n{_b64json(request.to_json())}\r\n"
+    return text.encode("ascii")
+
+
+def decode_stdin(data: bytes) -> tuple[str, Request]:
+    """The lab's side of :func:`encode_stdin`: (agent script, request)."""
+    text = data.decode("ascii", errors="replace")
+    index = text.find(REQUEST_SEPARATOR)
+    if index < 0:
+        raise ProtocolError("no request separator on stdin")
+    script, payload = text[:index], text[index + len(REQUEST_SEPARATOR) :]
+    if not script.lstrip("\ufeff").startswith(AGENT_MARKER):
+        raise ProtocolError("stdin does not start with the casdesired agent")
+    return script, Request.from_json(_unb64json(payload, "request"))
+
+
+def encode_response(response: Response) -> str:
+    """One stdout line, as the agent writes it."""
+    return f"{RESPONSE_BEGIN}{_b64json(response.to_json())}{RESPONSE_END}"
+
+
+def decode_response(stdout: str) -> Response:
+    """Find the framed response in whatever the far side printed."""
+    begin = stdout.rfind(RESPONSE_BEGIN)
+    if begin < 0:
+        raise ProtocolError("the agent printed no response")
+    end = stdout.find(RESPONSE_END, begin)
+    if end < 0:
+        raise ProtocolError("the agent's response was cut off")
+    data = _unb64json(stdout[begin + len(RESPONSE_BEGIN) : end], "agent's response")
+    if not isinstance(data, dict):
+        raise ProtocolError("the agent's response is not an object")
+    try:
+        return Response.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"the agent's response is malformed: {exc}") from None
+
+
+def redact(value: JsonValue) -> JsonValue:
+    """A copy of a request-shaped value with every secret replaced, for journals and logs."""
+    if isinstance(value, Mapping):
+        return {
+            k: ("***" if str(k).lower() in SECRET_KEYS else redact(v)) for k, v in value.items()
+        }
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [redact(v) for v in value]
+    return value

@@ -1,0 +1,1 @@
+"""Changes: the typed differences between the desired and the live estate."""

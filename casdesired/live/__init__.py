@@ -1,0 +1,1 @@
+"""Live state: the organisation as Exchange reports it, read through the agent."""

@@ -1,0 +1,1 @@
+"""Transport: WinRM (pywinrm) to the Windows host that runs the agent."""
