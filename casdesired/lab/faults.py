@@ -1,0 +1,107 @@
+"""Faults the lab can inject, set at start or at run time through the control API.
+
+Wire faults (``WireFault``) act on WS-Man operations; cmdlet faults (``CmdletFault``) act inside
+the Exchange side on one cmdlet, optionally for one identity only.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+WireFaultKind = Literal["http500", "wsman_fault", "drop", "hang"]
+"""``http500``: HTTP 500 with no SOAP body; ``wsman_fault``: 500 with a WS-Man fault;
+``drop``: close the connection without an answer; ``hang``: no answer until the client gives up."""
+
+
+@dataclass
+class WireFault:
+    kind: WireFaultKind
+    action: str | None = None
+    """WS-Man operation it hits: Create, Command, Send, Receive, Signal, Delete; None: any."""
+    after: int = 0
+    """Let this many matching operations through first."""
+    times: int = 1
+    """How many matching operations fail (then the fault is spent); 0 means forever."""
+    wsman_code: int = 2150858770
+    message: str = "The WS-Management service cannot process the request."
+
+
+@dataclass
+class CmdletFault:
+    cmdlet: str
+    identity: str | None = None
+    """Only when the invocation's Identity parameter equals this (case-insensitive)."""
+    message: str = (
+        "Active Directory operation failed on DC01.contoso.local. This error is not retriable."
+    )
+    category: str = "ADOperationException"
+    delay_seconds: float = 0.0
+    """Make the cmdlet slow instead of (with ``fail=False``) or before failing."""
+    fail: bool = True
+    after: int = 0
+    times: int = 0
+    """0 means forever."""
+
+
+@dataclass
+class Faults:
+    latency_ms: int = 0
+    reject_credentials: bool = False
+    wire: list[WireFault] = field(default_factory=list)
+    cmdlets: list[CmdletFault] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _seen: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "latency_ms": self.latency_ms,
+                "reject_credentials": self.reject_credentials,
+                "wire": [asdict(f) for f in self.wire],
+                "cmdlets": [asdict(f) for f in self.cmdlets],
+            }
+
+    def update(self, data: dict[str, Any]) -> None:
+        """Replace the fields present in ``data`` (the control API's PUT)."""
+        with self._lock:
+            if "latency_ms" in data:
+                self.latency_ms = int(data["latency_ms"])
+            if "reject_credentials" in data:
+                self.reject_credentials = bool(data["reject_credentials"])
+            if "wire" in data:
+                self.wire = [WireFault(**f) for f in data["wire"]]
+            if "cmdlets" in data:
+                self.cmdlets = [CmdletFault(**f) for f in data["cmdlets"]]
+            self._seen.clear()
+
+    def clear(self) -> None:
+        self.update({"latency_ms": 0, "reject_credentials": False, "wire": [], "cmdlets": []})
+
+    def _take(self, fault: WireFault | CmdletFault) -> bool:
+        seen = self._seen.get(id(fault), 0)
+        self._seen[id(fault)] = seen + 1
+        if seen < fault.after:
+            return False
+        return fault.times == 0 or seen < fault.after + fault.times
+
+    def take_wire(self, action: str) -> WireFault | None:
+        """The wire fault that hits this operation now, if any (counts it as used)."""
+        with self._lock:
+            for fault in self.wire:
+                if fault.action in (None, action) and self._take(fault):
+                    return fault
+        return None
+
+    def take_cmdlet(self, cmdlet: str, identity: str | None) -> CmdletFault | None:
+        with self._lock:
+            for fault in self.cmdlets:
+                if fault.cmdlet.lower() != cmdlet.lower():
+                    continue
+                wanted = fault.identity
+                if wanted is not None and (identity or "").lower() != wanted.lower():
+                    continue
+                if self._take(fault):
+                    return fault
+        return None
