@@ -1,0 +1,335 @@
+# casdesired-agent protocol 1
+<#
+The casdesired agent: runs on the Windows host casdesired reaches over WinRM, in Windows
+PowerShell 2.0 (the only version supported next to Exchange 2010), and does what one request
+asks of Exchange and Windows NLB.
+
+How it is started (see docs/agent.md and casdesired/agent/protocol.py, whose docstring is the
+contract): a short bootstrap on the command line reads the whole of stdin, runs this script as a
+script block and hands it the request, which is base64 of UTF-8 JSON. The request never
+becomes script text: every value in it is data, splatted into a cmdlet as a parameter value.
+Nothing here calls Invoke-Expression or builds a script from request data.
+
+What it writes: exactly one line on stdout,
+    <casdesired-response>BASE64(UTF-8 JSON)</casdesired-response>
+Anything else the host prints (banners, warnings, progress) is ignored by casdesired.
+
+Written for PowerShell 2.0 ONLY. Each place where a newer idiom would be natural says why it is
+not used. tests/agent/ scans this file for what 2.0 lacks.
+#>
+param([string]$RequestBase64 = '')
+
+# Errors inside an invocation must stop that invocation, never continue silently.
+$ErrorActionPreference = 'Stop'
+# Progress records would reach stderr as CLIXML noise over WinRM; nobody sees them anyway.
+$ProgressPreference = 'SilentlyContinue'
+
+$ExchangeSnapIn = 'Microsoft.Exchange.Management.PowerShell.E2010'
+$ProtocolVersion = 1
+
+# --- JSON ------------------------------------------------------------------------------------
+# PowerShell 2.0 has no ConvertTo-Json / ConvertFrom-Json. .NET 3.5's JavaScriptSerializer
+# (assembly System.Web.Extensions) is present on every Exchange 2010 server and does the job.
+try {
+    Add-Type -AssemblyName 'System.Web.Extensions'
+} catch {
+    # Add-Type -AssemblyName on 2.0 only knows some partial names; fall back to the strong name.
+    [void][System.Reflection.Assembly]::Load(
+        'System.Web.Extensions, Version=3.5.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35')
+}
+$Serializer = New-Object System.Web.Script.Serialization.JavaScriptSerializer
+# The default limit (2 MB of JSON) is far too small for 10,000 databases.
+$Serializer.MaxJsonLength = [int]::MaxValue
+$Serializer.RecursionLimit = 64
+
+function New-Map {
+    # A string-keyed dictionary JavaScriptSerializer writes as a JSON object. ([ordered] and
+    # [pscustomobject] do not exist in 2.0.) Every value put in one below is a fresh .NET value
+    # (a cast or a ToString()), never a PSObject wrapper, which the serializer would expand.
+    return (New-Object 'System.Collections.Generic.Dictionary[string,object]')
+}
+
+function Get-Field {
+    # Read one key of a deserialised JSON object, with a default when it is absent: indexing a
+    # generic Dictionary with a missing key may throw, depending on how PowerShell binds it.
+    param($Map, [string]$Name, $Default = $null)
+    if ($null -ne $Map -and $Map.ContainsKey($Name)) { return $Map[$Name] }
+    return $Default
+}
+
+function ConvertTo-AgentScalar {
+    # One value as a JSON primitive: strings, numbers and booleans as they are; enums, dates and
+    # every Exchange identity type (ADObjectId, Fqdn, ServerVersion, ...) as their ToString().
+    # Over a remote session values arrive deserialised; their ToString() is still the text.
+    param($Value)
+    if ($null -eq $Value) { return $null }
+    # [string] again: a string from a deserialised object may carry a PSObject wrapper.
+    if ($Value -is [string]) { return [string]$Value }
+    if ($Value -is [bool]) { return [bool]$Value }
+    if ($Value -is [enum]) { return $Value.ToString() }
+    if ($Value -is [int] -or $Value -is [long] -or $Value -is [int16] -or $Value -is [byte] -or
+        $Value -is [uint16] -or $Value -is [uint32] -or $Value -is [sbyte]) {
+        return [long]$Value
+    }
+    if ($Value -is [double] -or $Value -is [single] -or $Value -is [decimal]) {
+        return [double]$Value
+    }
+    if ($Value -is [datetime]) { return $Value.ToString('o') }
+    return $Value.ToString()
+}
+
+function ConvertTo-AgentValue {
+    # A property value as JSON: multi-valued properties (MultiValuedProperty, arrays, the
+    # ArrayLists of deserialised objects) become lists of scalars, everything else a scalar.
+    param($Value)
+    if ($null -eq $Value) { return $null }
+    if ($Value -is [System.Collections.IEnumerable] -and -not ($Value -is [string])) {
+        $list = New-Object System.Collections.ArrayList
+        foreach ($item in $Value) { [void]$list.Add((ConvertTo-AgentScalar $item)) }
+        # The comma keeps the list a list: PowerShell unrolls collections a function returns.
+        return , $list
+    }
+    return ConvertTo-AgentScalar $Value
+}
+
+function Select-AgentProperties {
+    # The requested properties of one output object. A property the object does not have is
+    # left out (not set to null), so casdesired can tell "missing" from "empty".
+    param($Object, $Names)
+    $row = New-Map
+    foreach ($name in $Names) {
+        $property = $Object.PSObject.Properties[[string]$name]
+        if ($null -ne $property) { $row[[string]$name] = ConvertTo-AgentValue $property.Value }
+    }
+    return $row
+}
+
+function Get-GroupKey {
+    # The text a group_by counts under: the property's value as a string ('' when empty).
+    param($Object, [string]$Name)
+    $property = $Object.PSObject.Properties[$Name]
+    if ($null -eq $property -or $null -eq $property.Value) { return '' }
+    return [string](ConvertTo-AgentScalar $property.Value)
+}
+
+function Get-ErrorDetail {
+    # What casdesired shows for a failed invocation: Exchange's own message, the error
+    # category's reason (e.g. ManagementObjectNotFoundException) and the target.
+    param($Record)
+    # With -ErrorAction Stop, 2.0 wraps a cmdlet's error in ActionPreferenceStopException whose
+    # message starts "Command execution stopped because ..."; the original record is inside.
+    $inner = $Record.Exception -as [System.Management.Automation.ActionPreferenceStopException]
+    if ($null -ne $inner -and $null -ne $inner.ErrorRecord) { $Record = $inner.ErrorRecord }
+    $detail = New-Map
+    $detail['message'] = [string]$Record.Exception.Message
+    $detail['category'] = [string]$Record.CategoryInfo.Reason
+    $detail['target'] = ''
+    if ($null -ne $Record.TargetObject) { $detail['target'] = [string]$Record.TargetObject }
+    return $detail
+}
+
+function Invoke-AgentInvocation {
+    # Run one invocation: `& $cmdlet @parameters -ErrorAction Stop`, then select properties,
+    # count groups, or poll until a property reaches a value. Returns the result object.
+    param($Invocation)
+    $result = New-Map
+    $result['id'] = [string](Get-Field $Invocation 'id' '')
+    $result['ok'] = $false
+    $result['objects'] = New-Object System.Collections.ArrayList
+    try {
+        $cmdlet = [string](Get-Field $Invocation 'cmdlet' '')
+        # Only a Verb-Noun command name is run; never a path, a script or an expression.
+        if ($cmdlet -notmatch '^[A-Za-z]+-[A-Za-z0-9]+$') {
+            throw "casdesired: '$cmdlet' is not a cmdlet name."
+        }
+        # Splatting passes every value as a parameter value (data), whatever characters it
+        # holds: quotes, $(), backticks, ';', '|' and newlines stay inert.
+        $parameters = @{}
+        $given = Get-Field $Invocation 'parameters'
+        if ($null -ne $given) {
+            foreach ($key in $given.Keys) { $parameters[[string]$key] = $given[$key] }
+        }
+        $parameters['ErrorAction'] = 'Stop'
+
+        $properties = @(Get-Field $Invocation 'properties' @())
+        $groupBy = Get-Field $Invocation 'group_by'
+        $until = Get-Field $Invocation 'until'
+
+        if ($null -ne $groupBy) {
+            # Counting in the pipeline keeps memory flat even for millions of mailboxes.
+            $groups = New-Map
+            & $cmdlet @parameters | ForEach-Object {
+                $key = Get-GroupKey $_ ([string]$groupBy)
+                $count = [long]0
+                if ($groups.ContainsKey($key)) { $count = [long]$groups[$key] }
+                $groups[$key] = $count + 1
+            }
+            $result['groups'] = $groups
+        } elseif ($null -ne $until) {
+            $untilProperty = [string](Get-Field $until 'property' '')
+            $wanted = @(Get-Field $until 'values' @()) | ForEach-Object { [string]$_ }
+            $timeout = [double](Get-Field $until 'timeout_seconds' 300)
+            $interval = [double](Get-Field $until 'interval_seconds' 5)
+            $deadline = (Get-Date).AddSeconds($timeout)
+            while ($true) {
+                $objects = New-Object System.Collections.ArrayList
+                $pending = 0
+                foreach ($output in @(& $cmdlet @parameters)) {
+                    [void]$objects.Add((Select-AgentProperties $output $properties))
+                    $value = Get-GroupKey $output $untilProperty
+                    # -contains (not -in, which 2.0 lacks); it compares case-insensitively.
+                    if (-not (@($wanted) -contains $value)) { $pending += 1 }
+                }
+                $result['objects'] = $objects
+                if ($pending -eq 0) { break }
+                if ((Get-Date) -ge $deadline) {
+                    throw ("casdesired: timed out after $timeout seconds waiting for " +
+                        "$untilProperty to be one of: " + (@($wanted) -join ', ') + '.')
+                }
+                Start-Sleep -Milliseconds ([int]($interval * 1000))
+            }
+        } else {
+            $objects = New-Object System.Collections.ArrayList
+            & $cmdlet @parameters | ForEach-Object {
+                [void]$objects.Add((Select-AgentProperties $_ $properties))
+            }
+            $result['objects'] = $objects
+        }
+        $result['ok'] = $true
+    } catch {
+        $result['ok'] = $false
+        $result['error'] = Get-ErrorDetail $_
+    }
+    return $result
+}
+
+function Write-AgentResponse {
+    # The one line casdesired reads. [Console]::Out.Write, not the formatter: 2.0 wraps
+    # formatted output at 80 columns, which would cut the frame. Base64 keeps it ASCII.
+    param($Response)
+    $json = $Serializer.Serialize($Response)
+    $bytes = [System.Text.Encoding]::UTF8.GetBytes($json)
+    [Console]::Out.Write('<casdesired-response>' + [Convert]::ToBase64String($bytes) +
+        '</casdesired-response>')
+    [Console]::Out.Flush()
+}
+
+# --- Main ------------------------------------------------------------------------------------
+# Exchange loading happens here at the script's top level, not in a function: what
+# Import-PSSession and Import-Module bring in must be visible to every invocation below.
+$response = New-Map
+$response['protocol'] = $ProtocolVersion
+$response['host'] = [string]$env:COMPUTERNAME
+$response['ps_version'] = [string]$PSVersionTable.PSVersion
+$response['exchange_version'] = $null
+$response['fatal'] = $null
+$results = New-Object System.Collections.ArrayList
+$response['results'] = $results
+$remoteSession = $null
+
+try {
+    try {
+        $json = [System.Text.Encoding]::UTF8.GetString(
+            [Convert]::FromBase64String($RequestBase64.Trim()))
+        $request = $Serializer.DeserializeObject($json)
+    } catch {
+        throw 'casdesired: the request on stdin is not valid base64 JSON.'
+    }
+    if ([string](Get-Field $request 'protocol' '') -ne [string]$ProtocolVersion) {
+        throw ("casdesired: this agent speaks protocol $ProtocolVersion, the request " +
+            "protocol " + [string](Get-Field $request 'protocol' '?') + '.')
+    }
+    $invocations = @(Get-Field $request 'invocations' @())
+    $exchange = Get-Field $request 'exchange'
+    $mode = [string](Get-Field $exchange 'mode' 'snapin')
+    $endpointServer = [string]$env:COMPUTERNAME
+
+    if ($mode -eq 'snapin') {
+        # Simple and common, but unsupported by Microsoft (it bypasses RBAC). Adding a snap-in
+        # twice is an error, hence the check.
+        if ($null -eq (Get-PSSnapin -Name $ExchangeSnapIn -ErrorAction SilentlyContinue)) {
+            Add-PSSnapin -Name $ExchangeSnapIn
+        }
+    } elseif ($mode -eq 'remote') {
+        # The supported way: Exchange's /PowerShell endpoint, with explicit credentials so the
+        # agent does not depend on Kerberos delegation (the double hop).
+        $uri = [string](Get-Field $exchange 'uri' '')
+        $sessionParameters = @{
+            ConfigurationName = 'Microsoft.Exchange'
+            ConnectionUri = $uri
+            Authentication = [string](Get-Field $exchange 'authentication' 'Kerberos')
+            ErrorAction = 'Stop'
+        }
+        $credential = Get-Field $exchange 'credential'
+        if ($null -ne $credential) {
+            $plain = [string](Get-Field $credential 'password' '')
+            $secret = ConvertTo-SecureString -String $plain -AsPlainText -Force
+            $sessionParameters['Credential'] = New-Object System.Management.Automation.PSCredential(
+                [string](Get-Field $credential 'username' ''), $secret)
+        }
+        $remoteSession = New-PSSession @sessionParameters
+        # Import only what the request uses: importing the whole Exchange session takes
+        # several seconds. Get-ExchangeServer is needed for the version check below.
+        $names = New-Object System.Collections.ArrayList
+        [void]$names.Add('Get-ExchangeServer')
+        foreach ($invocation in $invocations) {
+            $name = [string](Get-Field $invocation 'cmdlet' '')
+            if ($name -notmatch '-Nlb' -and -not ($names -contains $name)) {
+                [void]$names.Add($name)
+            }
+        }
+        $importParameters = @{
+            Session = $remoteSession
+            CommandName = [string[]]$names.ToArray()
+            DisableNameChecking = $true
+            AllowClobber = $true
+        }
+        [void](Import-PSSession @importParameters)
+        $endpointServer = ([Uri]$uri).Host.Split('.')[0]
+    } elseif ($mode -ne 'none') {
+        throw "casdesired: unknown Exchange session mode '$mode'."
+    }
+
+    # PowerShell 2.0 does not auto-load modules (NetworkLoadBalancingClusters included).
+    foreach ($module in @(Get-Field $request 'modules' @())) {
+        Import-Module -Name ([string]$module)
+    }
+
+    if ($mode -ne 'none') {
+        # Refuse Exchange 2013 and later: CAS arrays and RpcClientAccessServer do nothing there.
+        try {
+            $server = Get-ExchangeServer -Identity $endpointServer -ErrorAction Stop
+            $version = ConvertTo-AgentScalar $server.AdminDisplayVersion
+            $response['exchange_version'] = [string]$version
+        } catch {
+            # The WinRM host may be a management server without Exchange: the reader still sees
+            # every server's version and the plan refuses 2013+ servers.
+            $response['exchange_version'] = $null
+        }
+        $version = [string]$response['exchange_version']
+        if ($version -match 'Version\s+(\d+)\.' -and [int]$Matches[1] -ge 15) {
+            throw ("Exchange Server 2013 or later detected on $endpointServer ($version): " +
+                'casdesired manages Exchange 2010 only.')
+        }
+    }
+
+    foreach ($invocation in $invocations) {
+        $result = Invoke-AgentInvocation $invocation
+        [void]$results.Add($result)
+        # on_error "stop" (the default): nothing after a failure runs, so later invocations
+        # have no result at all and casdesired cannot mistake "not run" for "empty".
+        $onError = [string](Get-Field $invocation 'on_error' 'stop')
+        if (-not $result['ok'] -and $onError -ne 'continue') {
+            break
+        }
+    }
+} catch {
+    # The agent could not do its job at all (no snap-in, bad request, Exchange 2013, ...).
+    $response['fatal'] = [string]$_.Exception.Message
+} finally {
+    if ($null -ne $remoteSession) {
+        Remove-PSSession -Session $remoteSession -ErrorAction SilentlyContinue
+    }
+}
+
+Write-AgentResponse $response

@@ -1,0 +1,172 @@
+"""Static checks on agent.ps1: PowerShell 2.0 only, no code built from data, short bootstrap.
+
+No PowerShell runs here (the lab executes what the agent does); these tests read the script.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+from casdesired.agent import protocol
+from casdesired.agent.script import agent_script
+
+
+def strip_comments(script: str) -> str:
+    """The script without ``<# ... #>`` blocks and ``#`` line comments, strings kept intact.
+
+    Quote-aware, so a ``#`` inside a string literal is not taken for a comment.
+    """
+    out: list[str] = []
+    i, n = 0, len(script)
+    quote: str | None = None
+    while i < n:
+        ch = script[i]
+        if quote:
+            out.append(ch)
+            if ch == "`" and quote == '"' and i + 1 < n:  # escaped character in "..."
+                out.append(script[i + 1])
+                i += 2
+                continue
+            if ch == quote:
+                if i + 1 < n and script[i + 1] == quote:  # doubled quote stays in the string
+                    out.append(script[i + 1])
+                    i += 2
+                    continue
+                quote = None
+            i += 1
+            continue
+        if script.startswith("<#", i):
+            end = script.find("#>", i + 2)
+            i = n if end < 0 else end + 2
+            continue
+        if ch == "#":
+            end = script.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if ch in "'\"":
+            quote = ch
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+CODE = strip_comments(agent_script())
+
+# What PowerShell 2.0 does not have (3.0+ only), or what the agent must never do.
+NOT_IN_POWERSHELL_2 = {
+    "ConvertTo-Json": r"ConvertTo-Json",
+    "ConvertFrom-Json": r"ConvertFrom-Json",
+    "[ordered]": r"\[ordered\]",
+    "[pscustomobject]": r"\[pscustomobject\]",
+    "-in operator": r"\s-in\s",
+    "-notin operator": r"\s-notin\s",
+    "::new()": r"::new\s*\(",
+    ".Where()": r"\.Where\s*\(",
+    ".ForEach()": r"\.ForEach\s*\(",
+    "class definitions": r"(?m)^\s*class\s+\w",
+    "$PSItem": r"\$PSItem",
+    "Invoke-RestMethod": r"Invoke-RestMethod",
+    "Invoke-WebRequest": r"Invoke-WebRequest",
+    "-ErrorAction Ignore": r"-ErrorAction\s*:?\s*'?Ignore",
+    "Get-CimInstance": r"Get-Cim",
+    "Get-Content -Raw": r"-Raw\b",
+    "$using:": r"\$using:",
+    "-shl / -shr": r"\s-sh[lr]\s",
+    "$PSDefaultParameterValues": r"\$PSDefaultParameterValues",
+    "simplified Where-Object / ForEach-Object syntax": (
+        r"(?:Where-Object|ForEach-Object)\s+(?!\{|-FilterScript|-Process)"
+    ),
+    "enum definitions": r"(?m)^\s*enum\s+\w",
+    "using statements": r"(?m)^\s*using\s+(namespace|module)",
+}
+
+NEVER_EVAL = {
+    "Invoke-Expression": r"Invoke-Expression",
+    "iex": r"(?<![\w-])iex(?![\w-])",
+    "[scriptblock]::Create": r"\[scriptblock\]\s*::\s*Create",
+    "Add-Type -TypeDefinition (compiles code)": r"-TypeDefinition",
+    "$ExecutionContext.InvokeCommand": r"InvokeCommand",
+}
+
+
+def test_comment_stripper_keeps_strings_and_drops_comments() -> None:
+    text = "a # gone\n<# block\n gone #>b '# kept' \"x`\"# kept\" # gone"
+    assert strip_comments(text) == "a \nb '# kept' \"x`\"# kept\" "
+
+
+@pytest.mark.parametrize("feature", sorted(NOT_IN_POWERSHELL_2))
+def test_agent_uses_nothing_powershell_2_lacks(feature: str) -> None:
+    found = re.search(NOT_IN_POWERSHELL_2[feature], CODE, flags=re.IGNORECASE)
+    assert found is None, f"{feature} at: {CODE[max(0, found.start() - 60) : found.end() + 20]!r}"
+
+
+@pytest.mark.parametrize("feature", sorted(NEVER_EVAL))
+def test_agent_never_turns_data_into_code(feature: str) -> None:
+    assert re.search(NEVER_EVAL[feature], CODE, flags=re.IGNORECASE) is None, feature
+
+
+@pytest.mark.parametrize("feature", ["ConvertTo-Json", "[ordered]", "-notin operator", "iex"])
+def test_the_scanner_would_catch_each_feature(feature: str) -> None:
+    """Guard against patterns that can never match: each one finds a planted example."""
+    samples = {
+        "ConvertTo-Json": "$x | ConvertTo-Json",
+        "[ordered]": "$h = [ordered]@{}",
+        "-notin operator": "if ($a -notin $b) {}",
+        "iex": "iex $text",
+    }
+    pattern = {**NOT_IN_POWERSHELL_2, **NEVER_EVAL}[feature]
+    assert re.search(pattern, strip_comments(samples[feature]), flags=re.IGNORECASE)
+
+
+def test_agent_starts_with_the_marker_and_is_ascii() -> None:
+    raw = agent_script()
+    assert raw.splitlines()[0] == protocol.AGENT_MARKER
+    raw.encode("ascii")  # raises if not
+
+
+def test_agent_takes_the_request_as_its_first_parameter() -> None:
+    # The bootstrap runs the agent as a script block with the request as its one argument.
+    first_statement = CODE.strip().splitlines()[0]
+    assert re.match(r"param\s*\(\s*\[string\]\$RequestBase64", first_statement, re.IGNORECASE)
+
+
+def test_agent_splats_request_parameters_and_writes_one_framed_line() -> None:
+    assert re.search(r"&\s*\$cmdlet\s+@parameters", CODE)
+    assert "[Console]::Out.Write(" in CODE
+    assert protocol.RESPONSE_BEGIN in CODE and protocol.RESPONSE_END in CODE
+    assert "JavaScriptSerializer" in CODE and "MaxJsonLength" in CODE
+    # Nothing reaches the formatter: PowerShell 2.0 wraps formatted output at 80 columns.
+    assert not re.search(r"Write-Host|Write-Output|Format-(Table|List)|Out-Host", CODE, re.I)
+
+
+def test_agent_refuses_exchange_2013_with_the_shared_message() -> None:
+    assert "casdesired manages Exchange 2010 only." in CODE
+    assert re.search(r"-ge\s+15", CODE)
+
+
+def test_bootstrap_command_line_stays_far_under_the_cmd_limit() -> None:
+    executable, arguments = protocol.command_line()
+    line = " ".join([executable, *arguments])
+    assert len(line) < 2000, len(line)  # cmd.exe's limit is 8,191
+    assert protocol.decode_command(arguments[-1]) == protocol.BOOTSTRAP_SCRIPT
+
+
+def test_request_values_travel_as_base64_data_never_as_script_text() -> None:
+    hostile = "DB'\"$(Remove-Item C:\\)`;|\n\u00e9\u00df\u0416"
+    request = protocol.Request(
+        invocations=(
+            protocol.Invocation("set", "Set-MailboxDatabase", {"Identity": hostile}),
+        )
+    )
+    stdin = protocol.encode_stdin(agent_script(), request)
+    text = stdin.decode("ascii")  # pure ASCII whatever the names
+    script, _, payload = text.partition(protocol.REQUEST_SEPARATOR)
+    assert "Remove-Item" not in text
+    assert script.rstrip() == agent_script().rstrip()
+    decoded = json.loads(base64.b64decode(payload.strip()).decode("utf-8"))
+    assert decoded["invocations"][0]["parameters"]["Identity"] == hostile
+    assert protocol.decode_stdin(stdin)[1] == request
