@@ -200,8 +200,21 @@ def running_bind(named: str, *, start_timeout: float = 15.0) -> Iterator[BindSer
 
 
 @contextmanager
-def silent_udp_port() -> Iterator[int]:
-    """A loopback UDP (and TCP) port that accepts packets and never answers: a dead resolver."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", 0))
-        yield int(udp.getsockname()[1])
+def silent_port() -> Iterator[int]:
+    """A loopback port that takes UDP packets and TCP connections and never answers.
+
+    A dead resolver or primary: queries to it can only time out.
+    """
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                tcp.listen(8)
+                yield port
+                return
+    raise RuntimeError("no free loopback port for a silent server")
