@@ -1,0 +1,143 @@
+"""The desired state as loaded: the organisation's settings, its sites and binding rules.
+
+These are the types every later stage reads (``plan``, ``apply``, the transport, the DNS
+checks). Sites use the shared estate model (:mod:`casdesired.model`); what only the desired
+side has — how to connect, DNS resolvers, policy, binding rules — lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from casdesired import model
+from casdesired.diagnostics import Diagnostic, Location, Severity
+
+LAB_ENDPOINT = "lab"
+"""``connection.endpoint`` value that selects the embedded lab instead of a WinRM URL."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The NAMES of the environment variables holding credentials — never the secrets."""
+
+    username_env: str | None = None
+    password_env: str | None = None
+    cert_pem_env: str | None = None
+    """Certificate transport: variable holding the PATH of the client certificate (PEM)."""
+    cert_key_env: str | None = None
+    """Certificate transport: variable holding the PATH of the client key (PEM)."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the Exchange side: a WinRM endpoint (or the embedded lab)."""
+
+    endpoint: str
+    """``"lab"`` or a WinRM URL such as ``https://ex01.contoso.local:5986/wsman``."""
+    transport: str
+    """``basic`` | ``ntlm`` | ``kerberos`` | ``credssp`` | ``certificate``."""
+    exchange_mode: str
+    """``snapin`` (Add-PSSnapin) or ``remote`` (the supported /PowerShell session)."""
+    exchange_uri: str | None
+    """The /PowerShell URI for ``remote`` mode."""
+    tls_validate: bool
+    ca_bundle: Path | None
+    """Absolute path (YAML gives it relative to the organisation directory)."""
+    connect_timeout: float
+    operation_timeout: float
+    credentials: Credentials
+    lab_state: Path | None
+    """``endpoint: lab`` only: where the lab persists its organisation (``~`` expanded)."""
+
+    @property
+    def is_lab(self) -> bool:
+        return self.endpoint == LAB_ENDPOINT
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """Resolvers the DNS checks ask (internal must resolve arrays; external must not)."""
+
+    resolvers: tuple[str, ...] = ()
+    external_resolvers: tuple[str, ...] = ()
+    source: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Safety thresholds for plan/apply (octoDNS-style) and whether pruning may happen."""
+
+    max_rebind_percent: float = 30.0
+    min_databases_for_threshold: int = 10
+    allow_prune: bool = False
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """The organisation file: one per desired-state directory."""
+
+    name: str
+    connection: Connection
+    dns: DnsConfig
+    policy: Policy
+    path: Path
+    """The organisation directory (relative paths in the YAML are relative to it)."""
+    source: Location
+
+
+@dataclass(frozen=True)
+class BindingRule:
+    """Which databases a site binds, and to what (its array's FQDN, or a named server)."""
+
+    site: str
+    target: str
+    """The array FQDN (``target_kind == "array"``) or the server name (``"server"``)."""
+    target_kind: Literal["array", "server"]
+    names: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    """Case-insensitive shell-style globs, resolved against live databases at plan time."""
+    source: Location | None = field(default=None, compare=False)
+
+
+@dataclass
+class DesiredState:
+    """Everything one desired-state directory declares, plus every problem found in it.
+
+    When :meth:`has_errors` is true the content is partial (objects that could not be read
+    are left out) and must not be acted on.
+    """
+
+    organisation: Organisation
+    sites: tuple[model.Site, ...]
+    binding_rules: tuple[BindingRule, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    files: tuple[Path, ...]
+
+    def digest(self) -> str:
+        """SHA-256 over the files' bytes in sorted path order (a plan's staleness check)."""
+        sha = hashlib.sha256()
+        root = self.organisation.path
+        for path in sorted(self.files):
+            try:
+                name = path.relative_to(root).as_posix()
+            except ValueError:
+                name = path.as_posix()
+            # Name and length are hashed too, so moving bytes between files changes the digest.
+            data = path.read_bytes()
+            sha.update(f"{name}\0{len(data)}\0".encode())
+            sha.update(data)
+        return sha.hexdigest()
+
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    def estate(self) -> model.Estate:
+        """The declared sites as an :class:`model.Estate` (bindings come from resolve_bindings)."""
+        return model.Estate.build(self.sites)
+
+    def site(self, name: str) -> model.Site | None:
+        k = model.key(name)
+        return next((s for s in self.sites if s.key == k), None)

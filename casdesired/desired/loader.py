@@ -1,0 +1,143 @@
+"""Loading a desired-state directory: every file read, checked and modelled in one pass.
+
+A directory is one organisation: exactly one ``kind: organisation`` file and any number of
+``kind: site`` files, anywhere below it (hidden files and folders are skipped). Every problem
+becomes a :class:`Diagnostic`; only a directory with nothing to load raises.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from casdesired.desired import rules, schema
+from casdesired.desired.build import SiteFile, organisation_from, site_from
+from casdesired.desired.config import DesiredState
+from casdesired.desired.yamlsource import Document, display_path, read_yaml
+from casdesired.diagnostics import Diagnostic, Location, Severity
+from casdesired.errors import ConfigError
+
+YAML_SUFFIXES = (".yaml", ".yml")
+SCHEMA_COMMENT = "# yaml-language-server: $schema="
+
+
+def find_files(directory: Path) -> list[Path]:
+    """The YAML files below ``directory``, sorted, skipping anything hidden."""
+    found = []
+    for path in directory.rglob("*"):
+        relative = path.relative_to(directory)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix.lower() in YAML_SUFFIXES and path.is_file():
+            found.append(path)
+    return sorted(found)
+
+
+def load_desired(directory: Path) -> DesiredState:
+    """Load and check the organisation in ``directory``; problems are in ``.diagnostics``.
+
+    Raises :class:`ConfigError` only when there is nothing to load: the directory is missing,
+    is not a directory, or holds no YAML file.
+    """
+    shown = display_path(directory)
+    if not directory.exists():
+        raise ConfigError(f"{shown}: no such directory")
+    if not directory.is_dir():
+        raise ConfigError(f"{shown}: not a directory (give the organisation's directory)")
+    files = find_files(directory)
+    if not files:
+        raise ConfigError(f"{shown}: no YAML files (*.yaml, *.yml): nothing to load")
+
+    diagnostics: list[Diagnostic] = []
+    organisations: list[Document] = []
+    site_files: list[SiteFile] = []
+    for path in files:
+        document, problems = read_yaml(path)
+        diagnostics.extend(problems)
+        if document is None:
+            continue
+        kind = _kind(document, diagnostics)
+        if kind is None:
+            continue
+        diagnostics.extend(schema.check(document, kind))
+        if not document.first_line.startswith(SCHEMA_COMMENT):
+            diagnostics.append(
+                Diagnostic(
+                    Location(document.display, 1, 1),
+                    Severity.WARNING,
+                    f"the first line should be '{SCHEMA_COMMENT}...' so editors check the file "
+                    f"(schema: {schema.SCHEMA_URL.format(kind=kind)} or the local "
+                    f"schemas/{kind}.schema.json)",
+                    "schema-comment-missing",
+                )
+            )
+        if kind == "organisation":
+            organisations.append(document)
+        else:
+            built = site_from(document)
+            if built is not None:
+                site_files.append(built)
+
+    if not organisations:
+        diagnostics.append(
+            Diagnostic(
+                Location(shown),
+                Severity.ERROR,
+                "no organisation file (a file with 'kind: organisation', conventionally "
+                "organisation.yaml)",
+                "organisation-missing",
+            )
+        )
+    for extra in organisations[1:]:
+        diagnostics.append(
+            Diagnostic(
+                extra.location(("kind",)),
+                Severity.ERROR,
+                f"a second organisation file; {organisations[0].display} already declares the "
+                "organisation (one directory is one organisation)",
+                "organisation-multiple",
+            )
+        )
+    if organisations:
+        diagnostics.extend(rules.check_organisation(organisations[0]))
+    diagnostics.extend(rules.check_sites(site_files))
+
+    return DesiredState(
+        organisation=organisation_from(organisations[0] if organisations else None, directory),
+        sites=tuple(entry.site for entry in site_files),
+        binding_rules=tuple(rule for entry in site_files for rule in entry.binding_rules),
+        diagnostics=tuple(sorted(diagnostics, key=_order)),
+        files=tuple(files),
+    )
+
+
+def _order(diagnostic: Diagnostic) -> tuple[str, int, int, str]:
+    location = diagnostic.location
+    return (location.path, location.line, location.column, diagnostic.message)
+
+
+def _kind(document: Document, diagnostics: list[Diagnostic]) -> str | None:
+    """The file's kind, or None (with a diagnostic) when it is not a casdesired file."""
+    data = document.data
+    if not isinstance(data, dict) or "casdesired" not in data or "kind" not in data:
+        diagnostics.append(
+            Diagnostic(
+                document.location(()),
+                Severity.ERROR,
+                "not a casdesired file: it must start with 'casdesired: 1' and "
+                "'kind: organisation' or 'kind: site'",
+                "not-casdesired",
+            )
+        )
+        return None
+    kind = data["kind"]
+    if kind not in schema.KINDS:
+        diagnostics.append(
+            Diagnostic(
+                document.location(("kind",)),
+                Severity.ERROR,
+                f"kind must be one of: {', '.join(schema.KINDS)}",
+                "bad-value",
+            )
+        )
+        return None
+    return str(kind)

@@ -1,0 +1,266 @@
+"""Reading one YAML file into plain data that remembers where every key and value came from.
+
+PyYAML's ``safe_load`` loses positions, keeps the last of two duplicate keys without a word,
+expands aliases without limit and raises on bad bytes with messages an administrator cannot act
+on. This module composes the node tree itself (on ``SafeLoader``), so that:
+
+* every mapping, sequence and scalar gets a 1-based ``Location`` (keys too, separately);
+* duplicate keys, tabs used for indentation, non-UTF-8 bytes, malformed YAML, custom tags and
+  oversized files become :class:`Diagnostic` s with ``path:line:column``;
+* aliases are refused outright (``*name``): desired-state files have no use for them, and
+  refusing them removes the "billion laughs" expansion attack instead of merely capping it.
+
+It never raises for bad content; :func:`read_yaml` returns ``(document or None, diagnostics)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from casdesired.diagnostics import Diagnostic, Location, Severity
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""Larger files are refused unread: 10,000 database names take well under 1 MiB."""
+
+YamlPath = tuple[str | int, ...]
+"""Where a value sits in a document: keys and list indexes from the root."""
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+# Timestamps and binary are legal YAML but never meaningful here: keep their text.
+_TEXT_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
+_MAPPING_TAG = "tag:yaml.org,2002:map"
+_SEQUENCE_TAG = "tag:yaml.org,2002:seq"
+
+
+class _AliasRefused(yaml.MarkedYAMLError):
+    """Raised by the composer on the first ``*alias``."""
+
+
+class _LocatingLoader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses aliases (anchors alone are harmless)."""
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise _AliasRefused(
+                problem=(
+                    f"YAML aliases are not allowed (found '*{event.anchor}'); "
+                    "write the value out in full"
+                ),
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+@dataclass
+class Document:
+    """One YAML file as plain Python data plus the location of every key and value."""
+
+    path: Path
+    display: str
+    """The path as diagnostics print it (relative to the working directory when possible)."""
+    data: Any
+    values: dict[YamlPath, Location] = field(default_factory=dict)
+    keys: dict[YamlPath, Location] = field(default_factory=dict)
+    first_line: str = ""
+
+    def location(self, where: YamlPath, *, key: bool = False) -> Location:
+        """Where ``where`` is written; its key when ``key``; else the nearest written ancestor."""
+        if key and where in self.keys:
+            return self.keys[where]
+        probe = where
+        while probe:
+            if probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.values.get((), Location(self.display, 1, 1))
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else absolute."""
+    absolute = path.absolute()
+    try:
+        return absolute.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
+def read_yaml(path: Path) -> tuple[Document | None, list[Diagnostic]]:
+    """Read and compose ``path``; a ``None`` document means nothing usable could be read."""
+    display = display_path(path)
+
+    def error(message: str, line: int = 1, column: int = 1, rule: str = "yaml") -> Diagnostic:
+        return Diagnostic(Location(display, line, column), Severity.ERROR, message, rule)
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [
+                error(f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", rule="file-too-large")
+            ]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [error(f"cannot read file: {exc.strerror or exc}", rule="file-unreadable")]
+
+    text, problem = _decode(raw, display)
+    if problem is not None:
+        return None, [problem]
+    if not text.strip():
+        return None, [error("empty file: not a casdesired file", rule="not-casdesired")]
+
+    tabs = _tab_indentation(text, display)
+    if tabs:
+        return None, tabs
+
+    loader = _LocatingLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        return None, [_yaml_error(exc, display)]
+    except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
+        return None, [_reader_error(exc, text, display)]
+    finally:
+        loader.dispose()
+
+    document = Document(path, display, None, first_line=text.splitlines()[0])
+    if root is None:  # only comments
+        return None, [
+            error("file holds no YAML content: not a casdesired file", rule="not-casdesired")
+        ]
+    diagnostics: list[Diagnostic] = []
+    document.data = _plain(root, (), document, loader, diagnostics)
+    return document, diagnostics
+
+
+def _location(display: str, mark: yaml.Mark | None) -> Location:
+    if mark is None:
+        return Location(display, 1, 1)
+    return Location(display, mark.line + 1, mark.column + 1)
+
+
+def _decode(raw: bytes, display: str) -> tuple[str, Diagnostic | None]:
+    """UTF-8 text (a BOM is allowed), or a diagnostic naming the first bad byte's place."""
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        offset = exc.start
+        line = raw.count(b"\n", 0, offset) + 1
+        column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+        message = (
+            f"not UTF-8: byte 0x{raw[offset]:02X} at offset {offset} (line {line}); "
+            "save the file as UTF-8"
+        )
+        return "", Diagnostic(Location(display, line, column), Severity.ERROR, message, "encoding")
+
+
+def _tab_indentation(text: str, display: str) -> list[Diagnostic]:
+    """A diagnostic per line indented with a tab (YAML allows only spaces there)."""
+    found: list[Diagnostic] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent:
+            found.append(
+                Diagnostic(
+                    Location(display, number, indent.index("\t") + 1),
+                    Severity.ERROR,
+                    "tab used for indentation; YAML indents with spaces only",
+                    "yaml-tab",
+                )
+            )
+    return found
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> Diagnostic:
+    """PyYAML's problem and its mark, without the source snippet (it may quote a secret)."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "malformed YAML"
+    message = problem if isinstance(exc, _AliasRefused) else f"invalid YAML: {problem}"
+    if exc.context and exc.problem and exc.context_mark is not None:
+        message += f" ({exc.context} at line {exc.context_mark.line + 1})"
+    rule = "yaml-alias" if isinstance(exc, _AliasRefused) else "yaml"
+    return Diagnostic(_location(display, mark), Severity.ERROR, message, rule)
+
+
+def _reader_error(exc: yaml.YAMLError, text: str, display: str) -> Diagnostic:
+    position = getattr(exc, "position", 0)
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = getattr(exc, "character", "")
+    code = f"U+{ord(character):04X}" if isinstance(character, str) and character else "?"
+    message = f"invalid YAML: character {code} is not allowed in YAML"
+    return Diagnostic(Location(display, line, column), Severity.ERROR, message, "yaml")
+
+
+def _plain(
+    node: Node,
+    where: YamlPath,
+    document: Document,
+    loader: _LocatingLoader,
+    diagnostics: list[Diagnostic],
+) -> Any:
+    """Turn a composed node into dict/list/scalars, recording locations and problems."""
+    location = _location(document.display, node.start_mark)
+    document.values[where] = location
+    if isinstance(node, MappingNode):
+        if node.tag != _MAPPING_TAG:
+            diagnostics.append(_tag_error(node, location))
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_location = _location(document.display, key_node.start_mark)
+            if not isinstance(key_node, ScalarNode):
+                diagnostics.append(
+                    Diagnostic(key_location, Severity.ERROR, "a key must be plain text", "yaml")
+                )
+                continue
+            # Keys are always text here: `yes:` or `1:` mean the words, not True or 1.
+            name = str(key_node.value)
+            child: YamlPath = (*where, name)
+            if name in result:
+                first = document.keys[child]
+                diagnostics.append(
+                    Diagnostic(
+                        key_location,
+                        Severity.ERROR,
+                        f"duplicate key '{name}' (first at line {first.line}:{first.column}); "
+                        "YAML would silently keep only the last one",
+                        "yaml-duplicate-key",
+                    )
+                )
+                continue
+            document.keys[child] = key_location
+            result[name] = _plain(value_node, child, document, loader, diagnostics)
+        return result
+    if isinstance(node, SequenceNode):
+        if node.tag != _SEQUENCE_TAG:
+            diagnostics.append(_tag_error(node, location))
+        return [
+            _plain(item, (*where, index), document, loader, diagnostics)
+            for index, item in enumerate(node.value)
+        ]
+    assert isinstance(node, ScalarNode)
+    if node.tag in _PLAIN_TAGS:
+        return loader.construct_object(node, deep=True)
+    if node.tag not in _TEXT_TAGS:
+        diagnostics.append(_tag_error(node, location))
+    return str(node.value)
+
+
+def _tag_error(node: Node, location: Location) -> Diagnostic:
+    return Diagnostic(
+        location,
+        Severity.ERROR,
+        f"YAML tag '{node.tag}' is not supported; write plain values",
+        "yaml-tag",
+    )
