@@ -70,9 +70,7 @@ class DnsFinding:
 
     def to_diagnostic(self, fallback: Location) -> Diagnostic:
         """As a validate/plan diagnostic, located at the declaration (or ``fallback``)."""
-        return Diagnostic(
-            self.source or fallback, Severity(self.severity), self.message, self.rule
-        )
+        return Diagnostic(self.source or fallback, Severity(self.severity), self.message, self.rule)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -170,9 +168,7 @@ def _external_finding(expected: ArrayExpectation, lookup: Lookup) -> DnsFinding 
         )
         return DnsFinding(name, "warning", RULE_RESOLVES_EXTERNALLY, message, expected.source)
     if lookup.status in FAILURES:
-        message = (
-            f"could not confirm that {name} does not resolve externally: {lookup.describe()}"
-        )
+        message = f"could not confirm that {name} does not resolve externally: {lookup.describe()}"
         return DnsFinding(name, "warning", RULE_EXTERNAL_UNCHECKED, message, expected.source)
     return None
 

@@ -106,14 +106,10 @@ def _a_records(response: dns.message.Message, qname: dns.name.Name) -> tuple[set
     current = qname
     chain: list[str] = []
     for _ in range(_MAX_CNAME_HOPS):
-        a_set = response.get_rrset(
-            response.answer, current, dns.rdataclass.IN, dns.rdatatype.A
-        )
+        a_set = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.A)
         if a_set is not None:
             return {rdata.to_text() for rdata in a_set}, " -> ".join(chain)
-        cname = response.get_rrset(
-            response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME
-        )
+        cname = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
         if cname is None:
             break
         current = next(iter(cname)).target
