@@ -43,6 +43,8 @@ def load_desired(directory: Path) -> DesiredState:
         raise ConfigError(f"{shown}: no such directory")
     if not directory.is_dir():
         raise ConfigError(f"{shown}: not a directory (give the organisation's directory)")
+    # Absolute, so relative paths in the YAML (ca_bundle) stay right whatever the caller does.
+    directory = directory.absolute()
     files = find_files(directory)
     if not files:
         raise ConfigError(f"{shown}: no YAML files (*.yaml, *.yml): nothing to load")
