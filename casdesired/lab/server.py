@@ -1,0 +1,187 @@
+"""The composed lab: an Exchange organisation behind a loopback WS-Management endpoint.
+
+::
+
+    with Lab(Organisation.from_seed(), auth="ntlm") as lab:
+        session = winrm.Session(lab.url, auth=(lab.credentials.username,
+                                lab.credentials.password), transport="ntlm")
+
+The organisation (the Exchange side) runs PowerShell; this module only wires it to the WS-Man
+server, the faults, the journal and the control API.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from casdesired.lab.control import ControlAPI
+from casdesired.lab.faults import Faults
+from casdesired.lab.journal import Journal
+from casdesired.lab.process import PowerShellHost
+from casdesired.lab.wsman import tls as tls_identity
+from casdesired.lab.wsman.auth import Account, NtlmUserFile
+from casdesired.lab.wsman.server import EndpointConfig, WSManHTTPServer
+from casdesired.lab.wsman.service import WSManService
+from casdesired.lab.wsman.shells import ShellTable
+
+DEFAULT_HOSTNAME = "EX01"
+
+
+class LabOrganisation(PowerShellHost, Protocol):
+    """What the lab needs from the Exchange side: run PowerShell, and hold its state."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as JSON-ready data (what the control API's GET returns)."""
+        ...
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Replace the whole state with ``data`` (a snapshot)."""
+        ...
+
+    def reset(self) -> None:
+        """Back to the state the organisation started with."""
+        ...
+
+
+def _random_password() -> str:
+    # Windows complexity: upper, lower, digit and symbol, whatever token_urlsafe produced.
+    return "Lab-" + secrets.token_urlsafe(15) + "9a"
+
+
+@dataclass
+class LabCredentials:
+    """The one account the lab accepts. It is a lab: printing it is the point."""
+
+    username: str = "CONTOSO\\casadmin"
+    password: str = field(default_factory=_random_password)
+
+    def __repr__(self) -> str:
+        return f"LabCredentials(username={self.username!r}, password='***')"
+
+
+class Lab:
+    """A running (after :meth:`start`) lab endpoint on loopback; a context manager."""
+
+    def __init__(
+        self,
+        organisation: LabOrganisation,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = False,
+        auth: Literal["basic", "ntlm"] = "ntlm",
+        credentials: LabCredentials | None = None,
+        faults: Faults | None = None,
+        journal: Journal | None = None,
+        hostname: str | None = None,
+    ) -> None:
+        if auth not in ("basic", "ntlm"):
+            raise ValueError(f"auth must be 'basic' or 'ntlm', not {auth!r}")
+        self.organisation = organisation
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.auth: Literal["basic", "ntlm"] = auth
+        self.credentials = credentials or LabCredentials()
+        self.faults = faults if faults is not None else Faults()
+        self.journal = journal if journal is not None else Journal()
+        self.hostname = hostname or str(getattr(organisation, "hostname", DEFAULT_HOSTNAME))
+        self.token = secrets.token_urlsafe(24)
+        self.ca_file: Path | None = None
+        self.url = ""
+        self._stop = threading.Event()
+        self._server: WSManHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._identity: tls_identity.TlsIdentity | None = None
+        self._ntlm_file: NtlmUserFile | None = None
+        self._shells: ShellTable | None = None
+
+    # ------------------------------------------------------------------------------------------
+    def start(self) -> Lab:
+        if self._server is not None:
+            return self
+        self._stop.clear()
+        account = Account(self.credentials.username, self.credentials.password)
+        if self.auth == "ntlm":
+            self._ntlm_file = NtlmUserFile(account)
+        ssl_context = None
+        if self.tls:
+            self._identity = tls_identity.generate(self.hostname)
+            self.ca_file = self._identity.ca_file
+            ssl_context = self._identity.server_context()
+        self._shells = ShellTable(self.organisation, self._stop)
+        service = WSManService(self._shells, self.journal, self.hostname, "", self._stop)
+        control = ControlAPI(
+            self.organisation, self.faults, self.journal, self.token,
+            on_reset=self._shells.clear,
+        )
+        config = EndpointConfig(
+            service=service,
+            journal=self.journal,
+            faults=self.faults,
+            auth=self.auth,
+            account=account,
+            machine=self.hostname,
+            stop=self._stop,
+            ntlm_file=self._ntlm_file,
+            cert_hash=self._identity.cert_hash if self._identity else None,
+            control=control,
+        )
+        try:
+            self._server = WSManHTTPServer((self.host, self.port), config, ssl_context)
+        except OSError:
+            self._cleanup_files()
+            raise
+        port = self._server.server_address[1]
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"{scheme}://{host}:{port}/wsman"
+        service.endpoint = self.url
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+            name=f"lab-{port}", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def control_url(self) -> str:
+        """Base URL of the control API (``.../lab``); send ``X-Lab-Token: lab.token``."""
+        return self.url.rsplit("/wsman", 1)[0] + "/lab"
+
+    @property
+    def open_shells(self) -> int:
+        return len(self._shells) if self._shells is not None else 0
+
+    def stop(self) -> None:
+        """Stop serving, cut open connections, end hung requests and remove temp files."""
+        self._stop.set()
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._shells is not None:
+            self._shells.clear()
+        self._cleanup_files()
+
+    def _cleanup_files(self) -> None:
+        if self._ntlm_file is not None:
+            self._ntlm_file.remove()
+            self._ntlm_file = None
+        if self._identity is not None:
+            self._identity.remove()
+            self._identity = None
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
