@@ -1,0 +1,558 @@
+"""Desired versus live: the typed changes that would make the organisation match, and findings.
+
+Rules (issue 4 §4–§5):
+
+* Only declared objects are managed. Live objects the YAML does not mention are listed as
+  unmanaged and never touched, unless the site prunes (``site.prune`` AND
+  ``policy.allow_prune``): then the site's undeclared array and NLB nodes become deletes.
+* Arrays are matched per site (one array per AD site): a declared FQDN that differs from the
+  site's live array is an FQDN *update*, never a delete-and-recreate.
+* A CAS declared in one site but living in another, a declared server missing live, and any
+  Exchange 2013+ server are blocking findings: the site's changes are withheld.
+* NLB: declared members missing live are added; the plan never leaves a cluster without a node
+  that is converged now and stays.
+* An array delete while databases would still point to it is a blocking finding.
+
+:func:`diff` is the entry point (DesiredState + LiveState); :func:`diff_input` does the work on
+plain model objects so it can be tested, and benchmarked, on hand-built estates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from casdesired import model
+from casdesired.changes.compare import compare
+from casdesired.changes.findings import Finding, Unmanaged
+from casdesired.changes.types import (
+    ArrayCreate,
+    ArrayDelete,
+    ArrayUpdate,
+    AutodiscoverChange,
+    BindingChange,
+    Change,
+    NlbNodeAdd,
+    NlbNodeRemove,
+)
+from casdesired.diagnostics import Diagnostic, Location, Severity
+from casdesired.errors import ConfigError
+
+if TYPE_CHECKING:
+    from casdesired.desired.config import DesiredState
+    from casdesired.live.reader import LiveState
+
+_VERSION_MAJOR = re.compile(r"(\d+)\.\d+")
+
+
+@dataclass
+class ChangeSet:
+    """The result of a diff: ordered changes, findings, withheld changes, unmanaged objects."""
+
+    changes: list[Change] = field(default_factory=list)
+    """Ordered as they must run (see :func:`order_changes`)."""
+    findings: list[Finding] = field(default_factory=list)
+    withheld: list[Change] = field(default_factory=list)
+    """Changes of sites a blocking finding names; shown, never applied."""
+    unmanaged: list[Unmanaged] = field(default_factory=list)
+    sites: tuple[str, ...] | None = None
+    """The sites the diff was limited to (None: every declared site)."""
+
+    @property
+    def blocked_sites(self) -> set[str]:
+        return {model.key(f.site) for f in self.findings if f.blocking and f.site}
+
+    @property
+    def blocked_everything(self) -> bool:
+        return any(f.blocking and f.site is None for f in self.findings)
+
+
+@dataclass(frozen=True)
+class DiffInput:
+    """Everything the diff looks at, as plain model objects."""
+
+    sites: Sequence[model.Site]
+    """Declared sites (already limited to the run's scope)."""
+    bindings: Mapping[str, model.DatabaseBinding]
+    """Desired bindings by database key (from resolve_bindings)."""
+    live: model.Estate
+    nlb: Mapping[str, model.LoadBalancer] = field(default_factory=dict)
+    """Live NLB clusters by model.key(cluster host)."""
+    binding_diagnostics: Sequence[Diagnostic] = ()
+    allow_prune: bool = False
+    all_sites: Sequence[model.Site] = ()
+    """Every declared site (for resolving binding targets outside the scope); default: sites."""
+    scoped: bool = False
+
+
+def diff(
+    desired: DesiredState, live: LiveState, *, sites: Iterable[str] | None = None
+) -> ChangeSet:
+    """Compare the desired state with the live organisation (optionally only some sites)."""
+    from casdesired.desired.bindings import resolve_bindings
+
+    declared = {s.key: s for s in desired.sites}
+    scope: list[model.Site] = list(desired.sites)
+    scope_names: tuple[str, ...] | None = None
+    if sites is not None:
+        scope_names = tuple(sites)
+        unknown = [n for n in scope_names if model.key(n) not in declared]
+        if unknown:
+            known = ", ".join(s.name for s in desired.sites) or "none"
+            raise ConfigError(f"unknown site {unknown[0]!r} (declared sites: {known})")
+        wanted = {model.key(n) for n in scope_names}
+        scope = [s for s in desired.sites if s.key in wanted]
+    live_names = [db.database for db in live.estate.databases.values()]
+    bindings, diagnostics = resolve_bindings(desired, live_names)
+    result = diff_input(
+        DiffInput(
+            sites=scope,
+            bindings=bindings,
+            live=live.estate,
+            nlb=live.nlb,
+            binding_diagnostics=diagnostics,
+            allow_prune=desired.organisation.policy.allow_prune,
+            all_sites=desired.sites,
+            scoped=sites is not None,
+        )
+    )
+    result.sites = tuple(s.name for s in scope) if scope_names is not None else None
+    return result
+
+
+def order_changes(changes: Iterable[Change]) -> list[Change]:
+    """Array create/update → NLB adds → Autodiscover → bindings → NLB removes → array deletes.
+
+    Arrays exist before bindings use them; nodes join before others leave; arrays go only after
+    nothing points to them. Within a group, by site then identity, so plans are deterministic.
+    """
+    return sorted(changes, key=lambda c: (c.order, model.key(c.site), model.key(c.identity)))
+
+
+def exchange_major(version: str | None) -> int | None:
+    """The major version in ``Version 14.3 (Build 123.4)``; None when unknown."""
+    if not version:
+        return None
+    match = _VERSION_MAJOR.search(version)
+    return int(match.group(1)) if match else None
+
+
+class _Differ:
+    """One diff run; holds the indexes the rules share."""
+
+    def __init__(self, inp: DiffInput) -> None:
+        self.inp = inp
+        self.live = inp.live
+        self.all_sites = list(inp.all_sites or inp.sites)
+        self.scope = {s.key for s in inp.sites}
+        self.out = ChangeSet()
+        self.changes: list[Change] = []
+        # Desired servers org-wide (a binding may name a server of another site).
+        self.desired_servers = {srv.key: srv for s in self.all_sites for srv in s.servers}
+        # Identity aliases -> canonical object id, so "HQ-CAS01" equals "hq-cas01.contoso.local"
+        # and a database pointing at an array's old FQDN equals its new one.
+        self.aliases: dict[str, str] = {}
+        self.canonical_site: dict[str, str] = {}
+        self._index_aliases()
+
+    # --- identities -------------------------------------------------------------------------
+
+    def _alias(self, identity: str | None, canonical: str, site: str) -> None:
+        if identity:
+            self.aliases.setdefault(model.key(identity), canonical)
+            self.canonical_site.setdefault(canonical, site)
+
+    def _index_aliases(self) -> None:
+        for site in self.all_sites:
+            array = site.array
+            if array is not None:
+                canonical = f"array:{site.key}"
+                self._alias(array.fqdn, canonical, site.name)
+                if " " not in array.name:
+                    self._alias(array.name, canonical, site.name)
+                live_array = self.live.array_in_site(site.name)
+                if live_array is not None and model.key(live_array.fqdn) not in self.aliases:
+                    # The site's live array is the same object under its old FQDN.
+                    self._alias(live_array.fqdn, canonical, site.name)
+            for srv in site.servers:
+                self._alias(srv.name, f"server:{srv.key}", site.name)
+                self._alias(srv.fqdn, f"server:{srv.key}", site.name)
+        for arr in self.live.arrays.values():
+            self._alias(arr.fqdn, f"array:{model.key(arr.site)}", arr.site)
+            if " " not in arr.name:
+                self._alias(arr.name, f"array:{model.key(arr.site)}", arr.site)
+        for srv in self.live.servers.values():
+            self._alias(srv.name, f"server:{srv.key}", srv.site)
+            self._alias(srv.fqdn, f"server:{srv.key}", srv.site)
+
+    def canonical(self, identity: str) -> str:
+        k = model.key(identity)
+        return self.aliases.get(k, f"other:{k}")
+
+    def target_value(self, identity: str) -> str:
+        """What to send as -RpcClientAccessServer: the array FQDN, or the server's FQDN."""
+        canonical = self.canonical(identity)
+        if canonical.startswith("array:"):
+            site_key = canonical.split(":", 1)[1]
+            site = next((s for s in self.all_sites if s.key == site_key), None)
+            if site is not None and site.array is not None:
+                return site.array.fqdn
+        if canonical.startswith("server:"):
+            k = canonical.split(":", 1)[1]
+            srv = self.desired_servers.get(k) or self.live.servers.get(k)
+            if srv is not None:
+                return srv.fqdn
+        return identity
+
+    def finding(
+        self,
+        severity: Severity,
+        rule: str,
+        message: str,
+        site: str | None,
+        location: Location | None = None,
+    ) -> None:
+        self.out.findings.append(Finding(severity, rule, message, site, location))
+
+    # --- the rules ----------------------------------------------------------------------------
+
+    def run(self) -> ChangeSet:
+        for site in self.inp.sites:
+            self.servers(site)
+            self.array(site)
+            self.nlb(site)
+            if site.prune and not self.inp.allow_prune:
+                self.finding(
+                    Severity.WARNING,
+                    "prune-not-allowed",
+                    f"site {site.name} asks to prune, but the organisation's policy has "
+                    "allow_prune: false; nothing is deleted",
+                    site.name,
+                    site.source,
+                )
+        self.bindings()
+        self.settle_array_updates()
+        self.unmanaged_databases()
+        self.array_deletes_unbound()
+        self.withhold_blocked()
+        return self.out
+
+    def prunes(self, site: model.Site) -> bool:
+        return site.prune and self.inp.allow_prune
+
+    def servers(self, site: model.Site) -> None:
+        desired = {srv.key: _server_record(srv) for srv in site.servers}
+        live_here = {
+            k: srv for k, srv in self.live.servers.items() if model.key(srv.site) == site.key
+        }
+        live_records = {
+            srv.key: _server_record(srv, like=self.desired_servers.get(srv.key))
+            for srv in (self.live.servers.get(k) for k in desired)
+            if srv is not None
+        }
+        comparison = compare(desired, live_records)
+        for srv in site.servers:
+            live = self.live.servers.get(srv.key)
+            if live is None:
+                self.finding(
+                    Severity.ERROR,
+                    "server-missing",
+                    f"CAS server {srv.name} is declared in site {site.name} but Exchange does not "
+                    "know it (Get-ExchangeServer); install it or remove it from the YAML",
+                    site.name,
+                    srv.source,
+                )
+                continue
+            if model.key(live.site) != site.key:
+                self.finding(
+                    Severity.ERROR,
+                    "server-in-other-site",
+                    f"CAS server {srv.name} is declared in site {site.name} but Active Directory "
+                    f"places it in site {live.site}. No Exchange cmdlet can move a server: in AD "
+                    f"Sites and Services, associate the subnet of {srv.fqdn}'s IP address with "
+                    f"site {site.name} (Sites > Subnets), or declare the server in site "
+                    f"{live.site}. Changes to site {site.name} are withheld until then.",
+                    site.name,
+                    srv.source,
+                )
+                continue
+            fields_ = comparison.changed.get(srv.key, frozenset())
+            if fields_:
+                self.changes.append(
+                    AutodiscoverChange(
+                        site=site.name,
+                        server=live.name,
+                        before_internal_uri=live.autodiscover_internal_uri,
+                        internal_uri=(
+                            srv.autodiscover_internal_uri if "internal_uri" in fields_ else None
+                        ),
+                        before_site_scope=live.autodiscover_site_scope,
+                        site_scope=srv.autodiscover_site_scope if "site_scope" in fields_ else None,
+                    )
+                )
+        for k, live in live_here.items():
+            major = exchange_major(live.version)
+            if major is not None and major >= 15:
+                self.finding(
+                    Severity.ERROR,
+                    "exchange-2013",
+                    f"server {live.name} in site {site.name} runs Exchange 2013 or later "
+                    f"({live.version}): casdesired manages Exchange 2010 only; changes to site "
+                    f"{site.name} are withheld",
+                    site.name,
+                )
+            if k not in desired:
+                self.out.unmanaged.append(
+                    Unmanaged("server", live.name, site.name, "CAS server not declared")
+                )
+
+    def array(self, site: model.Site) -> None:
+        wanted = site.array
+        live_in_site = self.live.array_in_site(site.name)
+        if wanted is None:
+            if live_in_site is not None:
+                if self.prunes(site):
+                    self.changes.append(
+                        ArrayDelete(site=site.name, fqdn=live_in_site.fqdn, name=live_in_site.name)
+                    )
+                else:
+                    self.out.unmanaged.append(
+                        Unmanaged("array", live_in_site.fqdn, site.name, "array not declared")
+                    )
+            return
+        by_fqdn = self.live.arrays.get(wanted.key)
+        if by_fqdn is not None and model.key(by_fqdn.site) != site.key:
+            self.finding(
+                Severity.ERROR,
+                "array-in-other-site",
+                f"CAS array {wanted.fqdn} is declared in site {site.name} but exists in site "
+                f"{by_fqdn.site}; move its declaration or remove the live array first",
+                site.name,
+                wanted.source,
+            )
+            return
+        if wanted.ensure is model.Ensure.ABSENT:
+            if by_fqdn is not None:
+                self.changes.append(
+                    ArrayDelete(site=site.name, fqdn=by_fqdn.fqdn, name=by_fqdn.name)
+                )
+            return
+        current = by_fqdn or live_in_site
+        if current is None:
+            self.changes.append(ArrayCreate(site=site.name, fqdn=wanted.fqdn, name=wanted.name))
+            return
+        fields_ = compare(
+            {"a": {"fqdn": model.key(wanted.fqdn), "name": wanted.name}},
+            {"a": {"fqdn": model.key(current.fqdn), "name": current.name}},
+        ).changed.get("a", frozenset())
+        if not fields_:
+            return
+        bound = [
+            db
+            for db in self.live.databases.values()
+            if self.canonical(db.rpc_client_access_server) == f"array:{site.key}"
+        ]
+        self.changes.append(
+            ArrayUpdate(
+                site=site.name,
+                live_fqdn=current.fqdn,
+                before_name=current.name,
+                fqdn=wanted.fqdn if "fqdn" in fields_ else current.fqdn,
+                name=wanted.name if "name" in fields_ else current.name,
+                bound_databases=tuple(db.database for db in bound),
+                bound_mailboxes=sum(db.mailbox_count or 0 for db in bound),
+            )
+        )
+
+    def nlb(self, site: model.Site) -> None:
+        array = site.array
+        if array is None or array.ensure is model.Ensure.ABSENT:
+            return
+        lb = array.load_balancer
+        if lb is None or lb.kind is not model.LoadBalancerKind.NLB or not lb.cluster_host:
+            return
+        cluster = self.inp.nlb.get(model.key(lb.cluster_host))
+        if cluster is None:
+            self.finding(
+                Severity.ERROR,
+                "nlb-cluster-missing",
+                f"no Windows NLB cluster answers on {lb.cluster_host} (array {array.fqdn}); "
+                "casdesired manages NLB membership but does not create clusters: create it "
+                "with New-NlbCluster first",
+                site.name,
+                lb.source or array.source,
+            )
+            return
+        comparison = compare({n.key: {} for n in lb.nodes}, {n.key: {} for n in cluster.nodes})
+        for k in comparison.only_desired:
+            node = next(n for n in lb.nodes if n.key == k)
+            srv = self.desired_servers.get(k) or self.live.servers.get(k)
+            interface = node.interface or lb.interface or ""
+            self.changes.append(
+                NlbNodeAdd(
+                    site=site.name,
+                    cluster_host=lb.cluster_host,
+                    interface=lb.interface or interface,
+                    server=node.server,
+                    server_fqdn=srv.fqdn if srv else node.server,
+                    node_interface=interface,
+                )
+            )
+        removed: set[str] = set()
+        for k in comparison.only_live:
+            node = next(n for n in cluster.nodes if n.key == k)
+            if self.prunes(site):
+                srv = self.live.servers.get(k) or self.desired_servers.get(k)
+                self.changes.append(
+                    NlbNodeRemove(
+                        site=site.name,
+                        cluster_host=lb.cluster_host,
+                        server=node.server,
+                        server_fqdn=srv.fqdn if srv else node.server,
+                    )
+                )
+                removed.add(k)
+            else:
+                self.out.unmanaged.append(
+                    Unmanaged(
+                        "nlb_node",
+                        node.server,
+                        site.name,
+                        f"node of the NLB cluster on {lb.cluster_host}, not a declared member",
+                    )
+                )
+        staying = [n for n in cluster.nodes if n.key not in removed and n.converged]
+        if removed and not staying:
+            self.finding(
+                Severity.ERROR,
+                "nlb-no-converged-node",
+                f"the plan would leave the NLB cluster on {lb.cluster_host} (array {array.fqdn}) "
+                "without a node that is converged now; bring a declared member to Converged "
+                "(Start-NlbClusterNode) before removing the others",
+                site.name,
+                lb.source or array.source,
+            )
+
+    def bindings(self) -> None:
+        site_of_file = {s.source.path: s.name for s in self.all_sites if s.source is not None}
+        for diagnostic in self.inp.binding_diagnostics:
+            site = site_of_file.get(diagnostic.location.path)
+            if site is None or model.key(site) in self.scope or not self.inp.scoped:
+                self.out.findings.append(Finding.from_diagnostic(diagnostic, site))
+        desired: dict[str, dict[str, Any]] = {}
+        targets: dict[str, tuple[str, str]] = {}
+        for k, binding in self.inp.bindings.items():
+            canonical = self.canonical(binding.rpc_client_access_server)
+            site = self.canonical_site.get(canonical)
+            if site is None or model.key(site) not in self.scope:
+                continue
+            if k not in self.live.databases:
+                continue  # resolve_bindings already reported it
+            desired[k] = {"target": canonical}
+            targets[k] = (site, binding.rpc_client_access_server)
+        live = {
+            k: {"target": self.canonical(self.live.databases[k].rpc_client_access_server)}
+            for k in desired
+        }
+        for k in compare(desired, live).changed:
+            db = self.live.databases[k]
+            site, target = targets[k]
+            self.changes.append(
+                BindingChange(
+                    site=site,
+                    database=db.database,
+                    before_target=db.rpc_client_access_server,
+                    target=self.target_value(target),
+                    mailbox_count=db.mailbox_count or 0,
+                )
+            )
+
+    def settle_array_updates(self) -> None:
+        """An array's FQDN change affects the databases that stay on it, not those rebound away
+        in the same plan (their users are counted once, under their rebinding)."""
+        rebound = {model.key(c.database) for c in self.changes if isinstance(c, BindingChange)}
+        for i, change in enumerate(self.changes):
+            if not isinstance(change, ArrayUpdate):
+                continue
+            staying = [
+                self.live.databases[model.key(name)]
+                for name in change.bound_databases
+                if model.key(name) not in rebound
+            ]
+            self.changes[i] = replace(
+                change,
+                bound_databases=tuple(db.database for db in staying),
+                bound_mailboxes=sum(db.mailbox_count or 0 for db in staying),
+            )
+
+    def unmanaged_databases(self) -> None:
+        for k, db in self.live.databases.items():
+            if k in self.inp.bindings:
+                continue
+            site = self.canonical_site.get(self.canonical(db.rpc_client_access_server))
+            if self.inp.scoped and (site is None or model.key(site) not in self.scope):
+                continue
+            self.out.unmanaged.append(
+                Unmanaged(
+                    "database",
+                    db.database,
+                    site,
+                    f"not bound by any site; RpcClientAccessServer {db.rpc_client_access_server}",
+                )
+            )
+
+    def array_deletes_unbound(self) -> None:
+        """Refuse to delete an array that databases would still point to after the plan."""
+        rebound = {
+            model.key(c.database): c.target for c in self.changes if isinstance(c, BindingChange)
+        }
+        for change in self.changes:
+            if not isinstance(change, ArrayDelete):
+                continue
+            gone = self.canonical(change.fqdn)
+            still = [
+                db.database
+                for k, db in self.live.databases.items()
+                if self.canonical(rebound.get(k, db.rpc_client_access_server)) == gone
+            ]
+            if still:
+                more = f" and {len(still) - 5} more" if len(still) > 5 else ""
+                shown = ", ".join(still[:5]) + more
+                self.finding(
+                    Severity.ERROR,
+                    "array-delete-in-use",
+                    f"CAS array {change.fqdn} would be deleted while {len(still)} database(s) "
+                    f"still use it ({shown}); bind them elsewhere in the YAML first",
+                    change.site,
+                )
+
+    def withhold_blocked(self) -> None:
+        blocked = self.out.blocked_sites
+        everything = self.out.blocked_everything
+        for change in order_changes(self.changes):
+            if everything or model.key(change.site) in blocked:
+                self.out.withheld.append(change)
+            else:
+                self.out.changes.append(change)
+
+
+def _server_record(srv: model.CasServer, like: model.CasServer | None = None) -> dict[str, Any]:
+    """The managed Autodiscover settings of a server, normalised for comparison.
+
+    Only settings the desired side manages (not None) take part: ``like`` is the desired twin
+    whose choice decides which live settings to compare.
+    """
+    ref = like or srv
+    record: dict[str, Any] = {}
+    if ref.autodiscover_internal_uri is not None:
+        record["internal_uri"] = (srv.autodiscover_internal_uri or "").lower()
+    if ref.autodiscover_site_scope is not None:
+        record["site_scope"] = sorted(model.key(s) for s in srv.autodiscover_site_scope or ())
+    return record
+
+
+def diff_input(inp: DiffInput) -> ChangeSet:
+    """The diff on plain model objects (what :func:`diff` calls)."""
+    return _Differ(inp).run()

@@ -1,0 +1,334 @@
+"""The plan: plain data that renderers show and apply carries out, saved as versioned JSON.
+
+A plan holds the ordered changes, the findings (blocking ones withhold their site's changes,
+which are kept apart in ``withheld``), the safety notes people must read before applying
+(mailboxes behind each rebinding, the Outlook profile trap), the unmanaged objects, and what it
+was computed from: the live state's fingerprint and the desired state's digest, so apply can
+refuse a stale plan. It never holds a credential.
+
+``to_json()`` is documented by ``schemas/plan.schema.json`` (``format_version: 1``). A saved file
+carries a checksum over its content; :meth:`Plan.load` refuses a file that fails the schema, the
+checksum, or whose recorded invocations no longer match what its changes would run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from casdesired.changes.diff import ChangeSet
+from casdesired.changes.findings import Finding, Unmanaged
+from casdesired.changes.types import (
+    OUTLOOK_PROFILE_WARNING,
+    Action,
+    ArrayUpdate,
+    BadChange,
+    BindingChange,
+    Change,
+    change_from_json,
+)
+from casdesired.errors import CasdesiredError
+
+FORMAT_VERSION = 1
+
+
+class PlanFileError(CasdesiredError):
+    """A plan file cannot be used: unreadable, not a plan, another version, or modified."""
+
+
+@dataclass(frozen=True)
+class SafetyNote:
+    """Something a reviewer must weigh before applying; shown apart from the changes."""
+
+    change: str
+    """The change it is about (``kind:identity``)."""
+    site: str
+    mailboxes: int
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "change": self.change,
+            "site": self.site,
+            "mailboxes": self.mailboxes,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SafetyNote:
+        return cls(
+            str(data["change"]), str(data["site"]), int(data["mailboxes"]), str(data["message"])
+        )
+
+
+def safety_notes(changes: Iterable[Change]) -> list[SafetyNote]:
+    """The notes for a list of changes: every rebinding, and every FQDN change of a used array."""
+    notes: list[SafetyNote] = []
+    for change in changes:
+        if isinstance(change, BindingChange):
+            notes.append(
+                SafetyNote(
+                    change=f"{change.kind}:{change.identity}",
+                    site=change.site,
+                    mailboxes=change.mailbox_count,
+                    message=(
+                        f"{change.mailbox_count:,} mailboxes on {change.database} move from "
+                        f"{change.before_target or '(none)'} to {change.target}; "
+                        f"{OUTLOOK_PROFILE_WARNING}"
+                    ),
+                )
+            )
+        elif isinstance(change, ArrayUpdate) and change.fqdn_changes and change.bound_databases:
+            notes.append(
+                SafetyNote(
+                    change=f"{change.kind}:{change.identity}",
+                    site=change.site,
+                    mailboxes=change.bound_mailboxes,
+                    message=(
+                        f"the FQDN of array {change.live_fqdn} changes to {change.fqdn} while "
+                        f"{len(change.bound_databases):,} database(s) with "
+                        f"{change.bound_mailboxes:,} mailboxes use it; {OUTLOOK_PROFILE_WARNING}"
+                    ),
+                )
+            )
+    return notes
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class Plan:
+    """What ``casdesired plan`` computed; renderers only read it."""
+
+    organisation: str
+    endpoint: str
+    live_fingerprint: str
+    desired_digest: str
+    changes: list[Change] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    withheld: list[Change] = field(default_factory=list)
+    unmanaged: list[Unmanaged] = field(default_factory=list)
+    sites: tuple[str, ...] | None = None
+    """The sites the run was limited to (``--site``); None: all declared sites."""
+    plan_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created_at: str = field(default_factory=_now)
+
+    @classmethod
+    def from_changeset(
+        cls,
+        changeset: ChangeSet,
+        *,
+        organisation: str,
+        endpoint: str,
+        live_fingerprint: str,
+        desired_digest: str,
+    ) -> Plan:
+        return cls(
+            organisation=organisation,
+            endpoint=endpoint,
+            live_fingerprint=live_fingerprint,
+            desired_digest=desired_digest,
+            changes=list(changeset.changes),
+            findings=list(changeset.findings),
+            withheld=list(changeset.withheld),
+            unmanaged=list(changeset.unmanaged),
+            sites=changeset.sites,
+        )
+
+    # --- derived facts ------------------------------------------------------------------------
+
+    @property
+    def safety(self) -> list[SafetyNote]:
+        return safety_notes(self.changes)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {"create": 0, "update": 0, "delete": 0}
+        for change in self.changes:
+            counts[change.action.value] += 1
+        return counts
+
+    @property
+    def mailboxes_affected(self) -> int:
+        return sum(change.mailboxes for change in self.changes)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def blocking_findings(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    @property
+    def summary(self) -> str:
+        """``Plan: 1 to create, 6 to change, 0 to destroy; 1,234 mailboxes affected``."""
+        c = self.counts
+        text = (
+            f"Plan: {c['create']} to create, {c['update']} to change, {c['delete']} to destroy; "
+            f"{self.mailboxes_affected:,} mailboxes affected"
+        )
+        blocking = len(self.blocking_findings)
+        if blocking:
+            text += f"; {blocking} blocking finding(s), {len(self.withheld)} change(s) withheld"
+        return text
+
+    # --- JSON ---------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The versioned document ``schemas/plan.schema.json`` describes."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "plan_id": self.plan_id,
+            "created_at": self.created_at,
+            "organisation": {"name": self.organisation, "endpoint": self.endpoint},
+            "live_fingerprint": self.live_fingerprint,
+            "desired_digest": self.desired_digest,
+            "sites": list(self.sites) if self.sites is not None else None,
+            "summary": self.summary,
+            "counts": {**self.counts, "mailboxes_affected": self.mailboxes_affected},
+            "changes": [_change_json(c) for c in self.changes],
+            "safety": [n.to_json() for n in self.safety],
+            "findings": [f.to_json() for f in self.findings],
+            "withheld": [_change_json(c) for c in self.withheld],
+            "unmanaged": [u.to_json() for u in self.unmanaged],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        """Rebuild a plan from :meth:`to_json` output; raises :class:`PlanFileError`."""
+        if not isinstance(data, Mapping) or data.get("format_version") != FORMAT_VERSION:
+            version = data.get("format_version") if isinstance(data, Mapping) else None
+            raise PlanFileError(
+                f"not a casdesired plan of format_version {FORMAT_VERSION} (found {version!r})"
+            )
+        errors = sorted(plan_validator().iter_errors(dict(data)), key=lambda e: list(e.path))
+        if errors:
+            first = errors[0]
+            where = "/".join(str(p) for p in first.absolute_path) or "(top)"
+            raise PlanFileError(f"invalid plan at {where}: {first.message}")
+        try:
+            changes = [_change_from(c) for c in data["changes"]]
+            withheld = [_change_from(c) for c in data["withheld"]]
+        except BadChange as exc:
+            raise PlanFileError(f"invalid plan: {exc}") from None
+        sites = data.get("sites")
+        return cls(
+            organisation=data["organisation"]["name"],
+            endpoint=data["organisation"]["endpoint"],
+            live_fingerprint=data["live_fingerprint"],
+            desired_digest=data["desired_digest"],
+            changes=changes,
+            findings=[Finding.from_json(f) for f in data["findings"]],
+            withheld=withheld,
+            unmanaged=[Unmanaged.from_json(u) for u in data["unmanaged"]],
+            sites=tuple(sites) if sites is not None else None,
+            plan_id=data["plan_id"],
+            created_at=data["created_at"],
+        )
+
+    # --- files --------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write the plan (with its checksum) atomically: a reader never sees half a file."""
+        document = self.to_json()
+        document["checksum"] = checksum(document)
+        text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        path = Path(path)
+        directory = path.parent if str(path.parent) else Path(".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> Plan:
+        """Read a saved plan; any damage or edit gives :class:`PlanFileError`, never a traceback."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise PlanFileError(f"cannot read plan file {path}: {reason}") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise PlanFileError(f"{path} is not a plan file (not JSON: {exc})") from None
+        if not isinstance(data, dict):
+            raise PlanFileError(f"{path} is not a plan file")
+        recorded = data.pop("checksum", None)
+        plan = cls.from_json(data)
+        if recorded != checksum(data):
+            raise PlanFileError(
+                f"{path} was modified after it was saved (checksum mismatch); "
+                "make a new plan instead of editing one"
+            )
+        return plan
+
+
+def checksum(document: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a plan document (without its checksum)."""
+    canonical = json.dumps(
+        {k: v for k, v in document.items() if k != "checksum"},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {
+        "kind": change.kind,
+        "action": change.action.value,
+        "site": change.site,
+        "identity": change.identity,
+        "description": change.describe(),
+        "mailboxes": change.mailboxes,
+        "before": change.before(),
+        "after": change.after(),
+        "data": change.to_json(),
+        "invocations": [i.to_json() for i in change.invocations()],
+    }
+
+
+def _change_from(entry: Mapping[str, Any]) -> Change:
+    change = change_from_json(entry["data"])
+    if change.kind != entry["kind"] or change.action is not Action(entry["action"]):
+        raise BadChange(f"change {entry.get('identity')!r}: kind does not match its data")
+    if [i.to_json() for i in change.invocations()] != entry["invocations"]:
+        raise BadChange(
+            f"change {change.identity!r}: its invocations do not match its data "
+            "(the file was edited)"
+        )
+    return change
+
+
+@cache
+def plan_schema() -> dict[str, Any]:
+    text = (resources.files("casdesired") / "schemas" / "plan.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def plan_validator() -> Draft202012Validator:
+    return Draft202012Validator(plan_schema())

@@ -1,0 +1,278 @@
+"""The diff's rules, on hand-built estates shaped like the lab's seed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from casdesired import model
+from casdesired.changes.diff import diff_input
+from casdesired.changes.types import (
+    ArrayCreate,
+    ArrayDelete,
+    ArrayUpdate,
+    AutodiscoverChange,
+    BindingChange,
+    NlbNodeAdd,
+    NlbNodeRemove,
+)
+from casdesired.diagnostics import Diagnostic, Location, Severity
+from changes.estates import MAILBOXES, desired_sites, live_estate, seed_input, server
+
+
+def kinds(changes: list) -> list[tuple[str, str]]:
+    return [(c.kind, c.identity) for c in changes]
+
+
+def test_seed_shaped_estate_gives_the_expected_changes_in_order() -> None:
+    result = diff_input(seed_input())
+    assert kinds(result.changes) == [
+        ("array_create", "outlook-branch.contoso.local"),
+        ("nlb_node_add", "hq-cas01.contoso.local/HQ-CAS02"),
+        ("autodiscover", "HQ-CAS02"),
+        ("binding", "BR-DB01"),
+        ("binding", "BR-DB02"),
+        ("binding", "HQ-DB05"),
+        ("binding", "HQ-DB06"),
+    ]
+    assert result.findings == []
+    rebinding = {c.database: c for c in result.changes if isinstance(c, BindingChange)}
+    assert rebinding["HQ-DB05"].before_target == "hq-cas02.contoso.local"
+    assert rebinding["HQ-DB05"].target == "outlook-hq.contoso.local"
+    assert rebinding["HQ-DB05"].mailbox_count == MAILBOXES["HQ-DB05"]
+    assert rebinding["BR-DB01"].target == "outlook-branch.contoso.local"
+    add = next(c for c in result.changes if isinstance(c, NlbNodeAdd))
+    assert (add.cluster_host, add.server_fqdn, add.interface) == (
+        "hq-cas01.contoso.local",
+        "hq-cas02.contoso.local",
+        "NLB",
+    )
+    auto = next(c for c in result.changes if isinstance(c, AutodiscoverChange))
+    assert auto.site_scope == ("HQ",) and auto.before_site_scope == ()
+    assert auto.internal_uri is None  # the URI already matches: not sent
+
+
+def test_in_sync_estate_has_no_changes_and_case_does_not_matter() -> None:
+    live, clusters = live_estate()
+    # Make live match: Branch array exists, bindings right (in other case), HQ-CAS02 in NLB.
+    live.arrays["outlook-branch.contoso.local"] = model.CasArray(
+        "OUTLOOK-BRANCH.contoso.local", "outlook-branch", "Branch"
+    )
+    for name, target in [
+        ("HQ-DB05", "Outlook-HQ.Contoso.Local"),
+        ("HQ-DB06", "outlook-hq"),
+        ("BR-DB01", "outlook-branch.contoso.local."),
+        ("BR-DB02", "OUTLOOK-BRANCH.CONTOSO.LOCAL"),
+    ]:
+        live.databases[model.key(name)] = replace(
+            live.databases[model.key(name)], rpc_client_access_server=target
+        )
+    live.servers["hq-cas02"] = server("HQ-CAS02", "HQ", scope=("hq",), live=True)
+    clusters["hq-cas01.contoso.local"] = replace(
+        clusters["hq-cas01.contoso.local"],
+        nodes=(
+            model.NlbNode("HQ-CAS01", "NLB", "Converged"),
+            model.NlbNode("hq-cas02", "NLB", "Converged"),
+        ),
+    )
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    assert result.changes == [] and result.findings == []
+
+
+def test_server_bindings_compare_name_and_fqdn_alike() -> None:
+    bindings = {"hq-db05": model.DatabaseBinding("HQ-DB05", "HQ-CAS02")}
+    result = diff_input(seed_input(bindings=bindings))
+    assert not [c for c in result.changes if isinstance(c, BindingChange)]
+    bindings = {"hq-db05": model.DatabaseBinding("HQ-DB05", "hq-cas01.contoso.local")}
+    result = diff_input(seed_input(bindings=bindings))
+    (change,) = [c for c in result.changes if isinstance(c, BindingChange)]
+    assert change.target == "hq-cas01.contoso.local"
+
+
+def test_undeclared_live_objects_are_unmanaged_and_untouched() -> None:
+    live, clusters = live_estate()
+    live.servers["hq-cas03"] = server("HQ-CAS03", "HQ", live=True)
+    live.databases["hq-db99"] = model.DatabaseBinding(
+        "HQ-DB99", "outlook-hq.contoso.local", mailbox_count=7
+    )
+    clusters["hq-cas01.contoso.local"] = nlb_with(
+        clusters["hq-cas01.contoso.local"], ("HQ-CAS03", "Converged")
+    )
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    unmanaged = {(u.kind, u.identity) for u in result.unmanaged}
+    assert {("server", "HQ-CAS03"), ("database", "HQ-DB99"), ("nlb_node", "HQ-CAS03")} <= unmanaged
+    assert not [c for c in result.changes if isinstance(c, (NlbNodeRemove, ArrayDelete))]
+    assert all("HQ-DB99" not in c.identity for c in result.changes)
+
+
+def nlb_with(lb: model.LoadBalancer, *nodes: tuple[str, str]) -> model.LoadBalancer:
+    extra = tuple(model.NlbNode(n, "NLB", s) for n, s in nodes)
+    return replace(lb, nodes=tuple(sorted(lb.nodes + extra, key=lambda n: n.key)))
+
+
+def test_prune_needs_site_and_policy_then_drains_and_removes_nodes() -> None:
+    live, clusters = live_estate()
+    live.servers["hq-cas03"] = server("HQ-CAS03", "HQ", live=True)
+    clusters["hq-cas01.contoso.local"] = nlb_with(
+        clusters["hq-cas01.contoso.local"], ("HQ-CAS03", "Converged")
+    )
+    # Site asks, policy refuses: a warning, nothing removed.
+    result = diff_input(seed_input(sites=desired_sites(prune=True), live=live, nlb=clusters))
+    assert [f.rule for f in result.findings] == ["prune-not-allowed"]
+    assert not [c for c in result.changes if isinstance(c, NlbNodeRemove)]
+    # Both agree: drain-then-remove, after the add.
+    result = diff_input(
+        seed_input(sites=desired_sites(prune=True), live=live, nlb=clusters, allow_prune=True)
+    )
+    order = kinds(result.changes)
+    assert order.index(("nlb_node_add", "hq-cas01.contoso.local/HQ-CAS02")) < order.index(
+        ("nlb_node_remove", "hq-cas01.contoso.local/HQ-CAS03")
+    )
+    remove = next(c for c in result.changes if isinstance(c, NlbNodeRemove))
+    steps = [(i.cmdlet, dict(i.parameters)) for i in remove.invocations()]
+    assert steps[0] == (
+        "Stop-NlbClusterNode",
+        {"HostName": "hq-cas03.contoso.local", "Drain": True, "Timeout": 10},
+    )
+    assert steps[1][0] == "Get-NlbClusterNode"
+    assert remove.invocations()[1].until is not None
+    assert remove.invocations()[1].until.values == ("Stopped",)
+    assert steps[2] == (
+        "Remove-NlbClusterNode",
+        {"HostName": "hq-cas03.contoso.local", "Force": True},
+    )
+
+
+def test_pruning_the_last_converged_node_is_refused() -> None:
+    live, clusters = live_estate()
+    live.servers["hq-cas03"] = server("HQ-CAS03", "HQ", live=True)
+    # Live: HQ-CAS01 stopped, HQ-CAS03 converged; desired members CAS01+CAS02; prune CAS03.
+    clusters["hq-cas01.contoso.local"] = replace(
+        clusters["hq-cas01.contoso.local"],
+        nodes=(
+            model.NlbNode("HQ-CAS01", "NLB", "Stopped"),
+            model.NlbNode("HQ-CAS03", "NLB", "Converged"),
+        ),
+    )
+    result = diff_input(
+        seed_input(sites=desired_sites(prune=True), live=live, nlb=clusters, allow_prune=True)
+    )
+    blocking = [f for f in result.findings if f.blocking]
+    assert [f.rule for f in blocking] == ["nlb-no-converged-node"]
+    assert blocking[0].site == "HQ"
+    # Every HQ change is withheld; Branch goes ahead.
+    assert {c.site for c in result.changes} == {"Branch"}
+    assert any(isinstance(c, NlbNodeRemove) for c in result.withheld)
+
+
+def test_server_in_another_site_blocks_its_site_and_says_what_to_do() -> None:
+    live, clusters = live_estate()
+    live.servers["hq-cas02"] = server("HQ-CAS02", "Branch", live=True)
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    (finding,) = [f for f in result.findings if f.rule == "server-in-other-site"]
+    assert finding.blocking and finding.site == "HQ"
+    assert "AD Sites and Services" in finding.message and "subnet" in finding.message
+    assert finding.location == Location("sites/hq.yaml", 5, 5)
+    assert {c.site for c in result.changes} == {"Branch"}
+    assert {c.site for c in result.withheld} == {"HQ"}
+
+
+def test_missing_server_and_exchange_2013_are_blocking() -> None:
+    live, clusters = live_estate()
+    del live.servers["hq-cas02"]
+    live.servers["br-cas01"] = server(
+        "BR-CAS01", "Branch", live=True, version="Version 15.0 (Build 1497.2)"
+    )
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    rules = {(f.rule, f.site) for f in result.findings if f.blocking}
+    assert rules == {("server-missing", "HQ"), ("exchange-2013", "Branch")}
+    assert result.changes == []
+    assert "Exchange 2010 only" in next(
+        f.message for f in result.findings if f.rule == "exchange-2013"
+    )
+
+
+def test_array_fqdn_change_is_an_update_flagged_with_its_mailboxes() -> None:
+    sites = desired_sites()
+    hq = sites[0]
+    assert hq.array is not None
+    sites[0] = replace(hq, array=replace(hq.array, fqdn="rpc-hq.contoso.local", name="rpc-hq"))
+    bindings = {
+        k: (
+            replace(b, rpc_client_access_server="rpc-hq.contoso.local")
+            if b.rpc_client_access_server.startswith("outlook-hq")
+            else b
+        )
+        for k, b in seed_input().bindings.items()
+    }
+    result = diff_input(seed_input(sites=sites, bindings=bindings))
+    (update,) = [c for c in result.changes if isinstance(c, ArrayUpdate)]
+    assert update.live_fqdn == "outlook-hq.contoso.local" and update.fqdn == "rpc-hq.contoso.local"
+    params = dict(update.invocations()[0].parameters)
+    assert params == {
+        "Identity": "outlook-hq.contoso.local",
+        "Fqdn": "rpc-hq.contoso.local",
+        "Name": "rpc-hq",
+    }
+    # HQ-DB01/02 follow the array object: no rebinding for them, but their users are counted.
+    assert set(update.bound_databases) == {"HQ-DB01", "HQ-DB02"}
+    assert update.bound_mailboxes == MAILBOXES["HQ-DB01"] + MAILBOXES["HQ-DB02"]
+    rebound = {c.database for c in result.changes if isinstance(c, BindingChange)}
+    assert rebound == {"HQ-DB05", "HQ-DB06", "BR-DB01", "BR-DB02"}
+    assert not any(
+        isinstance(c, (ArrayCreate, ArrayDelete)) and c.site == "HQ" for c in result.changes
+    )
+
+
+def test_absent_array_is_deleted_last_and_refused_while_databases_use_it() -> None:
+    sites = desired_sites()
+    hq = sites[0]
+    assert hq.array is not None
+    sites[0] = replace(hq, array=replace(hq.array, ensure=model.Ensure.ABSENT))
+    only_branch = {k: b for k, b in seed_input().bindings.items() if k.startswith("br")}
+    result = diff_input(seed_input(sites=sites, bindings=only_branch))
+    (finding,) = [f for f in result.findings if f.rule == "array-delete-in-use"]
+    assert "HQ-DB01" in finding.message and finding.site == "HQ"
+    assert any(isinstance(c, ArrayDelete) for c in result.withheld)
+    # Rebind them to a server in the same plan: the delete goes ahead, after the bindings.
+    rebind = {
+        **only_branch,
+        **{
+            model.key(n): model.DatabaseBinding(n, "hq-cas01.contoso.local")
+            for n in ("HQ-DB01", "HQ-DB02")
+        },
+    }
+    result = diff_input(seed_input(sites=sites, bindings=rebind))
+    assert [f for f in result.findings if f.blocking] == []
+    assert kinds(result.changes)[-1] == ("array_delete", "outlook-hq.contoso.local")
+    (delete,) = [c for c in result.changes if isinstance(c, ArrayDelete)]
+    assert dict(delete.invocations()[0].parameters) == {
+        "Identity": "outlook-hq.contoso.local",
+        "Confirm": False,
+    }
+
+
+def test_binding_diagnostics_become_findings_of_their_site() -> None:
+    diag = Diagnostic(
+        Location("sites/branch.yaml", 9, 7),
+        Severity.ERROR,
+        "database BR-DB09 does not exist",
+        "database-missing",
+    )
+    result = diff_input(seed_input(binding_diagnostics=[diag]))
+    (finding,) = result.findings
+    assert finding.site == "Branch" and finding.blocking
+    assert {c.site for c in result.changes} == {"HQ"}
+
+
+def test_scope_limits_the_diff_to_chosen_sites() -> None:
+    sites = [s for s in desired_sites() if s.name == "Branch"]
+    result = diff_input(seed_input(sites=sites, all_sites=desired_sites(), scoped=True))
+    assert {c.site for c in result.changes} == {"Branch"}
+    assert all(u.site in (None, "Branch") for u in result.unmanaged)
+
+
+def test_missing_nlb_cluster_is_blocking() -> None:
+    _, clusters = live_estate()
+    del clusters["br-cas01.contoso.local"]
+    result = diff_input(seed_input(nlb=clusters))
+    assert [(f.rule, f.site) for f in result.findings] == [("nlb-cluster-missing", "Branch")]
