@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from casdesired import model
 from casdesired.changes.compare import compare
@@ -42,7 +42,16 @@ from casdesired.errors import ConfigError
 
 if TYPE_CHECKING:
     from casdesired.desired.config import DesiredState
-    from casdesired.live.reader import LiveState
+
+
+class LiveView(Protocol):
+    """What the diff reads of ``casdesired.live.reader.LiveState``."""
+
+    @property
+    def estate(self) -> model.Estate: ...
+
+    @property
+    def nlb(self) -> Mapping[str, model.LoadBalancer]: ...
 
 _VERSION_MAJOR = re.compile(r"(\d+)\.\d+")
 
@@ -88,7 +97,7 @@ class DiffInput:
 
 
 def diff(
-    desired: DesiredState, live: LiveState, *, sites: Iterable[str] | None = None
+    desired: DesiredState, live: LiveView, *, sites: Iterable[str] | None = None
 ) -> ChangeSet:
     """Compare the desired state with the live organisation (optionally only some sites)."""
     from casdesired.desired.bindings import resolve_bindings
