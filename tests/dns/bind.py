@@ -54,7 +54,14 @@ CONTOSO_RECORDS = {
 
 
 def find_named() -> str | None:
-    """The ``named`` binary, or None when BIND is not installed."""
+    """The ``named`` binary, or None when BIND is not installed.
+
+    ``CASDESIRED_NAMED`` names a binary elsewhere (e.g. a BIND built under /opt); when set, it
+    is the only candidate.
+    """
+    chosen = os.environ.get("CASDESIRED_NAMED")
+    if chosen is not None:
+        return chosen if os.access(chosen, os.X_OK) else None
     found = shutil.which("named")
     if found:
         return found
