@@ -276,13 +276,17 @@ class Plan:
         if not isinstance(data, dict):
             raise PlanFileError(f"{path} is not a plan file")
         recorded = data.pop("checksum", None)
-        plan = cls.from_json(data)
-        if recorded != checksum(data):
+        if data.get("format_version") == FORMAT_VERSION and recorded is None:
+            raise PlanFileError(
+                f"{path} has no checksum: only files written by `casdesired plan --out` can be "
+                "used as saved plans"
+            )
+        if data.get("format_version") == FORMAT_VERSION and recorded != checksum(data):
             raise PlanFileError(
                 f"{path} was modified after it was saved (checksum mismatch); "
                 "make a new plan instead of editing one"
             )
-        return plan
+        return cls.from_json(data)
 
 
 def checksum(document: Mapping[str, Any]) -> str:
