@@ -98,6 +98,7 @@ def protocol(
 ) -> winrm.Protocol:
     """An unmodified pywinrm Protocol pointed at ``lab`` (proxies from the env ignored)."""
     kwargs.setdefault("proxy", None)
+    kwargs.setdefault("ca_trust_path", None)  # not REQUESTS_CA_BUNDLE from the environment
     if transport is None:
         transport = "ntlm" if lab.auth == "ntlm" else "basic"
     return winrm.Protocol(
@@ -111,6 +112,7 @@ def protocol(
 
 def session(lab: Lab, **kwargs: Any) -> winrm.Session:
     kwargs.setdefault("proxy", None)
+    kwargs.setdefault("ca_trust_path", None)
     kwargs.setdefault("transport", "ntlm" if lab.auth == "ntlm" else "basic")
     return winrm.Session(
         lab.url, auth=(lab.credentials.username, lab.credentials.password), **kwargs

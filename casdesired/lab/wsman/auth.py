@@ -9,8 +9,8 @@ that one step runs under a process-wide lock with the variable pointing at *this
 from __future__ import annotations
 
 import base64
-import contextlib
 import binascii
+import contextlib
 import hmac
 import os
 import re

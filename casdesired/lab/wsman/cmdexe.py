@@ -141,6 +141,8 @@ def _ps_parameter(word: str) -> str | None:
     if typed in ("e", "ec"):
         return "encodedcommand"
     matches = [name for name in _PS_ALL if name.startswith(typed)]
+    if "encodedcommand" in matches:
+        return "encodedcommand"  # powershell.exe resolves -enc/-encoded to EncodedCommand
     return matches[0] if len(matches) == 1 else None
 
 
