@@ -43,6 +43,15 @@ class TsigConfig:
     port: int = 53
     ttl: int = 300
     """TTL of the A records casdesired creates or rewrites."""
+    unsigned: bool = False
+    """Send updates without TSIG, for zones that accept non-secure updates (Windows DNS
+    "Nonsecure and secure"). Anyone who can reach such a server can change such a zone; the key
+    fields are then ignored. Off unless the organisation file asks for it."""
+
+    @property
+    def signer(self) -> str:
+        """Who signs, for messages: the key's name, or that updates are unsigned."""
+        return "unsigned updates" if self.unsigned else f"TSIG key {self.key_name}"
 
     @property
     def endpoint(self) -> Endpoint:
@@ -71,8 +80,13 @@ def algorithm_name(algorithm: str) -> dns.name.Name:
     return ALGORITHMS[wanted]
 
 
-def tsig_key(tsig: TsigConfig, environ: Mapping[str, str]) -> dns.tsig.Key:
-    """Build the signing key from the environment; errors name the variable, never its value."""
+def tsig_key(tsig: TsigConfig, environ: Mapping[str, str]) -> dns.tsig.Key | None:
+    """Build the signing key from the environment; errors name the variable, never its value.
+
+    None when the configuration asks for unsigned updates.
+    """
+    if tsig.unsigned:
+        return None
     algorithm = algorithm_name(tsig.algorithm)
     raw = environ.get(tsig.secret_env)
     if not raw:

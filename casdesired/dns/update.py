@@ -35,12 +35,16 @@ _PREREQUISITE_FAILED = {
 }
 
 
-def build_update(change: RecordChange, key: dns.tsig.Key) -> dns.update.UpdateMessage:
-    """The signed UPDATE message for ``change``, with prerequisites pinning ``before``."""
+def build_update(change: RecordChange, key: dns.tsig.Key | None) -> dns.update.UpdateMessage:
+    """The UPDATE message for ``change`` (signed when ``key``), prerequisites pinning ``before``."""
     name = to_dns_name(change.name)
-    update = dns.update.UpdateMessage(
-        to_dns_name(change.zone), keyring=key, keyname=key.name, keyalgorithm=key.algorithm
-    )
+    zone = to_dns_name(change.zone)
+    if key is None:
+        update = dns.update.UpdateMessage(zone)
+    else:
+        update = dns.update.UpdateMessage(
+            zone, keyring=key, keyname=key.name, keyalgorithm=key.algorithm
+        )
     if change.before:
         update.present(
             name, dns.rdataset.from_text(dns.rdataclass.IN, dns.rdatatype.A, 0, *change.before)
@@ -130,8 +134,8 @@ def _raise_for_rcode(
         )
     if rcode == dns.rcode.REFUSED:
         raise DnsUpdateError(
-            f"DNS server {server} refused {what} (REFUSED): its policy does not let key "
-            f"{tsig.key_name} update this zone (BIND: allow-update / update-policy; Windows "
+            f"DNS server {server} refused {what} (REFUSED): its policy does not let "
+            f"{tsig.signer} change this zone (BIND: allow-update / update-policy; Windows "
             "DNS: secure-only zones need GSS-TSIG, which casdesired does not speak)"
         )
     if rcode == dns.rcode.NOTAUTH:

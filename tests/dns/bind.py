@@ -7,7 +7,8 @@ exit. The zones exercise every outcome casdesired must explain:
 * ``contoso.local`` — the estate; updatable with the TSIG key ``casdesired-test``;
 * ``readonly.local`` — serves answers but refuses every update (policy refusal);
 * ``refused.local`` — refuses every query (``allow-query { none; }``) → REFUSED;
-* ``broken.local`` — its zone file does not load → SERVFAIL.
+* ``broken.local`` — its zone file does not load → SERVFAIL;
+* ``open.local`` — takes unsigned updates from loopback (like a Windows "Nonsecure" zone).
 
 Nothing listens beyond loopback, rndc is off (``controls { };``), recursion is off, and the
 process is killed if it does not stop when asked.
@@ -39,6 +40,7 @@ ZONE = "contoso.local"
 READONLY_ZONE = "readonly.local"
 REFUSED_ZONE = "refused.local"
 BROKEN_ZONE = "broken.local"
+OPEN_ZONE = "open.local"
 
 # The estate the tests check: names, and what BIND answers for them.
 CONTOSO_RECORDS = {
@@ -139,6 +141,10 @@ zone "{REFUSED_ZONE}" {{
     type primary; file "{REFUSED_ZONE}.zone";
     allow-query {{ none; }};
 }};
+zone "{OPEN_ZONE}" {{
+    type primary; file "{OPEN_ZONE}.zone";
+    allow-update {{ 127.0.0.1; }};
+}};
 zone "{BROKEN_ZONE}" {{
     type primary; file "{BROKEN_ZONE}.zone";
 }};
@@ -167,6 +173,7 @@ def running_bind(named: str, *, start_timeout: float = 15.0) -> Iterator[BindSer
         (root / f"{REFUSED_ZONE}.zone").write_text(
             _zone_file(REFUSED_ZONE, {"outlook": ["10.8.0.50"]})
         )
+        (root / f"{OPEN_ZONE}.zone").write_text(_zone_file(OPEN_ZONE, {}))
         # A zone file that cannot load: a record with no data.
         (root / f"{BROKEN_ZONE}.zone").write_text("$TTL 300\n@ IN SOA\n")
         port = free_port()

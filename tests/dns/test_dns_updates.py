@@ -7,7 +7,7 @@ import dataclasses
 import itertools
 
 import pytest
-from bind import READONLY_ZONE, ZONE, BindServer, silent_port
+from bind import OPEN_ZONE, READONLY_ZONE, ZONE, BindServer, silent_port
 
 from casdesired import model
 from casdesired.dns import (
@@ -168,8 +168,28 @@ def test_update_refused_by_policy_says_so(bind_server: BindServer) -> None:
 
     with pytest.raises(DnsUpdateError, match=r"refused the update .* \(REFUSED\)") as raised:
         apply_record_change(change, tsig=tsig, environ=environ(bind_server))
-    assert "policy does not let key casdesired-test" in str(raised.value)
+    assert "policy does not let TSIG key casdesired-test change" in str(raised.value)
     assert primary_lookup(tsig)(change.name) == {"10.9.0.50"}
+
+
+def test_unsigned_updates_work_where_the_zone_allows_them(bind_server: BindServer) -> None:
+    tsig = tsig_for(bind_server, zone=OPEN_ZONE, unsigned=True, secret_env="UNSET_ON_PURPOSE")
+    array = ArrayExpectation(f"outlook.{OPEN_ZONE}", "10.40.0.50")
+
+    changes = plan_records([array], tsig=tsig, live=primary_lookup(tsig))
+    for change in changes:
+        apply_record_change(change, tsig=tsig, environ={})
+
+    assert resolve_a(array.fqdn, resolvers=[bind_server.address]) == {"10.40.0.50"}
+
+
+def test_unsigned_updates_to_a_keyed_zone_are_refused(bind_server: BindServer) -> None:
+    tsig = tsig_for(bind_server, unsigned=True)
+    change = RecordChange("create", fresh_name(), ZONE, (), ("10.41.0.50",), 60)
+
+    with pytest.raises(DnsUpdateError, match="does not let unsigned updates change this zone"):
+        apply_record_change(change, tsig=tsig, environ={})
+    assert primary_lookup(tsig)(change.name) == set()
 
 
 def test_zone_the_server_does_not_serve_is_notauth(bind_server: BindServer) -> None:
