@@ -1,0 +1,348 @@
+"""The WinRM client: runs the agent once per request over one pywinrm shell.
+
+One run = one shell (codepage 65001, so non-ASCII names survive), one command (the short
+``-EncodedCommand`` bootstrap from :mod:`casdesired.agent.protocol`), the agent plus its
+request sent on stdin, output received until the command is done, then the command and the
+shell are cleaned up whatever happened. The answer is the framed response on stdout; anything
+else the host prints is ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
+
+import winrm.transport
+from winrm.exceptions import WinRMOperationTimeoutError
+from winrm.protocol import Protocol
+
+from casdesired.agent import protocol
+from casdesired.agent.script import agent_script
+from casdesired.desired.config import Connection
+from casdesired.errors import (
+    CasdesiredError,
+    ConfigError,
+    ConnectionFailed,
+    ProtocolError,
+    ReadFailed,
+    UnsupportedExchange,
+)
+from casdesired.transport import credentials
+from casdesired.transport.errors import clean_stderr, describe, scrub
+
+TransportName = Literal["basic", "ntlm", "kerberos", "credssp", "certificate"]
+TRANSPORTS: tuple[TransportName, ...] = ("basic", "ntlm", "kerberos", "credssp", "certificate")
+
+# Each Send stays well under WS-Man's MaxEnvelopeSize (153,600 bytes): base64 adds a third.
+STDIN_CHUNK_BYTES = 64 * 1024
+# pywinrm needs its HTTP read timeout above the WS-Man OperationTimeout (the server may hold a
+# Receive that long before answering "no output yet").
+READ_TIMEOUT_MARGIN_SECONDS = 10.0
+EXCHANGE_2013_MARKER = "Exchange Server 2013 or later"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WinRMTarget:
+    """Where and how to reach the Windows host that runs the agent."""
+
+    url: str
+    transport: TransportName = "ntlm"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_trust_path: str | None = None
+    """PEM bundle of the CA(s) that sign the WinRM certificate; None: the system's defaults."""
+    server_cert_validation: bool = True
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    """HTTP read timeout of each WS-Man request; must exceed ``operation_timeout``."""
+    operation_timeout: float = 20.0
+    """WS-Man OperationTimeout: how long the server may hold a Receive with no output."""
+    command_timeout: float = 1800.0
+    """How long the agent may run in all before casdesired gives up on it."""
+    message_encryption: Literal["auto", "always", "never"] = "auto"
+    """``auto``: NTLM/Kerberos/CredSSP encrypt messages over HTTP, as Windows requires."""
+    cert_pem: str | None = None
+    cert_key_pem: str | None = None
+    proxy: str | None = None
+    """An explicit proxy URL; None: no proxy, whatever HTTP(S)_PROXY says."""
+    exchange: protocol.ExchangeSession = field(default_factory=protocol.ExchangeSession)
+    """How the agent reaches the Exchange cmdlets on that host."""
+    credential_source: str | None = field(default=None, compare=False)
+    """Where the credentials came from (variable NAMES), for error messages."""
+
+    @property
+    def secrets(self) -> tuple[str | None, ...]:
+        return (self.password, self.exchange.password)
+
+
+def target_from_config(conn: Connection, environ: Mapping[str, str]) -> WinRMTarget:
+    """The target an organisation file's ``connection`` describes, credentials from ``environ``.
+
+    A missing variable is a :class:`ConfigError` naming the variable (never a value).
+    """
+    if conn.is_lab:
+        raise ConfigError("endpoint 'lab' is served by the embedded lab, not a WinRM URL")
+    scheme = urlsplit(conn.endpoint).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"connection.endpoint {conn.endpoint!r} is not an http(s) WinRM URL")
+    if conn.transport not in TRANSPORTS:
+        raise ConfigError(
+            f"connection.transport {conn.transport!r} is not one of: {', '.join(TRANSPORTS)}"
+        )
+    transport: TransportName = conn.transport
+    creds = conn.credentials
+    username = password = cert_pem = cert_key = None
+    if transport == "certificate":
+        if scheme != "https":
+            raise ConfigError("certificate authentication needs an https:// endpoint")
+        cert_pem = credentials.existing_file(
+            environ, creds.cert_pem_env, "cert_pem_env", "path of the client certificate (PEM)"
+        )
+        cert_key = credentials.existing_file(
+            environ, creds.cert_key_env, "cert_key_env", "path of the client key (PEM)"
+        )
+    elif transport == "kerberos":
+        # A ticket from kinit (or a keytab) is enough; a user name only picks the principal.
+        username = credentials.optional(environ, creds.username_env)
+        password = credentials.optional(environ, creds.password_env)
+    else:
+        username = credentials.required(environ, creds.username_env, "username_env", "user name")
+        password = credentials.required(environ, creds.password_env, "password_env", "password")
+    source = ", ".join(v for v in (creds.username_env, creds.password_env) if v) or None
+    return WinRMTarget(
+        url=conn.endpoint,
+        transport=transport,
+        username=username,
+        password=password,
+        ca_trust_path=str(conn.ca_bundle) if conn.ca_bundle else None,
+        server_cert_validation=conn.tls_validate,
+        connect_timeout=conn.connect_timeout,
+        operation_timeout=conn.operation_timeout,
+        read_timeout=conn.operation_timeout + READ_TIMEOUT_MARGIN_SECONDS,
+        cert_pem=cert_pem,
+        cert_key_pem=cert_key,
+        exchange=_exchange_session(conn, username, password),
+        credential_source=source,
+    )
+
+
+def _exchange_session(
+    conn: Connection, username: str | None, password: str | None
+) -> protocol.ExchangeSession:
+    mode = conn.exchange_mode
+    if mode not in ("snapin", "remote", "none"):
+        raise ConfigError(f"connection.exchange.mode {mode!r} is not snapin, remote or none")
+    if mode != "remote":
+        return protocol.ExchangeSession(mode=cast(Literal["snapin", "none"], mode))
+    if not conn.exchange_uri:
+        raise ConfigError("connection.exchange.mode remote needs connection.exchange.uri")
+    # Explicit credentials for the /PowerShell session avoid the Kerberos double hop.
+    return protocol.ExchangeSession(
+        mode="remote",
+        uri=conn.exchange_uri,
+        authentication="Kerberos",
+        username=username if password else None,
+        password=password,
+    )
+
+
+class AgentClient:
+    """Runs agent requests against one target; counts what it costs.
+
+    ``requests``: WS-Man operations sent (Create, Command, Send, Receive, Signal, Delete);
+    ``executions``: commands started (one per :meth:`run`).
+    """
+
+    def __init__(self, target: WinRMTarget) -> None:
+        self.target = target
+        self.requests = 0
+        self.executions = 0
+        self.last_host = ""
+        _check_extras(target.transport)
+
+    def make_request(
+        self, invocations: tuple[protocol.Invocation, ...], *, modules: tuple[str, ...] = ()
+    ) -> protocol.Request:
+        """A request for this target's Exchange session (snap-in or remote)."""
+        return protocol.Request(
+            invocations=invocations, exchange=self.target.exchange, modules=modules
+        )
+
+    def run(self, request: protocol.Request) -> protocol.Response:
+        """Run the agent once with ``request``; the agent's response.
+
+        Raises :class:`ConnectionFailed` (network, TLS, credentials, WS-Man faults),
+        :class:`ProtocolError` (no or corrupt response), :class:`UnsupportedExchange`
+        (Exchange 2013 or later) or :class:`ReadFailed` (the agent could not start).
+        Failures of single invocations are not raised: they are in the response's results.
+        """
+        stdin = protocol.encode_stdin(agent_script(), request)
+        stdout, stderr, exit_code = self._execute(stdin)
+        return self._response(stdout, stderr, exit_code)
+
+    # --- the WinRM exchange -------------------------------------------------------------------
+
+    def _protocol(self) -> Protocol:
+        t = self.target
+        operation = max(1, math.ceil(t.operation_timeout))
+        try:
+            proto = Protocol(
+                endpoint=t.url,
+                transport=t.transport,
+                username=t.username,
+                password=t.password,
+                ca_trust_path=t.ca_trust_path if t.ca_trust_path else None,  # type: ignore[arg-type]
+                cert_pem=t.cert_pem,
+                cert_key_pem=t.cert_key_pem,
+                server_cert_validation="validate" if t.server_cert_validation else "ignore",
+                read_timeout_sec=max(operation + 1, math.ceil(t.read_timeout)),
+                operation_timeout_sec=operation,
+                message_encryption=t.message_encryption,
+                proxy=t.proxy,
+            )
+        except Exception as exc:  # pywinrm validates its arguments here
+            raise self._describe(exc, "preparing the connection") from None
+        # pywinrm applies one timeout to connect and read; requests accepts a (connect, read)
+        # pair, so an unreachable host fails after connect_timeout, not the long read timeout.
+        cast(Any, proto.transport).read_timeout_sec = (t.connect_timeout, t.read_timeout)
+        return proto
+
+    def _execute(self, stdin: bytes) -> tuple[bytes, bytes, int]:
+        proto = self._protocol()
+        shell_id: str | None = None
+        command_id: str | None = None
+        try:
+            shell_id = self._op("opening a shell", proto.open_shell, codepage=65001, noprofile=True)
+            executable, arguments = protocol.command_line()
+            command_id = self._op(
+                "starting the agent", proto.run_command, shell_id, executable, arguments
+            )
+            self.executions += 1
+            chunks = [
+                stdin[i : i + STDIN_CHUNK_BYTES] for i in range(0, len(stdin), STDIN_CHUNK_BYTES)
+            ]
+            for index, chunk in enumerate(chunks):
+                last = index == len(chunks) - 1
+                self._op(
+                    "sending the request",
+                    proto.send_command_input,
+                    shell_id,
+                    command_id,
+                    chunk,
+                    end=last,
+                )
+            return self._receive(proto, shell_id, command_id)
+        finally:
+            self._cleanup(proto, shell_id, command_id)
+
+    def _receive(self, proto: Protocol, shell_id: str, command_id: str) -> tuple[bytes, bytes, int]:
+        """Collect output until the command is done (pywinrm's own loop would wait forever)."""
+        deadline = time.monotonic() + self.target.command_timeout
+        stdout: list[bytes] = []
+        stderr: list[bytes] = []
+        while True:
+            try:
+                out, err, code, done = self._op(
+                    "reading the agent's output", proto.get_command_output_raw, shell_id, command_id
+                )
+            except WinRMOperationTimeoutError:
+                # No output within the OperationTimeout: normal while the agent works.
+                done, out, err, code = False, b"", b"", -1
+            stdout.append(out)
+            stderr.append(err)
+            if done:
+                return b"".join(stdout), b"".join(stderr), code
+            if time.monotonic() > deadline:
+                raise ConnectionFailed(
+                    f"the agent on {self.target.url} did not finish within "
+                    f"{self.target.command_timeout:g} s; casdesired stopped waiting"
+                )
+
+    def _cleanup(self, proto: Protocol, shell_id: str | None, command_id: str | None) -> None:
+        # Best effort: a failure here must not hide the result or the original error, and the
+        # server reclaims idle shells itself.
+        try:
+            if shell_id and command_id:
+                self.requests += 1
+                proto.cleanup_command(shell_id, command_id)
+        except Exception:  # noqa: S110
+            pass
+        try:
+            if shell_id:
+                self.requests += 1
+                proto.close_shell(shell_id)
+        except Exception:  # noqa: S110
+            pass
+        finally:
+            proto.transport.close_session()
+
+    def _op(self, step: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One WS-Man operation, counted, with its failure turned into a user-facing error."""
+        self.requests += 1
+        try:
+            return call(*args, **kwargs)
+        except WinRMOperationTimeoutError:
+            raise
+        except Exception as exc:
+            raise self._describe(exc, step) from None
+
+    def _describe(self, exc: BaseException, step: str) -> CasdesiredError:
+        error = describe(
+            exc,
+            url=self.target.url,
+            transport=self.target.transport,
+            step=step,
+            connect_timeout=self.target.connect_timeout,
+            read_timeout=self.target.read_timeout,
+            credential_source=self.target.credential_source,
+        )
+        text = str(error)
+        clean = scrub(text, self.target.secrets)
+        return error if clean == text else type(error)(clean)
+
+    # --- the agent's answer -------------------------------------------------------------------
+
+    def _response(self, stdout: bytes, stderr: bytes, exit_code: int) -> protocol.Response:
+        out = stdout.decode("utf-8", errors="replace")
+        err = scrub(clean_stderr(stderr.decode("utf-8", errors="replace")), self.target.secrets)
+        if protocol.RESPONSE_BEGIN not in out:
+            said = f": {err}" if err else " and wrote nothing on stderr"
+            raise ProtocolError(
+                f"the agent on {self.target.url} returned no result (exit code {exit_code}){said}"
+            )
+        try:
+            response = protocol.decode_response(out)
+        except ProtocolError as exc:
+            said = f" (stderr: {err})" if err else ""
+            raise ProtocolError(f"{exc}{said}") from None
+        self.last_host = response.host
+        if response.fatal:
+            fatal = scrub(response.fatal, self.target.secrets)
+            if EXCHANGE_2013_MARKER in fatal:
+                raise UnsupportedExchange(fatal)
+            where = response.host or self.target.url
+            raise ReadFailed(
+                f"the agent on {where} could not start, so nothing was read or changed: {fatal}"
+            )
+        return response
+
+
+def _check_extras(transport: str) -> None:
+    """Kerberos and CredSSP are optional extras, so the base install stays light."""
+    missing = (transport == "kerberos" and not winrm.transport.HAVE_KERBEROS) or (
+        transport == "credssp" and not winrm.transport.HAVE_CREDSSP
+    )
+    if missing:
+        extra = "kerberos (and the system's Kerberos libraries)" if transport == "kerberos" else (
+            "credssp"
+        )
+        raise ConnectionFailed(
+            f"the {transport} transport needs an optional extra that is not installed: "
+            f"pip install 'casdesired[{transport}]' — {extra}"
+        )
