@@ -444,7 +444,8 @@ def _nlb_members(sites: list[SiteFile]) -> Iterator[Diagnostic]:
                     f"NLB member '{member}' is not a server declared in site '{entry.site.name}'",
                 )
         host = lb.cluster_host
-        if host is not None:
+        # Without a members list, lb-nlb-incomplete already says what is missing.
+        if host is not None and isinstance(members, list):
             member_names = {model.key(declared[m].fqdn) for m in seen if m in declared} | seen
             if model.key(host) not in member_names:
                 yield _error(

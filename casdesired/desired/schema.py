@@ -167,8 +167,8 @@ def _unknown_key(extra: str, known: list[str], where: YamlPath) -> str:
         message += f" (allowed: {', '.join(known)})"
     if _secret_slot(where):
         # A `password:` key holds a secret: name the key, never its value, and say what to do.
-        message += (
-            "; credentials are the NAMES of environment variables (e.g. password_env: "
+        message += (" " if message.endswith("?") else ". ") + (
+            "Credentials are the NAMES of environment variables (e.g. password_env: "
             "CASDESIRED_PASSWORD), never the secrets — the value was not printed"
         )
     return message
