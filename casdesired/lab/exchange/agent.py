@@ -1,0 +1,277 @@
+"""The lab's agent: executes a request as casdesired/agent/agent.ps1 does on Windows.
+
+Every branch mirrors agent.ps1 (read it side by side): session mode and module loading, the
+Exchange 2013 refusal, ``& $cmdlet @parameters -ErrorAction Stop`` per invocation, property
+selection (a property the object lacks is left out), ``group_by`` counts, ``until`` polling,
+and ``on_error``. Texts the agent itself produces are the same strings as in agent.ps1.
+Cmdlets run through a :class:`CmdletRunner` (the Organisation), never as script text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from casdesired.agent.protocol import (
+    PROTOCOL_VERSION,
+    Invocation,
+    InvocationError,
+    JsonValue,
+    ParamValue,
+    Request,
+    Response,
+    Result,
+)
+from casdesired.errors import ProtocolError
+from casdesired.lab.exchange import errors as err
+from casdesired.lab.exchange.cmdlets import Obj, Provider
+
+PS_VERSION = "2.0"
+NLB_MODULE = "NetworkLoadBalancingClusters"
+_CMDLET_NAME = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+$")
+_VERSION_MAJOR = re.compile(r"Version\s+(\d+)\.")
+
+# The agent's own texts, exactly as agent.ps1 writes them.
+BAD_REQUEST = "casdesired: the request on stdin is not valid base64 JSON."
+WRONG_PROTOCOL = "casdesired: this agent speaks protocol {ours}, the request protocol {theirs}."
+UNKNOWN_MODE = "casdesired: unknown Exchange session mode '{mode}'."
+NOT_A_CMDLET = "casdesired: '{name}' is not a cmdlet name."
+UNTIL_TIMEOUT = (
+    "casdesired: timed out after {timeout} seconds waiting for {property} to be one of: "
+    "{values}."
+)
+EXCHANGE_TOO_NEW = (
+    "Exchange Server 2013 or later detected on {host} ({version}): "
+    "casdesired manages Exchange 2010 only."
+)
+REMOTE_CONNECT_FAILED = (
+    "Connecting to remote server {host} failed with the following error message : The WinRM "
+    "client cannot process the request because the server name cannot be resolved."
+)
+
+
+@dataclass
+class CmdletOutput:
+    objects: Iterable[Obj]
+    host_lines: list[str] = field(default_factory=list)
+    """What the cmdlet printed to the host: ``WARNING: ...`` and ``What if: ...`` lines."""
+
+
+class CmdletRunner(Protocol):
+    """The organisation as the agent sees it."""
+
+    @property
+    def hostname(self) -> str: ...
+
+    def invoke(
+        self, cmdlet: str, parameters: Mapping[str, ParamValue], loaded: frozenset[Provider]
+    ) -> CmdletOutput:
+        """Run one cmdlet; raise :class:`~.errors.ExchangeError` as it would fail."""
+        ...
+
+    def has_server(self, name: str) -> bool: ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass
+class AgentRun:
+    """What one agent run produced: the response, and what else it printed on stdout."""
+
+    response: Response
+    host_lines: list[str]
+
+
+def decode_request(payload: str) -> Request:
+    """The request the bootstrap hands the agent, with agent.ps1's fatal texts on failure."""
+    try:
+        data = json.loads(base64.b64decode(payload.strip(), validate=True).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ProtocolError(BAD_REQUEST) from None
+    if not isinstance(data, dict):
+        raise ProtocolError(BAD_REQUEST)
+    if str(data.get("protocol", "")) != str(PROTOCOL_VERSION):
+        theirs = data.get("protocol", "?")
+        raise ProtocolError(WRONG_PROTOCOL.format(ours=PROTOCOL_VERSION, theirs=theirs))
+    mode = (data.get("exchange") or {}).get("mode", "snapin")
+    if mode not in ("snapin", "remote", "none"):
+        raise ProtocolError(UNKNOWN_MODE.format(mode=mode))
+    try:
+        return Request.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"casdesired: the request is malformed: {exc}") from None
+
+
+def run_payload(runner: CmdletRunner, payload: str) -> AgentRun:
+    """Decode the request part of stdin and execute it (a bad request is a ``fatal``)."""
+    try:
+        request = decode_request(payload)
+    except ProtocolError as exc:
+        return AgentRun(_response(runner, [], None, fatal=str(exc)), [])
+    return execute(runner, request)
+
+
+def execute(runner: CmdletRunner, request: Request) -> AgentRun:
+    """Execute ``request`` as agent.ps1 would against ``runner``."""
+    host_lines: list[str] = []
+    results: list[Result] = []
+    loaded: set[Provider] = set()
+    endpoint = runner.hostname
+    mode = request.exchange.mode
+    if mode in ("snapin", "remote"):
+        if mode == "remote":
+            remote_host = urlsplit(request.exchange.uri or "").hostname or ""
+            if not runner.has_server(remote_host.split(".")[0]):
+                fatal = REMOTE_CONNECT_FAILED.format(host=remote_host)
+                return AgentRun(_response(runner, [], None, fatal=fatal), host_lines)
+            endpoint = remote_host.split(".")[0]
+        elif not runner.has_server(runner.hostname):
+            return AgentRun(_response(runner, [], None, fatal=err.SNAPIN_NOT_FOUND), host_lines)
+        loaded.add("exchange")
+    for module in request.modules:
+        if module.lower() != NLB_MODULE.lower():
+            fatal = err.MODULE_NOT_FOUND.format(name=module)
+            return AgentRun(_response(runner, [], None, fatal=fatal), host_lines)
+        loaded.add("nlb")
+    frozen = frozenset(loaded)
+
+    version: str | None = None
+    if mode != "none":
+        try:
+            output = runner.invoke("Get-ExchangeServer", {"Identity": endpoint}, frozen)
+            host_lines += output.host_lines
+            server = next(iter(output.objects), {})
+            found = server.get("AdminDisplayVersion")
+            version = None if found is None else str(found)
+        except err.ExchangeError:
+            version = None
+        match = _VERSION_MAJOR.match(version or "")
+        if match and int(match.group(1)) >= 15:
+            fatal = EXCHANGE_TOO_NEW.format(host=endpoint, version=version)
+            return AgentRun(_response(runner, [], version, fatal=fatal), host_lines)
+
+    for invocation in request.invocations:
+        result = _run_invocation(runner, invocation, frozen, host_lines)
+        results.append(result)
+        if not result.ok and invocation.on_error != "continue":
+            break
+    return AgentRun(_response(runner, results, version, fatal=None), host_lines)
+
+
+def _response(
+    runner: CmdletRunner, results: list[Result], version: str | None, *, fatal: str | None
+) -> Response:
+    return Response(
+        results=tuple(results),
+        host=runner.hostname,
+        ps_version=PS_VERSION,
+        exchange_version=version,
+        fatal=fatal,
+    )
+
+
+def _run_invocation(
+    runner: CmdletRunner,
+    invocation: Invocation,
+    loaded: frozenset[Provider],
+    host_lines: list[str],
+) -> Result:
+    objects: list[Obj] = []
+    try:
+        if not _CMDLET_NAME.match(invocation.cmdlet):
+            raise _thrown(NOT_A_CMDLET.format(name=invocation.cmdlet))
+        # agent.ps1 sets ErrorAction itself, over any value the request carried.
+        parameters = {
+            k: v for k, v in invocation.parameters.items() if k.lower() != "erroraction"
+        }
+        if invocation.group_by is not None:
+            output = runner.invoke(invocation.cmdlet, parameters, loaded)
+            host_lines += output.host_lines
+            groups: dict[str, int] = {}
+            for obj in output.objects:
+                key = _group_key(obj, invocation.group_by)
+                groups[key] = groups.get(key, 0) + 1
+            return Result(id=invocation.id, ok=True, objects=(), groups=groups)
+        if invocation.until is not None:
+            until = invocation.until
+            wanted = {v.lower() for v in until.values}
+            deadline = runner.monotonic() + until.timeout_seconds
+            while True:
+                output = runner.invoke(invocation.cmdlet, parameters, loaded)
+                host_lines += output.host_lines
+                objects, pending = [], 0
+                for obj in output.objects:
+                    objects.append(_select(obj, invocation.properties))
+                    if _group_key(obj, until.property).lower() not in wanted:
+                        pending += 1
+                if pending == 0:
+                    break
+                if runner.monotonic() >= deadline:
+                    raise _thrown(UNTIL_TIMEOUT.format(
+                        timeout=_ps_number(until.timeout_seconds),
+                        property=until.property,
+                        values=", ".join(until.values),
+                    ))
+                runner.sleep(until.interval_seconds)
+            return Result(id=invocation.id, ok=True, objects=tuple(objects))
+        output = runner.invoke(invocation.cmdlet, parameters, loaded)
+        host_lines += output.host_lines
+        selected = tuple(_select(obj, invocation.properties) for obj in output.objects)
+        return Result(id=invocation.id, ok=True, objects=selected)
+    except err.ExchangeError as exc:
+        error = InvocationError(message=exc.message, category=exc.category, target=exc.target)
+        return Result(id=invocation.id, ok=False, objects=tuple(objects), error=error)
+
+
+def _thrown(message: str) -> err.ExchangeError:
+    """What ``throw "text"`` makes in PowerShell: a RuntimeException whose target is the text."""
+    return err.ExchangeError(message, target=message, category="RuntimeException")
+
+
+def _select(obj: Obj, names: Iterable[str]) -> dict[str, JsonValue]:
+    """``$Object.PSObject.Properties[$name]``: case-insensitive; absent properties left out."""
+    row: dict[str, JsonValue] = {}
+    for name in names:
+        found = _property(obj, name)
+        if found is not None:
+            row[name] = found[1]
+    return row
+
+
+def _property(obj: Obj, name: str) -> tuple[str, JsonValue] | None:
+    if name in obj:
+        return name, obj[name]
+    lowered = name.lower()
+    return next(((k, v) for k, v in obj.items() if k.lower() == lowered), None)
+
+
+def _group_key(obj: Obj, name: str) -> str:
+    """Get-GroupKey: the property as text, '' when absent or null."""
+    found = _property(obj, name)
+    if found is None or found[1] is None:
+        return ""
+    return _ps_text(found[1])
+
+
+def _ps_text(value: Any) -> str:
+    """``[string]`` of a converted value, as PowerShell renders it."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, float):
+        return _ps_number(value)
+    if isinstance(value, list):
+        return " ".join(_ps_text(v) for v in value)
+    return str(value)
+
+
+def _ps_number(value: float) -> str:
+    """A [double] in a PowerShell string: 300, not 300.0."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

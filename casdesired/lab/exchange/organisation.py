@@ -1,0 +1,207 @@
+"""The lab's Exchange organisation: state behind one lock, cmdlets, agent, state file.
+
+:class:`Organisation` is what the WS-Man side calls (it is a
+:class:`~casdesired.lab.process.PowerShellHost`) and what the control API reads and replaces.
+Runs may arrive concurrently from several shells: every read or change of the state happens
+under one lock; sleeps (fault delays, ``until`` polling) happen outside it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from casdesired.agent.protocol import ParamValue
+from casdesired.lab.exchange import cmdlets, powershell, statefile
+from casdesired.lab.exchange import errors as err
+from casdesired.lab.exchange.agent import CmdletOutput
+from casdesired.lab.exchange.cmdlets import CmdletContext, Obj, Provider
+from casdesired.lab.exchange.models import Behaviour
+from casdesired.lab.exchange.state import OrgState
+from casdesired.lab.faults import Faults
+from casdesired.lab.journal import Journal
+from casdesired.lab.process import ProcessResult
+
+MAILBOXES_PER_NEW_DATABASE = (20, 450)
+
+
+class Organisation:
+    """An Exchange 2010 organisation for the lab, optionally backed by a state file."""
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        *,
+        path: Path | None = None,
+        journal: Journal | None = None,
+        faults: Faults | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._state = OrgState(data)
+        self._path = path
+        self._random_seed = self._state.random_seed
+        self.journal = journal if journal is not None else Journal()
+        self.faults = faults if faults is not None else Faults()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_seed(
+        cls,
+        name: str = "contoso",
+        *,
+        journal: Journal | None = None,
+        faults: Faults | None = None,
+        seed: int = 0,
+    ) -> Organisation:
+        """A fresh in-memory organisation from a shipped seed; ``seed`` drives its GUIDs."""
+        return cls(_seeded(name, seed), journal=journal, faults=faults)
+
+    @classmethod
+    def from_file(
+        cls, path: Path, *, journal: Journal | None = None, faults: Faults | None = None
+    ) -> Organisation:
+        """The organisation kept in ``path``; created from the contoso seed if it is missing.
+        Every change is saved back to it atomically."""
+        path = Path(path)
+        data = statefile.read(path) if path.exists() else _seeded("contoso", 0)
+        org = cls(data, path=path, journal=journal, faults=faults)
+        if not path.exists():
+            org.save()
+        return org
+
+    # ------------------------------------------------------------------ the host interface
+    @property
+    def hostname(self) -> str:
+        """The server the WinRM endpoint runs on (``$env:COMPUTERNAME``)."""
+        with self._lock:
+            return self._state.endpoint_host
+
+    def run(self, script: str, stdin: bytes) -> ProcessResult:
+        return powershell.run(self, script, stdin)
+
+    # ------------------------------------------------------------------ state access
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as a JSON-ready document (what the state file holds)."""
+        with self._lock:
+            self._state.settle(time.time())
+            return self._state.to_json()
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Replace the state (validated first: a bad document changes nothing)."""
+        state = OrgState(data)
+        with self._lock:
+            self._state = state
+            self._save_locked()
+
+    def reset(self) -> None:
+        """Back to the seed this organisation came from (its own random seed kept)."""
+        with self._lock:
+            name = self._state.seed_name
+        self.load(_seeded(name, self._random_seed))
+
+    def save(self) -> None:
+        """Write the state file atomically (no-op when the organisation is in memory only)."""
+        with self._lock:
+            self._save_locked()
+
+    def _save_locked(self) -> None:
+        if self._path is not None:
+            statefile.write_atomic(self._path, self._state.to_json())
+
+    @property
+    def behaviour(self) -> Behaviour:
+        """The [OPEN]-behaviour switches; change them with :meth:`configure`."""
+        with self._lock:
+            return Behaviour(**self._state.settings.to_json())
+
+    def configure(self, **switches: Any) -> None:
+        """Set behaviour switches, e.g. ``configure(nlb_drain_seconds=2)``."""
+        with self._lock:
+            merged = {**self._state.settings.to_json(), **switches}
+            self._state.settings = Behaviour.from_json(merged)
+            self._save_locked()
+
+    def add_databases(self, n: int, site: str, prefix: str) -> None:
+        """Create ``n`` databases named ``<prefix>01``... in ``site``, bound as Exchange binds
+        new databases, with seeded mailbox counts (for benchmarks)."""
+        with self._lock:
+            rng = self._state.rng(f"add_databases:{prefix}")
+            low, high = MAILBOXES_PER_NEW_DATABASE
+            counts = (rng.randint(low, high) for _ in range(n))
+            try:
+                self._state.add_databases(n, site, prefix, counts)
+            except err.ExchangeError as exc:
+                raise err.LabStateError(f"cannot add databases: {exc.message}") from None
+            self._save_locked()
+
+    # ------------------------------------------------------------------ CmdletRunner
+    def has_server(self, name: str) -> bool:
+        with self._lock:
+            try:
+                self._state.find_server(name)
+            except err.ExchangeError:
+                return False
+            return True
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
+    def invoke(
+        self, cmdlet: str, parameters: Mapping[str, ParamValue], loaded: frozenset[Provider]
+    ) -> CmdletOutput:
+        """Run one cmdlet as the server would; journal it; save if it changed the state."""
+        identity = next(
+            (str(v) for k, v in parameters.items() if k.lower() == "identity" and v is not None),
+            None,
+        )
+        try:
+            output = self._invoke(cmdlet, parameters, loaded, identity)
+        except err.ExchangeError as exc:
+            self.journal.record(
+                "cmdlet", cmdlet=cmdlet, parameters=dict(parameters), ok=False, error=exc.message
+            )
+            raise
+        self.journal.record("cmdlet", cmdlet=cmdlet, parameters=dict(parameters), ok=True,
+                            error=None)
+        return output
+
+    def _invoke(
+        self,
+        name: str,
+        parameters: Mapping[str, ParamValue],
+        loaded: frozenset[Provider],
+        identity: str | None,
+    ) -> CmdletOutput:
+        cmdlet = cmdlets.lookup(name, loaded)
+        args = cmdlets.bind(cmdlet, parameters)
+        fault = self.faults.take_cmdlet(cmdlet.name, identity)
+        if fault is not None:
+            self.sleep(fault.delay_seconds)
+            if fault.fail:
+                raise err.ExchangeError(fault.message, target=identity or "",
+                                        category=fault.category)
+        with self._lock:
+            now = time.time()
+            settled = self._state.settle(now)
+            ctx = CmdletContext(self._state, now)
+            produced = cmdlet.handler(ctx, args)
+            # Lists are built under the lock; only Get-Mailbox streams, from a copy of counts.
+            objects: list[Obj] | Iterator[Obj] = (
+                produced if isinstance(produced, Iterator) else list(produced)
+            )
+            if ctx.changed or settled:
+                self._save_locked()
+        lines = [*ctx.host_lines, *(f"WARNING: {w}" for w in ctx.warnings)]
+        return CmdletOutput(objects=objects, host_lines=lines)
+
+
+def _seeded(name: str, seed: int) -> dict[str, Any]:
+    data = statefile.load_seed(name)
+    data["random"] = {"seed": seed, "draws": 0}
+    return data

@@ -1,0 +1,468 @@
+"""The lab organisation's state and Exchange's rules over it.
+
+:class:`OrgState` holds the objects (:mod:`.models`), resolves identities the way Exchange's
+``*IdParameter`` types do, and changes state only through methods that check every rule
+*before* changing anything, raising the typed errors of :mod:`.errors`. It knows nothing of
+PowerShell parameter binding (:mod:`.cmdlets`) or of the wire. Not thread-safe by itself: the
+:class:`~casdesired.lab.exchange.organisation.Organisation` holds one lock around it.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from casdesired.lab.exchange import errors as err
+from casdesired.lab.exchange.models import (
+    AdSite,
+    Behaviour,
+    CasArray,
+    MailboxDatabase,
+    NlbCluster,
+    NlbNode,
+    RpcPointer,
+    Server,
+)
+
+STATE_FORMAT = "casdesired-lab-state"
+STATE_VERSION = 1
+ADMIN_GROUP = "Exchange Administrative Group (FYDIBOHF23SPDLT)"
+MAX_NAME_LENGTH = 64
+
+
+def _k(text: str) -> str:
+    """Exchange compares names and FQDNs case-insensitively; a trailing dot is the same host."""
+    return text.strip().rstrip(".").lower()
+
+
+def _as_guid(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        return None
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class OrgState:
+    """One Exchange 2010 organisation: sites, servers, arrays, databases, NLB clusters."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        """Build from a state document (see :meth:`to_json`); raise LabStateError if unusable."""
+        try:
+            self._parse(data)
+        except err.LabStateError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise err.LabStateError(f"lab state is invalid: {detail}") from None
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def _parse(self, data: dict[str, Any]) -> None:
+        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+            raise err.LabStateError(f"lab state is not a {STATE_FORMAT} document")
+        if data.get("version") != STATE_VERSION:
+            raise err.LabStateError(
+                f"lab state version {data.get('version')!r} is not supported "
+                f"(this casdesired reads version {STATE_VERSION})"
+            )
+        org = data["organisation"]
+        self.seed_name: str = str(data.get("seed", "contoso"))
+        self.org_name: str = str(org["name"])
+        self.domain: str = str(org["domain"])
+        self.domain_controller: str = str(org["domain_controller"])
+        self.endpoint_host: str = str(org["endpoint_host"])
+        self.settings = Behaviour.from_json(data.get("settings") or {})
+        rnd = data.get("random") or {}
+        self.random_seed: int = int(rnd.get("seed", 0))
+        self.random_draws: int = int(rnd.get("draws", 0))
+        self.sites: dict[str, AdSite] = {}
+        for raw in data["sites"]:
+            site = AdSite.from_json(raw)
+            self.sites[_k(site.name)] = site
+        self.servers: dict[str, Server] = {}
+        for raw in data["servers"]:
+            server = Server.from_json(raw)
+            self._require_site(server.site, f"server {server.name!r}")
+            self.servers[_k(server.name)] = server
+        self.arrays: dict[str, CasArray] = {}
+        for raw in data["arrays"]:
+            array = CasArray.from_json(raw)
+            self._require_site(array.site, f"array {array.fqdn!r}")
+            self.arrays[array.guid] = array
+        self.databases: dict[str, MailboxDatabase] = {}
+        for raw in data["databases"]:
+            db = MailboxDatabase.from_json(raw)
+            if _k(db.server) not in self.servers:
+                raise ValueError(f"database {db.name!r}: unknown server {db.server!r}")
+            self.databases[_k(db.name)] = db
+        self.clusters: dict[str, NlbCluster] = {}
+        for raw in data["nlb_clusters"]:
+            cluster = NlbCluster.from_json(raw)
+            self.clusters[_k(cluster.host)] = cluster
+        if _k(self.endpoint_host) not in self.servers:
+            raise ValueError(f"endpoint host {self.endpoint_host!r} is not a server")
+
+    def _require_site(self, name: str, what: str) -> None:
+        if _k(name) not in self.sites:
+            raise ValueError(f"{what}: unknown site {name!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The state document: plain JSON data, lists sorted by name for readable diffs."""
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "seed": self.seed_name,
+            "organisation": {
+                "name": self.org_name,
+                "domain": self.domain,
+                "domain_controller": self.domain_controller,
+                "endpoint_host": self.endpoint_host,
+            },
+            "settings": self.settings.to_json(),
+            "random": {"seed": self.random_seed, "draws": self.random_draws},
+            "sites": [s.to_json() for s in _by_name(self.sites.values())],
+            "servers": [s.to_json() for s in _by_name(self.servers.values())],
+            "arrays": [a.to_json() for a in _by_name(self.arrays.values())],
+            "databases": [d.to_json() for d in _by_name(self.databases.values())],
+            "nlb_clusters": [
+                c.to_json() for c in sorted(self.clusters.values(), key=lambda c: _k(c.host))
+            ],
+        }
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def domain_dn(self) -> str:
+        return ",".join(f"DC={part}" for part in self.domain.split("."))
+
+    def site_canonical(self, site: str) -> str:
+        return f"{self.domain}/Configuration/Sites/{self.sites[_k(site)].name}"
+
+    def site_dn(self, site: str) -> str:
+        return f"CN={self.sites[_k(site)].name},CN=Sites,CN=Configuration,{self.domain_dn}"
+
+    def array_dn(self, array: CasArray) -> str:
+        return (
+            f"CN={array.name},CN=Arrays,CN={ADMIN_GROUP},CN=Administrative Groups,"
+            f"CN={self.org_name},CN=Microsoft Exchange,CN=Services,CN=Configuration,"
+            f"{self.domain_dn}"
+        )
+
+    def members(self, site: str) -> list[str]:
+        """An array's Members, computed as Exchange does: the Exchange 2010 CAS of its site."""
+        return [
+            s.name
+            for s in _by_name(self.servers.values())
+            if s.is_cas and s.major_version == 14 and _k(s.site) == _k(site)
+        ]
+
+    def rpc_shown(self, db: MailboxDatabase) -> str | None:
+        """What Get-MailboxDatabase shows as RpcClientAccessServer (an FQDN)."""
+        pointer = db.rpc_client_access_server
+        if pointer is None:
+            return None
+        if pointer.kind == "server":
+            server = self.servers.get(_k(pointer.target))
+            return server.fqdn if server else pointer.shown
+        array = self.arrays.get(pointer.target)
+        if array is not None and self.settings.databases_follow_array_fqdn:
+            return array.fqdn
+        return pointer.shown
+
+    def endpoint_server(self) -> Server:
+        return self.servers[_k(self.endpoint_host)]
+
+    # ------------------------------------------------------------------ identity resolution
+    def find_site(self, identity: str) -> AdSite:
+        """AdSiteIdParameter: a site name, DN or GUID."""
+        guid = _as_guid(identity)
+        for site in self.sites.values():
+            if (
+                _k(site.name) == _k(identity)
+                or _k(self.site_dn(site.name)) == _k(identity)
+                or (guid is not None and site.guid == guid)
+            ):
+                return site
+        raise err.ObjectNotFound(identity, self.domain_controller)
+
+    def find_array(self, identity: str) -> CasArray:
+        """ClientAccessArrayIdParameter: FQDN, DN, ExchangeLegacyDN, GUID, or a space-free Name."""
+        text = identity.strip()
+        guid = _as_guid(text)
+        if guid is not None and guid in self.arrays:
+            return self.arrays[guid]
+        if text.lower().startswith("cn="):
+            matches = [a for a in self.arrays.values() if _k(self.array_dn(a)) == _k(text)]
+        elif text.lower().startswith("/o="):
+            matches = [a for a in self.arrays.values() if _k(a.legacy_dn) == _k(text)]
+        elif re.search(r"\s", text) or not text:
+            raise err.ParameterBindingError(
+                err.CANNOT_CONVERT.format(
+                    name="Identity",
+                    value=identity,
+                    type="Microsoft.Exchange.Configuration.Tasks.ClientAccessArrayIdParameter",
+                    error=err.INVALID_IDENTITY.format(value=identity).replace("\r\n", " "),
+                ),
+                target=identity,
+            )
+        else:
+            matches = [a for a in self.arrays.values() if _k(a.fqdn) == _k(text)]
+            if not matches:
+                matches = [a for a in self.arrays.values() if _k(a.name) == _k(text)]
+        return self._one(matches, identity)
+
+    def find_server(self, identity: str, *, cas_only: bool = False) -> Server:
+        """ServerIdParameter / ClientAccessServerIdParameter: a server name or FQDN."""
+        key = _k(identity)
+        server = self.servers.get(key)
+        if server is None:
+            server = next((s for s in self.servers.values() if _k(s.fqdn) == key), None)
+        if server is None or (cas_only and not server.is_cas):
+            raise err.ObjectNotFound(identity, self.domain_controller)
+        return server
+
+    def find_database(self, identity: str) -> MailboxDatabase:
+        db = self.databases.get(_k(identity))
+        if db is None:
+            raise err.ObjectNotFound(identity, self.domain_controller)
+        return db
+
+    def resolve_rpc_target(self, identity: str) -> RpcPointer:
+        """ClientAccessServerOrArrayIdParameter: an array (FQDN, Name...) or a CAS server."""
+        try:
+            array = self.find_array(identity)
+            return RpcPointer(kind="array", target=array.guid, shown=array.fqdn)
+        except (err.ObjectNotFound, err.ParameterBindingError):
+            pass
+        server = self.find_server(identity)
+        if not server.is_cas:
+            raise err.RuleViolation(err.NOT_A_CAS.format(server=server.name), target=identity)
+        return RpcPointer(kind="server", target=server.name, shown=server.fqdn)
+
+    def _one(self, matches: list[CasArray], identity: str) -> CasArray:
+        if not matches:
+            raise err.ObjectNotFound(identity, self.domain_controller)
+        if len(matches) > 1:
+            raise err.ObjectAmbiguous(identity)
+        return matches[0]
+
+    # ------------------------------------------------------------------ array rules
+    def _check_name(self, name: str, *, exclude: CasArray | None = None) -> None:
+        if len(name) > MAX_NAME_LENGTH:
+            raise err.DataValidationError(err.NAME_TOO_LONG.format(length=len(name)), target=name)
+        taken = _k(name) in self.servers or any(
+            _k(a.name) == _k(name) for a in self.arrays.values() if a is not exclude
+        )
+        if taken:
+            dn = self.array_dn(CasArray(name, "", "", "", "", "", ""))
+            raise err.ObjectAlreadyExists(
+                err.NAME_IN_USE.format(dc=self.domain_controller, dn=dn, name=name), target=name
+            )
+
+    def _check_site_free(self, site: AdSite, *, exclude: CasArray | None = None) -> None:
+        if not self.settings.one_array_per_site:
+            return
+        for array in self.arrays.values():
+            if array is not exclude and _k(array.site) == _k(site.name):
+                raise err.RuleViolation(
+                    err.ONE_ARRAY_PER_SITE.format(site=site.name, fqdn=array.fqdn),
+                    target=site.name,
+                )
+
+    def new_array(self, fqdn: str, site: AdSite, name: str | None) -> CasArray:
+        """New-ClientAccessArray after binding: Name defaults to the FQDN's host label."""
+        name = name if name is not None else fqdn.split(".")[0]
+        self._check_name(name)
+        self._check_site_free(site)
+        now = _now_iso()
+        array = CasArray(
+            name=name,
+            fqdn=fqdn,
+            site=site.name,
+            guid=self.new_guid(),
+            legacy_dn=f"/o={self.org_name}/ou={ADMIN_GROUP}/cn=Configuration/cn=Servers/cn={name}",
+            when_created=now,
+            when_changed=now,
+        )
+        self.arrays[array.guid] = array
+        return array
+
+    def set_array(
+        self, array: CasArray, *, fqdn: str | None, name: str | None, site: AdSite | None
+    ) -> bool:
+        """Set-ClientAccessArray after binding; False when nothing differed."""
+        if name is not None and name != array.name:
+            self._check_name(name, exclude=array)
+        if site is not None and _k(site.name) != _k(array.site):
+            self._check_site_free(site, exclude=array)
+        changed = False
+        for attr, value in (("name", name), ("fqdn", fqdn), ("site", site.name if site else None)):
+            if value is not None and getattr(array, attr) != value:
+                setattr(array, attr, value)
+                changed = True
+        if changed:
+            array.when_changed = _now_iso()
+        return changed
+
+    def remove_array(self, array: CasArray) -> None:
+        """Databases keep pointing at the removed array; they show the FQDN they were bound to."""
+        for db in self.databases.values():
+            pointer = db.rpc_client_access_server
+            if pointer is not None and pointer.kind == "array" and pointer.target == array.guid:
+                pointer.shown = array.fqdn
+        del self.arrays[array.guid]
+
+    # ------------------------------------------------------------------ databases and CAS
+    def set_rpc(self, db: MailboxDatabase, pointer: RpcPointer) -> bool:
+        if db.rpc_client_access_server == pointer:
+            return False
+        db.rpc_client_access_server = pointer
+        return True
+
+    def add_databases(self, n: int, site: str, prefix: str, mailboxes: Iterable[int]) -> None:
+        """Create databases on the site's first mailbox server, bound as Exchange binds a new
+        database: to the site's array, otherwise to the site's first CAS."""
+        site_obj = self.find_site(site)
+        in_site = [s for s in _by_name(self.servers.values()) if _k(s.site) == _k(site_obj.name)]
+        mailbox_server = next((s for s in in_site if s.is_mailbox), None)
+        if mailbox_server is None:
+            raise err.RuleViolation(f"The site '{site_obj.name}' has no Mailbox server.")
+        array = next((a for a in self.arrays.values() if _k(a.site) == _k(site_obj.name)), None)
+        cas = next((s for s in in_site if s.is_cas), None)
+        if array is not None:
+            pointer: RpcPointer | None = RpcPointer("array", array.guid, array.fqdn)
+        elif cas is not None:
+            pointer = RpcPointer("server", cas.name, cas.fqdn)
+        else:
+            pointer = None
+        width = max(2, len(str(n)))
+        names = [f"{prefix}{i:0{width}d}" for i in range(1, n + 1)]
+        clash = next((name for name in names if _k(name) in self.databases), None)
+        if clash is not None:
+            raise err.ObjectAlreadyExists(f"The database '{clash}' already exists.", target=clash)
+        for name, count in zip(names, mailboxes, strict=False):
+            self.databases[_k(name)] = MailboxDatabase(
+                name=name,
+                server=mailbox_server.name,
+                rpc_client_access_server=(
+                    RpcPointer(pointer.kind, pointer.target, pointer.shown) if pointer else None
+                ),
+                mailboxes=count,
+            )
+
+    def set_autodiscover(
+        self, server: Server, *, uri: str | None, set_uri: bool, scope: list[str] | None
+    ) -> bool:
+        changed = False
+        if set_uri and server.autodiscover_internal_uri != uri:
+            server.autodiscover_internal_uri = uri
+            changed = True
+        if scope is not None and server.autodiscover_site_scope != scope:
+            server.autodiscover_site_scope = scope
+            changed = True
+        return changed
+
+    # ------------------------------------------------------------------ NLB
+    def cluster_of(self, host: str) -> tuple[NlbCluster, NlbNode | None]:
+        """The cluster that ``host`` (a server name or FQDN) belongs to, and its node there."""
+        try:
+            server_name = self.find_server(host).name
+        except err.ObjectNotFound:
+            raise err.NlbError(err.NLB_HOST_NOT_FOUND.format(host=host), target=host,
+                               category="ObjectNotFound") from None
+        for cluster in self.clusters.values():
+            node = next((n for n in cluster.nodes if _k(n.name) == _k(server_name)), None)
+            if node is not None:
+                return cluster, node
+            if _k(cluster.host) in (_k(host), _k(self.servers[_k(server_name)].fqdn)):
+                return cluster, None
+        raise err.NlbError(err.NLB_HOST_NOT_FOUND.format(host=host), target=host,
+                           category="ObjectNotFound")
+
+    def node_of(self, host: str) -> tuple[NlbCluster, NlbNode]:
+        cluster, node = self.cluster_of(host)
+        if node is None:
+            raise err.NlbError(err.NLB_HOST_NOT_FOUND.format(host=host), target=host,
+                               category="ObjectNotFound")
+        return cluster, node
+
+    def check_interface(self, host: str, interface: str) -> None:
+        server = self.find_server(host)
+        if not any(_k(i) == _k(interface) for i in server.interfaces):
+            raise err.NlbError(
+                err.NLB_INTERFACE_NOT_FOUND.format(interface=interface, host=host),
+                target=interface, category="ObjectNotFound",
+            )
+
+    def add_node(self, cluster: NlbCluster, new_node: str, interface: str) -> NlbNode:
+        try:
+            server = self.find_server(new_node)
+        except err.ObjectNotFound:
+            raise err.NlbError(err.NLB_HOST_NOT_FOUND.format(host=new_node), target=new_node,
+                               category="ObjectNotFound") from None
+        self.check_interface(server.name, interface)
+        for other in self.clusters.values():
+            if any(_k(n.name) == _k(server.name) for n in other.nodes):
+                raise err.NlbError(err.NLB_ALREADY_MEMBER.format(host=new_node),
+                                   target=new_node, category="ResourceExists")
+        used = {n.priority for n in cluster.nodes}
+        priority = next(p for p in range(1, 33) if p not in used)
+        node = NlbNode(name=server.name, state="Converged", interface=interface,
+                       priority=priority)
+        cluster.nodes.append(node)
+        return node
+
+    def stop_node(self, node: NlbNode, *, drain: bool, timeout_minutes: int | None,
+                  now: float) -> None:
+        if node.state == "Stopped":
+            return
+        seconds = self.settings.nlb_drain_seconds if drain else 0.0
+        if timeout_minutes is not None:
+            seconds = min(seconds, timeout_minutes * 60.0)
+        if seconds > 0:
+            node.state, node.drain_until = "Draining", now + seconds
+        else:
+            node.state, node.drain_until = "Stopped", None
+
+    def start_node(self, node: NlbNode) -> None:
+        node.state, node.drain_until = "Converged", None
+
+    def remove_node(self, cluster: NlbCluster, node: NlbNode) -> None:
+        """Windows deletes the cluster with its last host."""
+        cluster.nodes.remove(node)
+        if not cluster.nodes:
+            del self.clusters[_k(cluster.host)]
+
+    def settle(self, now: float) -> bool:
+        """Let time act: Draining nodes whose drain is over become Stopped. True if any did."""
+        changed = False
+        for cluster in self.clusters.values():
+            for node in cluster.nodes:
+                if node.state == "Draining" and (node.drain_until or 0.0) <= now:
+                    node.state, node.drain_until = "Stopped", None
+                    changed = True
+        return changed
+
+    # ------------------------------------------------------------------ randomness
+    def new_guid(self) -> str:
+        """A GUID from the seeded generator; the draw count is kept in the state, so a state
+        reloaded from file never repeats a GUID it already handed out."""
+        rng = random.Random(f"{self.random_seed}:{self.random_draws}")  # noqa: S311 (lab data)
+        self.random_draws += 1
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    def rng(self, purpose: str) -> random.Random:
+        """A seeded generator for one purpose (e.g. mailbox counts of new databases)."""
+        rng = random.Random(f"{self.random_seed}:{self.random_draws}:{purpose}")  # noqa: S311
+        self.random_draws += 1
+        return rng
+
+
+def _by_name(items: Iterable[Any]) -> list[Any]:
+    return sorted(items, key=lambda item: _k(item.name))

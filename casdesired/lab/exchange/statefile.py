@@ -1,0 +1,84 @@
+"""Reading and writing the lab's state file: readable JSON, written atomically.
+
+A write goes to a temporary file in the same directory, is flushed and fsynced, then
+``os.replace``-d over the state file and the directory is fsynced. A reader (or a restart after
+``kill -9``) therefore sees either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from casdesired.lab.exchange.errors import LabStateError
+
+_SEED_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """The file form: sorted keys, indent 2, UTF-8 text, final newline (diffs stay small)."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: Path, data: dict[str, Any]) -> None:
+    text = dumps(data).encode("utf-8")
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); Windows cannot open a directory, and needs not."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LabStateError(f"cannot read lab state file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise LabStateError(f"{path}: the lab state file is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LabStateError(f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise LabStateError(f"{path}: the lab state file must hold a JSON object")
+    return data
+
+
+def load_seed(name: str) -> dict[str, Any]:
+    """A seed organisation shipped in ``casdesired/lab/seed/<name>.json``."""
+    if not _SEED_NAME.match(name):
+        raise LabStateError(f"no lab seed named {name!r}")
+    resource = resources.files("casdesired.lab").joinpath("seed").joinpath(f"{name}.json")
+    try:
+        data = json.loads(resource.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LabStateError(f"no lab seed named {name!r}") from None
+    if not isinstance(data, dict):
+        raise LabStateError(f"lab seed {name!r} is not a JSON object")
+    return data
