@@ -100,6 +100,11 @@ def expectations_from_sites(sites: Iterable[model.Site]) -> list[ArrayExpectatio
     return expectations
 
 
+def _endpoints(resolvers: Sequence[str], port: int) -> list[Endpoint]:
+    """Parsed resolvers in the order given, each once (a repeat would repeat its findings)."""
+    return list(dict.fromkeys(parse_endpoint(r, default_port=port) for r in resolvers))
+
+
 def _lookup_all(
     jobs: Sequence[tuple[str, Endpoint]], timeout: float
 ) -> dict[tuple[str, Endpoint], Lookup]:
@@ -189,8 +194,8 @@ def check_arrays(
     FQDNs are resolved through ``resolvers`` to learn them. Raises DnsError only for a resolver
     that is not an IP address.
     """
-    internal = [parse_endpoint(r, default_port=port) for r in resolvers]
-    external = [parse_endpoint(r, default_port=port) for r in external_resolvers]
+    internal = _endpoints(resolvers, port)
+    external = _endpoints(external_resolvers, port)
     present = [a for a in arrays if a.ensure is model.Ensure.PRESENT]
     owners = _server_owners(present, server_addresses, internal, timeout)
     inside = _lookup_all([(a.fqdn, r) for a in present for r in internal], timeout)
@@ -216,7 +221,7 @@ def check_servers(
     port: int = 53,
 ) -> list[DnsFinding]:
     """Each CAS server FQDN must resolve (to anything) through every internal resolver."""
-    endpoints = [parse_endpoint(r, default_port=port) for r in resolvers]
+    endpoints = _endpoints(resolvers, port)
     names = list(dict.fromkeys(fqdns))
     found = _lookup_all([(n, r) for n in names for r in endpoints], timeout)
     findings = []
