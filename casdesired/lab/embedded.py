@@ -1,0 +1,93 @@
+"""The embedded lab: what ``connection.endpoint: lab`` connects to.
+
+The lab starts in-process on a free loopback port, from a state file kept OUTSIDE the
+repository (seeded from the repository's seed when missing), and casdesired talks to it
+through the very same pywinrm transport and :class:`~casdesired.transport.winrm.AgentClient`
+it uses for Windows: NTLM with message encryption over HTTP, with the lab's own generated
+credentials (no environment variables needed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from casdesired.agent import protocol
+from casdesired.desired.config import Organisation as OrganisationConfig
+from casdesired.errors import ConfigError
+from casdesired.lab.exchange.organisation import Organisation
+from casdesired.lab.server import Lab
+from casdesired.transport.winrm import WinRMTarget
+
+
+def default_state_path(org_name: str, environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/casdesired/<name>-lab.json``, else ``~/.local/state/casdesired/...``."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in org_name) or "organisation"
+    return root / "casdesired" / f"{safe}-lab.json"
+
+
+def state_path_for(org: OrganisationConfig, state_path: Path | None = None) -> Path:
+    """Where the lab of ``org`` keeps its state: explicit, then the YAML's, then the default."""
+    return state_path or org.connection.lab_state or default_state_path(org.name)
+
+
+@contextmanager
+def running_lab(
+    org: OrganisationConfig, state_path: Path | None = None
+) -> Iterator[tuple[Lab, WinRMTarget]]:
+    """Start the organisation's lab; yield it and the target to reach it; stop it on exit."""
+    if not org.connection.is_lab:
+        raise ConfigError(f"organisation {org.name!r} does not target the lab")
+    path = state_path_for(org, state_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    organisation = Organisation.from_file(path)
+    with Lab(organisation, host="127.0.0.1", port=0, auth="ntlm") as lab:
+        yield lab, _target(org, lab)
+
+
+@contextmanager
+def embedded_lab(org: OrganisationConfig, state_path: Path | None = None) -> Iterator[WinRMTarget]:
+    """The target of the organisation's embedded lab, running for the ``with`` block."""
+    with running_lab(org, state_path) as (_lab, target):
+        yield target
+
+
+def _target(org: OrganisationConfig, lab: Lab) -> WinRMTarget:
+    conn = org.connection
+    mode = conn.exchange_mode
+    if mode == "remote":
+        exchange = protocol.ExchangeSession(
+            mode="remote",
+            uri=conn.exchange_uri,
+            username=lab.credentials.username,
+            password=lab.credentials.password,
+        )
+    else:
+        snapin_or_none: Literal["snapin", "none"] = "none" if mode == "none" else "snapin"
+        exchange = protocol.ExchangeSession(mode=snapin_or_none)
+    return WinRMTarget(
+        url=lab.url,
+        transport="ntlm",
+        username=lab.credentials.username,
+        password=lab.credentials.password,
+        message_encryption="auto",  # NTLM over HTTP: encrypted, as Windows requires
+        connect_timeout=conn.connect_timeout,
+        operation_timeout=conn.operation_timeout,
+        read_timeout=conn.operation_timeout + 10.0,
+        exchange=exchange,
+        credential_source="the embedded lab",
+    )
+
+
+def reset_lab_state(path: Path) -> Path:
+    """Put the lab's state file back to the repository's seed; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    Organisation.from_file(path).save()
+    return path
