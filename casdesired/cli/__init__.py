@@ -16,7 +16,7 @@ from casdesired import __version__
 from casdesired.errors import CasdesiredError
 
 # Order is the order `casdesired --help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("validate",)
+SUBCOMMANDS: tuple[str, ...] = ("validate", "plan", "lab")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
-from casdesired.changes.types import Action, Change
+from casdesired.changes.types import OUTLOOK_PROFILE_WARNING, Action, Change
 from casdesired.plan.plan import Plan
 
 _STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
@@ -80,8 +80,15 @@ class TextRenderer:
         if plan.safety:
             console.print()
             console.print(Text("Safety notes (read before applying):", style="bold"))
+            # The Outlook profile warning is the same for every note: say it once, after them.
+            suffix = f"; {OUTLOOK_PROFILE_WARNING}"
             for note in plan.safety:
-                console.print(Text(f"  ! {clean(note.message)}", style="yellow"))
+                message = note.message.removesuffix(suffix)
+                console.print(Text(f"  ! {clean(message)}", style="yellow"))
+            if any(n.message.endswith(suffix) for n in plan.safety):
+                console.print(
+                    Text(f"    For these users, {OUTLOOK_PROFILE_WARNING}.", style="yellow")
+                )
         if plan.findings:
             console.print()
             console.print(Text("Findings:", style="bold"))

@@ -1,0 +1,127 @@
+"""``casdesired plan [DIR]``: show what would change in the live organisation, and whom it affects.
+
+Reads the live organisation once, compares it with the desired state and renders the plan as
+text, JSON or Markdown. ``--out FILE`` saves it for ``casdesired apply``. Nothing is written to
+Exchange.
+
+Exit codes: 0 success; 1 an error (invalid YAML, connection or read failure, or a blocking
+finding that withholds changes); with ``--detailed-exitcode``: 0 no changes, 2 changes present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console
+
+from casdesired.desired.loader import load_desired
+from casdesired.diagnostics import Severity
+from casdesired.plan.build import connect, make_plan
+from casdesired.plan.plan import Plan
+from casdesired.plan.render_json import JsonRenderer
+from casdesired.plan.render_markdown import MarkdownRenderer
+from casdesired.plan.render_text import TextRenderer
+
+DEFAULT_DIRECTORY = "sites/"
+RENDERERS = {"text": TextRenderer, "json": JsonRenderer, "markdown": MarkdownRenderer}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="show what would change in the live organisation (changes nothing)",
+        description=(
+            "Read the live Exchange 2010 organisation, compare it with the desired state and "
+            "show the changes that would make them match, in the order they would run, with "
+            "the mailboxes each affects. Nothing is changed."
+        ),
+    )
+    parser.add_argument(
+        "directory",
+        nargs="?",
+        default=DEFAULT_DIRECTORY,
+        metavar="DIR",
+        help=f"the organisation's directory (default: {DEFAULT_DIRECTORY})",
+    )
+    parser.add_argument(
+        "--format",
+        choices=tuple(RENDERERS),
+        default="text",
+        help="text for terminals (default), json (schemas/plan.schema.json), markdown for PRs",
+    )
+    parser.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when there are no changes, 2 when there are, 1 on error",
+    )
+    parser.add_argument(
+        "--site",
+        action="append",
+        dest="sites",
+        metavar="NAME",
+        help="limit the plan to this site (repeatable)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="also save the plan (with the live fingerprint and desired digest) for apply",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    desired = load_desired(Path(args.directory))
+    if desired.has_errors():
+        for diagnostic in desired.diagnostics:
+            if diagnostic.severity is Severity.ERROR:
+                print(diagnostic, file=sys.stderr)
+        print(
+            "casdesired: the desired state has errors (see `casdesired validate`); no plan made",
+            file=sys.stderr,
+        )
+        return 1
+    with (
+        progress_reporter(sys.stderr) as progress,
+        connect(desired.organisation, os.environ) as client,
+    ):
+        progress(f"connecting to {desired.organisation.connection.endpoint}")
+        result = make_plan(desired, client, sites=args.sites, progress=progress)
+    plan = result.plan
+    if args.out is not None:
+        plan.save(args.out)
+    render(plan, args.format, sys.stdout)
+    if args.out is not None:
+        print(f"casdesired: plan saved to {args.out}", file=sys.stderr)
+    blocking = plan.blocking_findings
+    if blocking:
+        print(
+            f"casdesired: {len(blocking)} blocking finding(s); "
+            f"{len(plan.withheld)} change(s) withheld until they are fixed",
+            file=sys.stderr,
+        )
+        return 1
+    if args.detailed_exitcode and plan.has_changes:
+        return 2
+    return 0
+
+
+def render(plan: Plan, fmt: str, out: TextIO) -> None:
+    RENDERERS[fmt]().render(plan, out)
+
+
+@contextmanager
+def progress_reporter(stream: TextIO) -> Iterator[Callable[[str], None]]:
+    """A spinner with the current step on a terminal; silent when ``stream`` is not one."""
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        yield lambda _message: None
+        return
+    console = Console(file=stream, highlight=False, markup=False)
+    with console.status("reading the live organisation") as status:
+        yield lambda message: status.update(message)

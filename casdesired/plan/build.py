@@ -1,0 +1,87 @@
+"""Making a plan end to end: connect, read the live organisation once, diff, wrap as a Plan.
+
+Used by ``casdesired plan`` and by apply (which re-reads to check a saved plan is not stale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from casdesired import model
+from casdesired.changes.diff import diff
+from casdesired.desired.config import DesiredState, Organisation
+from casdesired.live.reader import LiveState, read_live
+from casdesired.plan.plan import Plan
+from casdesired.transport.winrm import AgentClient, target_from_config
+
+Progress = Callable[[str], None]
+
+
+@contextmanager
+def connect(organisation: Organisation, environ: Mapping[str, str]) -> Iterator[AgentClient]:
+    """An agent client for the organisation: the embedded lab for ``endpoint: lab``, else WinRM.
+
+    Credentials come from the environment variables the organisation file names, never from
+    the YAML; the lab generates its own.
+    """
+    connection = organisation.connection
+    if connection.endpoint == "lab":
+        from casdesired.lab.embedded import embedded_lab
+
+        with embedded_lab(organisation, connection.lab_state) as target:
+            yield AgentClient(target)
+    else:
+        yield AgentClient(target_from_config(connection, environ))
+
+
+def nlb_hosts(desired: DesiredState, sites: Iterable[str] | None = None) -> list[str]:
+    """Cluster hosts of the declared NLB arrays (in scope) — the NLB clusters to read."""
+    wanted = {model.key(s) for s in sites} if sites is not None else None
+    hosts: dict[str, str] = {}
+    for site in desired.sites:
+        if wanted is not None and site.key not in wanted:
+            continue
+        array = site.array
+        lb = array.load_balancer if array is not None else None
+        if (
+            array is not None
+            and array.ensure is model.Ensure.PRESENT
+            and lb is not None
+            and lb.kind is model.LoadBalancerKind.NLB
+            and lb.cluster_host
+        ):
+            hosts.setdefault(model.key(lb.cluster_host), lb.cluster_host)
+    return list(hosts.values())
+
+
+@dataclass
+class PlanRun:
+    """A plan with the live state it was computed from."""
+
+    plan: Plan
+    live: LiveState
+
+
+def make_plan(
+    desired: DesiredState,
+    client: AgentClient,
+    *,
+    sites: Iterable[str] | None = None,
+    progress: Progress | None = None,
+) -> PlanRun:
+    """Read the live organisation (one command execution), diff it, and build the plan."""
+    scope = list(sites) if sites is not None else None
+    live = read_live(client, nlb_hosts=nlb_hosts(desired, scope), progress=progress)
+    if progress:
+        progress("comparing with the desired state")
+    changeset = diff(desired, live, sites=scope)
+    plan = Plan.from_changeset(
+        changeset,
+        organisation=desired.organisation.name,
+        endpoint=desired.organisation.connection.endpoint,
+        live_fingerprint=live.fingerprint(),
+        desired_digest=desired.digest(),
+    )
+    return PlanRun(plan=plan, live=live)
