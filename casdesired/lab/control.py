@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from casdesired.errors import CasdesiredError
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 
@@ -75,7 +76,8 @@ class ControlAPI:
             return _error(400, f"the body is not JSON: {exc}")
         try:
             return self._route(route, data)
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, CasdesiredError) as exc:
+            # a bad document or fault setting changes nothing and says why
             return _error(400, f"rejected: {exc}")
 
     def _route(self, route: tuple[str, str], data: Any) -> tuple[int, bytes]:

@@ -1,0 +1,113 @@
+"""``casdesired lab serve``: run the Exchange 2010 lab on loopback for trying the tool by hand.
+
+Prints the WS-Man URL, the account it accepts (a lab password, printed on purpose), the CA
+file for ``--tls`` and the control API token, then serves until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Literal, cast
+
+from casdesired.errors import CasdesiredError
+from casdesired.lab.control import TOKEN_HEADER, is_loopback
+from casdesired.lab.faults import Faults
+from casdesired.lab.journal import Journal
+from casdesired.lab.server import Lab, LabCredentials
+
+PASSWORD_ENV = "CASDESIRED_LAB_PASSWORD"  # noqa: S105 - the variable's name, not a value
+
+
+class LabStartFailed(CasdesiredError):
+    """The lab could not listen (port taken, address not local)."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "lab",
+        help="run the built-in Exchange 2010 lab endpoint",
+        description="The built-in Exchange 2010 lab: a loopback WS-Management endpoint.",
+    )
+    actions = parser.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
+    serve = actions.add_parser(
+        "serve",
+        help="serve the lab until Ctrl-C",
+        description=(
+            "Serve an Exchange 2010 organisation over WS-Management on loopback. Without "
+            "--state it serves the example organisation's seed in memory. The password is "
+            f"random unless {PASSWORD_ENV} is set."
+        ),
+    )
+    serve.add_argument("--state", type=Path, metavar="FILE",
+                       help="state file to load and save (created from the seed if missing)")
+    serve.add_argument("--port", type=int, default=0, metavar="N",
+                       help="TCP port (default: a free one)")
+    serve.add_argument("--tls", action="store_true", help="HTTPS with a generated certificate")
+    serve.add_argument("--auth", choices=("basic", "ntlm"), default="ntlm",
+                       help="authentication the endpoint accepts (default: ntlm)")
+    serve.add_argument("--latency-ms", type=int, default=0, metavar="N",
+                       help="added to every WS-Man request")
+    serve.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
+                       help="address to listen on (default: 127.0.0.1)")
+    serve.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from casdesired.lab.exchange.organisation import Organisation
+
+    if args.latency_ms < 0:
+        raise CasdesiredError("--latency-ms cannot be negative")
+    journal = Journal()
+    faults = Faults(latency_ms=args.latency_ms)
+    if args.state is not None:
+        organisation = Organisation.from_file(args.state, journal=journal, faults=faults)
+    else:
+        organisation = Organisation.from_seed(journal=journal, faults=faults)
+    password = os.environ.get(PASSWORD_ENV)
+    credentials = LabCredentials(password=password) if password else LabCredentials()
+    lab = Lab(
+        organisation,
+        host=args.bind,
+        port=args.port,
+        tls=args.tls,
+        auth=cast(Literal["basic", "ntlm"], args.auth),
+        credentials=credentials,
+        faults=faults,
+        journal=journal,
+    )
+    try:
+        lab.start()
+    except OSError as exc:
+        raise LabStartFailed(f"cannot listen on {args.bind}:{args.port}: {exc.strerror}") from None
+    try:
+        _announce(lab, args)
+        threading.Event().wait()  # until Ctrl-C (KeyboardInterrupt)
+    except KeyboardInterrupt:
+        print("lab stopped", file=sys.stderr)
+    finally:
+        lab.stop()
+    return 0
+
+
+def _announce(lab: Lab, args: argparse.Namespace) -> None:
+    lines = [
+        f"Exchange 2010 lab ({lab.hostname}) serving",
+        f"  url:        {lab.url}",
+        f"  auth:       {lab.auth}",
+        f"  username:   {lab.credentials.username}",
+        f"  password:   {lab.credentials.password}",
+    ]
+    if lab.ca_file is not None:
+        lines.append(f"  CA file:    {lab.ca_file}")
+    lines += [
+        f"  control:    {lab.control_url}  (header {TOKEN_HEADER}: {lab.token})",
+        f"  state file: {args.state}" if args.state else "  state:      in memory (seed)",
+        "Press Ctrl-C to stop.",
+    ]
+    if not is_loopback(args.bind):
+        lines.insert(1, f"  WARNING: listening on {args.bind}, not only on loopback")
+    print("\n".join(lines), flush=True)
