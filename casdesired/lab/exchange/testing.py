@@ -1,0 +1,52 @@
+"""Helpers for tests that drive the lab's Exchange side without the wire.
+
+They go through the same door as the WS-Man side: :meth:`Organisation.run` with the exact
+bootstrap and an agent-framed stdin, so the host's recognition, the agent executor and the
+response framing are all exercised.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from casdesired.agent.protocol import (
+    AGENT_MARKER,
+    BOOTSTRAP_SCRIPT,
+    ExchangeSession,
+    Invocation,
+    Request,
+    Response,
+    decode_response,
+    encode_stdin,
+)
+from casdesired.lab.process import PowerShellHost, ProcessResult
+
+NLB_MODULES = ("NetworkLoadBalancingClusters",)
+
+
+def agent_script() -> str:
+    """The shipped agent.ps1 when present, else a minimal script with the version marker."""
+    try:
+        return resources.files("casdesired.agent").joinpath("agent.ps1").read_text("ascii")
+    except (FileNotFoundError, OSError):
+        return AGENT_MARKER + "\r\n"
+
+
+def run_request(host: PowerShellHost, request: Request) -> ProcessResult:
+    return host.run(BOOTSTRAP_SCRIPT, encode_stdin(agent_script(), request))
+
+
+def call(
+    host: PowerShellHost,
+    *invocations: Invocation,
+    modules: tuple[str, ...] = NLB_MODULES,
+    exchange: ExchangeSession | None = None,
+) -> Response:
+    """Run invocations through the host as the reconciler would; the decoded response."""
+    request = Request(
+        invocations=invocations, modules=modules, exchange=exchange or ExchangeSession()
+    )
+    result = run_request(host, request)
+    if result.exit_code != 0:
+        raise AssertionError(f"agent run failed ({result.exit_code}): {result.stderr}")
+    return decode_response(result.stdout)
