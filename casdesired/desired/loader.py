@@ -52,10 +52,12 @@ def load_desired(directory: Path) -> DesiredState:
     diagnostics: list[Diagnostic] = []
     organisations: list[Document] = []
     site_files: list[SiteFile] = []
+    unreadable = 0
     for path in files:
         document, problems = read_yaml(path)
         diagnostics.extend(problems)
         if document is None:
+            unreadable += 1
             continue
         kind = _kind(document, diagnostics)
         if kind is None:
@@ -85,7 +87,8 @@ def load_desired(directory: Path) -> DesiredState:
                 Location(shown),
                 Severity.ERROR,
                 "no organisation file (a file with 'kind: organisation', conventionally "
-                "organisation.yaml)",
+                "organisation.yaml)"
+                + (" among the files that could be read" if unreadable else ""),
                 "organisation-missing",
             )
         )

@@ -124,15 +124,18 @@ def read_yaml(path: Path) -> tuple[Document | None, list[Diagnostic]]:
     if tabs:
         return None, tabs
 
-    loader = _LocatingLoader(text)
+    loader: _LocatingLoader | None = None
     try:
+        # The constructor already scans the text for characters YAML forbids.
+        loader = _LocatingLoader(text)
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         return None, [_yaml_error(exc, display)]
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
         return None, [_reader_error(exc, text, display)]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
     document = Document(path, display, None, first_line=text.splitlines()[0])
     if root is None:  # only comments
@@ -197,8 +200,10 @@ def _reader_error(exc: yaml.YAMLError, text: str, display: str) -> Diagnostic:
     position = getattr(exc, "position", 0)
     line = text.count("\n", 0, position) + 1
     column = position - (text.rfind("\n", 0, position) + 1) + 1
-    character = getattr(exc, "character", "")
-    code = f"U+{ord(character):04X}" if isinstance(character, str) and character else "?"
+    character = getattr(exc, "character", None)  # PyYAML gives the code point as an int
+    if isinstance(character, str) and character:
+        character = ord(character)
+    code = f"U+{character:04X}" if isinstance(character, int) else "?"
     message = f"invalid YAML: character {code} is not allowed in YAML"
     return Diagnostic(Location(display, line, column), Severity.ERROR, message, "yaml")
 

@@ -37,16 +37,21 @@ def test_the_example_agrees_with_the_lab_seed_facts() -> None:
     assert dr.load_balancer is not None and dr.load_balancer.kind is model.LoadBalancerKind.EXTERNAL
     assert dr.load_balancer.vip == "10.3.0.50" and dr.load_balancer.nodes == ()
     assert estate.servers["dr-cas02"].fqdn == "dr-cas02.contoso.local"
-    assert estate.servers["hq-cas01"].autodiscover_internal_uri is None  # not managed
+    hq_cas01 = estate.servers["hq-cas01"]
+    assert hq_cas01.autodiscover_internal_uri == (
+        "https://autodiscover.contoso.local/Autodiscover/Autodiscover.xml"
+    )
+    assert hq_cas01.autodiscover_site_scope == ("HQ",)
+    assert estate.servers["br-cas01"].autodiscover_site_scope is None  # not managed
 
 
 def test_every_object_knows_where_it_was_declared() -> None:
     estate = load_desired(EXAMPLE).estate()
     assert str(estate.sites["hq"].source) == "sites/hq.yaml:4:7"
-    assert str(estate.servers["hq-cas02"].source) == "sites/hq.yaml:10:5"
-    assert str(estate.arrays["outlook-hq.contoso.local"].source) == "sites/hq.yaml:14:3"
+    assert str(estate.servers["hq-cas02"].source) == "sites/hq.yaml:13:5"
+    assert str(estate.arrays["outlook-hq.contoso.local"].source) == "sites/hq.yaml:20:3"
     lb = estate.arrays["outlook-hq.contoso.local"].load_balancer
-    assert lb is not None and str(lb.nodes[1].source) == "sites/hq.yaml:22:25"
+    assert lb is not None and str(lb.nodes[1].source) == "sites/hq.yaml:28:25"
 
 
 def test_the_organisation_settings() -> None:

@@ -178,3 +178,43 @@ def test_fqdn_syntax(text: str, ok: bool) -> None:
 )
 def test_resolver_syntax(text: str, ok: bool) -> None:
     assert is_resolver(text) is ok
+
+
+@pytest.mark.parametrize(
+    ("connection_extra", "rule", "severity"),
+    [
+        (
+            "  exchange: {mode: snapin, uri: 'http://ex.x.local/PowerShell/'}\n",
+            "exchange-uri-unused",
+            "warning",
+        ),
+        ("  exchange: {mode: remote, uri: 'ex.x.local/PowerShell'}\n", "uri-syntax", "error"),
+    ],
+)
+def test_exchange_session_settings(
+    tmp_path: Path, connection_extra: str, rule: str, severity: str
+) -> None:
+    desired = load_desired(
+        org_dir(tmp_path, {"organisation.yaml": ORGANISATION + connection_extra})
+    )
+    assert [(d.rule, d.severity.value, d.location.line) for d in desired.diagnostics] == [
+        (rule, severity, 8)
+    ]
+
+
+def test_lab_settings_with_a_url_endpoint_are_flagged(tmp_path: Path) -> None:
+    org = ORGANISATION.replace("endpoint: lab", "endpoint: https://ex.x.local:5986/wsman")
+    org = org.replace("transport: ntlm", "transport: kerberos") + "  lab: {state: x.json}\n"
+    desired = load_desired(org_dir(tmp_path, {"organisation.yaml": org}))
+    assert [(d.rule, d.location.line, d.location.column) for d in desired.diagnostics] == [
+        ("lab-settings-unused", 8, 3)
+    ]
+
+
+def test_a_control_character_is_located(tmp_path: Path) -> None:
+    desired = load_desired(org_dir(tmp_path, {"organisation.yaml": ORGANISATION + "# \x07 bell\n"}))
+    [problem] = [d for d in desired.diagnostics if d.rule == "yaml"]
+    assert (problem.rule, problem.location.line, problem.location.column) == ("yaml", 8, 3)
+    assert "U+0007" in problem.message
+    [missing] = [d for d in desired.diagnostics if d.rule == "organisation-missing"]
+    assert missing.message.endswith("among the files that could be read")
