@@ -35,6 +35,21 @@ MAILBOXES = "read:mailbox-counts"
 _VERSION = re.compile(r"Version\s+(\d+)\.", re.IGNORECASE)
 
 
+def _describe(invocation_id: str) -> str:
+    """What an invocation of a read reads, for messages."""
+    fixed = {
+        SERVERS: "the Exchange servers (Get-ExchangeServer)",
+        CAS: "the Client Access servers (Get-ClientAccessServer)",
+        ARRAYS: "the Client Access arrays (Get-ClientAccessArray)",
+        DATABASES: "the mailbox databases (Get-MailboxDatabase)",
+        MAILBOXES: "the mailbox counts (Get-Mailbox -ResultSize Unlimited)",
+    }
+    if invocation_id in fixed:
+        return fixed[invocation_id]
+    kind, _, host = invocation_id.removeprefix("read:").partition(":")
+    return f"the NLB cluster on {host}" if kind == "nlb-cluster" else f"the NLB nodes of {host}"
+
+
 def _nlb_cluster_id(host: str) -> str:
     return f"read:nlb-cluster:{model.key(host)}"
 
@@ -261,8 +276,11 @@ def live_state_from_response(
 ) -> LiveState:
     """Check and convert the results of :func:`read_invocations` into a :class:`LiveState`."""
     hosts = _unique_hosts(nlb_hosts)
+    # In invocation order, so the error names the read that failed, not one it prevented.
+    for invocation in read_invocations(hosts):
+        _Objects(response, invocation.id, _describe(invocation.id))
 
-    servers = _Objects(response, SERVERS, "the Exchange servers (Get-ExchangeServer)")
+    servers = _Objects(response, SERVERS, _describe(SERVERS))
     exchange: dict[str, tuple[str, str, str]] = {}  # key → (name, site, version)
     for obj in servers.objects():
         name = servers.text(obj, "Name") or ""
@@ -271,7 +289,7 @@ def live_state_from_response(
         version = servers.text(obj, "AdminDisplayVersion") or ""
         exchange[model.key(name)] = (name, site, version)
 
-    cas = _Objects(response, CAS, "the Client Access servers (Get-ClientAccessServer)")
+    cas = _Objects(response, CAS, _describe(CAS))
     cas_servers: dict[str, model.CasServer] = {}
     for obj in cas.objects():
         name = cas.text(obj, "Name") or ""
@@ -303,7 +321,7 @@ def live_state_from_response(
 
     nlb = _read_nlb(response, hosts)
 
-    arrays_read = _Objects(response, ARRAYS, "the Client Access arrays (Get-ClientAccessArray)")
+    arrays_read = _Objects(response, ARRAYS, _describe(ARRAYS))
     arrays: dict[str, model.CasArray] = {}
     for obj in arrays_read.objects():
         fqdn = arrays_read.text(obj, "Fqdn") or ""
@@ -341,8 +359,8 @@ def live_state_from_response(
 
 
 def _read_databases(response: protocol.Response) -> list[model.DatabaseBinding]:
-    dbs = _Objects(response, DATABASES, "the mailbox databases (Get-MailboxDatabase)")
-    counts = _Objects(response, MAILBOXES, "the mailbox counts (Get-Mailbox -ResultSize Unlimited)")
+    dbs = _Objects(response, DATABASES, _describe(DATABASES))
+    counts = _Objects(response, MAILBOXES, _describe(MAILBOXES))
     if counts.result.groups is None:
         raise ReadFailed("could not read the mailbox counts: the agent returned no counts")
     per_database: dict[str, int] = {}
