@@ -21,18 +21,18 @@ from casdesired.lab.exchange.errors import LabStateError
 _SEED_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
-def dumps(data: dict[str, Any]) -> str:
-    """The file form: sorted keys, indent 2, UTF-8 text, final newline (diffs stay small)."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
 def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    text = dumps(data).encode("utf-8")
+    """Replace ``path`` with ``data`` so that no crash can leave a partial file behind.
+
+    The document is streamed into the temporary file (no second copy of a large state in
+    memory); only a complete, fsynced file is ever renamed over the real one.
+    """
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
+            handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
