@@ -32,11 +32,26 @@ class Comparison:
 
 
 def changed_fields(live: Record, desired: Record) -> frozenset[str]:
-    """Top-level fields whose values differ (order-insensitive for lists)."""
+    """Top-level fields whose values differ (order-insensitive for lists).
+
+    Scalars are compared directly; only container values that differ go through deepdiff,
+    which alone knows that ``[a, b]`` and ``[b, a]`` hold the same set. Calling deepdiff for
+    every changed record cost ~1 ms each: 10 s for 10,000 rebindings.
+    """
     if live == desired:
         return frozenset()
-    delta = DeepDiff(dict(live), dict(desired), ignore_order=True)
-    return frozenset(str(k) for k in delta.affected_root_keys)
+    changed: set[str] = set()
+    for name in live.keys() | desired.keys():
+        before, after = live.get(name), desired.get(name)
+        if before == after:
+            continue
+        containers = isinstance(before, (list, tuple, dict)) and isinstance(
+            after, (list, tuple, dict)
+        )
+        if containers and not DeepDiff(before, after, ignore_order=True):
+            continue
+        changed.add(name)
+    return frozenset(changed)
 
 
 def compare(desired: Mapping[str, Record], live: Mapping[str, Record]) -> Comparison:

@@ -247,7 +247,7 @@ class Plan:
         """Write the plan (with its checksum) atomically: a reader never sees half a file."""
         document = self.to_json()
         document["checksum"] = checksum(document)
-        text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        text = dumps(document)
         path = Path(path)
         directory = path.parent if str(path.parent) else Path(".")
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -287,6 +287,26 @@ class Plan:
                 "make a new plan instead of editing one"
             )
         return cls.from_json(data)
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """JSON with one top-level member, and one list item, per line.
+
+    Readable and diffable, yet written by the C encoder: ``json.dumps(indent=2)`` falls back to
+    the pure-Python encoder, which took 2 s for a 10,000-change plan.
+    """
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+    lines = []
+    for name, value in document.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {compact(item)}" for item in value)
+            lines.append(f"  {compact(name)}: [\n{items}\n  ]")
+        else:
+            lines.append(f"  {compact(name)}: {compact(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def checksum(document: Mapping[str, Any]) -> str:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import TextIO
 
-from casdesired.plan.plan import Plan
+from casdesired.plan.plan import Plan, dumps
 
 
 class JsonRenderer:
     """Writes ``Plan.to_json()``: the same document ``--out`` saves, minus the checksum."""
 
     def render(self, plan: Plan, out: TextIO) -> None:
-        json.dump(plan.to_json(), out, indent=2, ensure_ascii=False)
-        out.write("\n")
+        out.write(dumps(plan.to_json()))
