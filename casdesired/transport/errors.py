@@ -100,7 +100,10 @@ def describe(
     where = f"the WinRM service at {url}"
     if isinstance(exc, CasdesiredError):
         return exc
-    if isinstance(exc, InvalidCredentialsError):
+    # requests_ntlm raises PermissionError when the server refuses NTLM outright (a 401 with
+    # no challenge): to the user it is the same thing, rejected credentials.
+    ntlm_refused = isinstance(exc, PermissionError) and "NTLM" in str(exc)
+    if isinstance(exc, InvalidCredentialsError) or ntlm_refused:
         causes = "".join(
             f"\n  - {c}" for c in _credential_causes(transport, url, credential_source)
         )
