@@ -54,6 +54,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
                        help="address to listen on (default: 127.0.0.1)")
     serve.set_defaults(func=run)
+    # `lab reset` (brief D): put the embedded lab's state file back to the repository's seed.
+    reset = actions.add_parser(
+        "reset",
+        help="put the embedded lab's state back to the seed",
+        description=(
+            "Reset the state file of the embedded lab that the organisation in DIR targets "
+            "(connection.endpoint: lab) to the seed kept in the repository."
+        ),
+    )
+    reset.add_argument("directory", nargs="?", type=Path, default=Path("sites"), metavar="DIR",
+                       help="the organisation's directory (default: sites)")
+    reset.set_defaults(func=run_reset)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +102,13 @@ def run(args: argparse.Namespace) -> int:
         print("lab stopped", file=sys.stderr)
     finally:
         lab.stop()
+    return 0
+
+
+def run_reset(args: argparse.Namespace) -> int:
+    from casdesired.lab.embedded import reset_directory
+
+    print(f"lab state reset to the seed: {reset_directory(args.directory)}")
     return 0
 
 

@@ -19,6 +19,8 @@ from casdesired.agent import protocol
 from casdesired.desired.config import Organisation as OrganisationConfig
 from casdesired.errors import ConfigError
 from casdesired.lab.exchange.organisation import Organisation
+from casdesired.lab.faults import Faults
+from casdesired.lab.journal import Journal
 from casdesired.lab.server import Lab
 from casdesired.transport.winrm import WinRMTarget
 
@@ -46,8 +48,13 @@ def running_lab(
         raise ConfigError(f"organisation {org.name!r} does not target the lab")
     path = state_path_for(org, state_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    organisation = Organisation.from_file(path)
-    with Lab(organisation, host="127.0.0.1", port=0, auth="ntlm") as lab:
+    # One journal and one set of faults for the wire side and the Exchange side, so the
+    # journal shows commands and cmdlets together and every fault kind takes effect.
+    journal, faults = Journal(), Faults()
+    organisation = Organisation.from_file(path, journal=journal, faults=faults)
+    with Lab(
+        organisation, host="127.0.0.1", port=0, auth="ntlm", journal=journal, faults=faults
+    ) as lab:
         yield lab, _target(org, lab)
 
 
@@ -83,6 +90,19 @@ def _target(org: OrganisationConfig, lab: Lab) -> WinRMTarget:
         exchange=exchange,
         credential_source="the embedded lab",
     )
+
+
+def reset_directory(directory: Path) -> Path:
+    """``casdesired lab reset DIR``: reset the lab state of the organisation in ``directory``."""
+    from casdesired.desired.loader import load_desired
+
+    org = load_desired(directory).organisation
+    if not org.connection.is_lab:
+        raise ConfigError(
+            f"organisation {org.name!r} in {directory} does not target the lab "
+            f"(connection.endpoint is {org.connection.endpoint!r}): nothing to reset"
+        )
+    return reset_lab_state(state_path_for(org))
 
 
 def reset_lab_state(path: Path) -> Path:
