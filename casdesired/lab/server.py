@@ -16,7 +16,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from casdesired.lab.control import ControlAPI
 from casdesired.lab.faults import Faults
@@ -63,6 +63,15 @@ class LabCredentials:
         return f"LabCredentials(username={self.username!r}, password='***')"
 
 
+_T = TypeVar("_T")
+
+
+def _pick(given: _T | None, adopted: object, factory: type[_T]) -> _T:
+    if given is not None:
+        return given
+    return adopted if isinstance(adopted, factory) else factory()
+
+
 class Lab:
     """A running (after :meth:`start`) lab endpoint on loopback; a context manager."""
 
@@ -87,8 +96,15 @@ class Lab:
         self.tls = tls
         self.auth: Literal["basic", "ntlm"] = auth
         self.credentials = credentials or LabCredentials()
-        self.faults = faults if faults is not None else Faults()
-        self.journal = journal if journal is not None else Journal()
+        # One journal and one set of faults for the wire side and the Exchange side: a cmdlet
+        # fault set through the lab (or its control API) must reach the cmdlets, and the journal
+        # must show commands and cmdlets in one sequence. Adopt the organisation's own when none
+        # is given, and hand ours to it either way.
+        self.faults = _pick(faults, getattr(organisation, "faults", None), Faults)
+        self.journal = _pick(journal, getattr(organisation, "journal", None), Journal)
+        for attribute, value in (("faults", self.faults), ("journal", self.journal)):
+            if hasattr(organisation, attribute):
+                setattr(organisation, attribute, value)
         self.hostname = hostname or str(getattr(organisation, "hostname", DEFAULT_HOSTNAME))
         self.token = secrets.token_urlsafe(24)
         self.ca_file: Path | None = None
