@@ -214,6 +214,177 @@ function Write-AgentResponse {
     [Console]::Out.Flush()
 }
 
+# --- The organisation lock (casdesired apply) --------------------------------------------------
+# One lock per organisation, held on the endpoint host every pipeline of the organisation uses:
+# a file created atomically with FileMode CreateNew (NTFS guarantees that only one creator
+# wins), holding owner, lock id, times, lease expiry and plan id as JSON. A lease that ran out
+# (a killed CI job) may be taken over. Every plan that started writing leaves a record under
+# 'applied', so the same plan file can never be applied twice. These are advanced functions,
+# called like cmdlets by invocations: unknown parameters fail, values arrive as data.
+# The lab mirrors this section in casdesired/lab/exchange/locks.py (same texts).
+$LockRoot = Join-Path $env:ProgramData 'casdesired'
+$LockPath = Join-Path (Join-Path $LockRoot 'locks') 'organisation.lock'
+$AppliedDir = Join-Path $LockRoot 'applied'
+
+function Assert-CasdesiredId {
+    # Ids become file names: only plain ids may, so nothing can point outside the folder.
+    param([string]$Value, [string]$What)
+    if ($Value -notmatch '^[A-Za-z0-9-]{1,64}$') {
+        throw "casdesired: '$Value' is not a valid $What (letters, digits and '-', at most 64)."
+    }
+}
+
+function Get-UtcText {
+    param([DateTime]$Moment)
+    return $Moment.ToUniversalTime().ToString('o')
+}
+
+function Read-CasdesiredFile {
+    param([string]$Path)
+    if (-not [System.IO.File]::Exists($Path)) { return $null }
+    return $Serializer.DeserializeObject([System.IO.File]::ReadAllText($Path))
+}
+
+function Write-CasdesiredFileNew {
+    # CreateNew fails if the file exists: the atomic test-and-set the lock relies on.
+    param([string]$Path, $Data)
+    [void][System.IO.Directory]::CreateDirectory([System.IO.Path]::GetDirectoryName($Path))
+    $bytes = [System.Text.Encoding]::UTF8.GetBytes($Serializer.Serialize($Data))
+    $stream = [System.IO.File]::Open($Path, [System.IO.FileMode]::CreateNew,
+        [System.IO.FileAccess]::Write, [System.IO.FileShare]::None)
+    try { $stream.Write($bytes, 0, $bytes.Length) } finally { $stream.Close() }
+}
+
+function ConvertTo-LockObject {
+    param($Lock, $TakenOverFrom = $null)
+    $plan = [string](Get-Field $Lock 'plan_id' '')
+    if ($plan -eq '') { $plan = $null }
+    return New-Object PSObject -Property @{
+        LockId = [string]$Lock['lock_id']; Owner = [string]$Lock['owner']; PlanId = $plan
+        Acquired = [string]$Lock['acquired']; Expires = [string]$Lock['expires']
+        Path = $LockPath; TakenOverFrom = $TakenOverFrom
+    }
+}
+
+function Assert-PlanNotApplied {
+    param([string]$PlanId)
+    $record = Read-CasdesiredFile (Join-Path $AppliedDir ($PlanId + '.json'))
+    if ($null -ne $record) {
+        throw ("casdesired: plan $PlanId was already applied here on " + $record['applied'] +
+            ' by ' + $record['owner'] + '; make a new plan.')
+    }
+}
+
+function Get-HeldLock {
+    param([string]$LockId)
+    $current = Read-CasdesiredFile $LockPath
+    if ($null -eq $current -or [string]$current['lock_id'] -ne $LockId) {
+        $described = 'none'
+        if ($null -ne $current) { $described = [string]$current['lock_id'] + ' held by ' + $current['owner'] }
+        throw "casdesired: lock $LockId is not held here (the current lock: $described)."
+    }
+    return $current
+}
+
+function Enter-CasdesiredLock {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][string]$LockId,
+        [Parameter(Mandatory = $true)][string]$Owner,
+        [Parameter(Mandatory = $true)][uint32]$LeaseSeconds,
+        [string]$PlanId = ''
+    )
+    Assert-CasdesiredId $LockId 'lock id'
+    if ($PlanId -ne '') { Assert-CasdesiredId $PlanId 'plan id'; Assert-PlanNotApplied $PlanId }
+    $now = [DateTime]::UtcNow
+    $current = Read-CasdesiredFile $LockPath
+    $takenOverFrom = $null
+    if ($null -ne $current -and [string]$current['lock_id'] -ne $LockId) {
+        $expires = [DateTime]::Parse([string]$current['expires'], $null,
+            [System.Globalization.DateTimeStyles]::RoundtripKind)
+        if ($expires.ToUniversalTime() -gt $now) {
+            $heldPlan = [string](Get-Field $current 'plan_id' '')
+            if ($heldPlan -eq '') { $heldPlan = '-' }
+            throw ('casdesired: the organisation is locked by ' + $current['owner'] + ' since ' +
+                $current['acquired'] + ' (lock ' + $current['lock_id'] + ', plan ' + $heldPlan +
+                ', lease until ' + $current['expires'] + '). Wait for it, or break it ' +
+                'deliberately with: casdesired unlock ' + $current['lock_id'])
+        }
+        # The lease ran out (a killed job): remove the file, then race for CreateNew as usual.
+        $takenOverFrom = [string]$current['owner'] + ' (lock ' + [string]$current['lock_id'] + ')'
+        [System.IO.File]::Delete($LockPath)
+    }
+    $lock = New-Map
+    $lock['lock_id'] = $LockId; $lock['owner'] = $Owner; $lock['plan_id'] = $PlanId
+    $lock['acquired'] = Get-UtcText $now
+    $lock['expires'] = Get-UtcText $now.AddSeconds($LeaseSeconds)
+    if ($null -ne $current -and [string]$current['lock_id'] -eq $LockId) {
+        [System.IO.File]::Delete($LockPath)  # our own lock again: renew it
+    }
+    Write-CasdesiredFileNew $LockPath $lock
+    ConvertTo-LockObject $lock $takenOverFrom
+}
+
+function Update-CasdesiredLock {
+    # Renew the lease; fails (so the batch stops before any write) if the lock was broken.
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][string]$LockId,
+        [Parameter(Mandatory = $true)][uint32]$LeaseSeconds
+    )
+    Assert-CasdesiredId $LockId 'lock id'
+    $lock = Get-HeldLock $LockId
+    $lock['expires'] = Get-UtcText ([DateTime]::UtcNow.AddSeconds($LeaseSeconds))
+    $bytes = [System.Text.Encoding]::UTF8.GetBytes($Serializer.Serialize($lock))
+    [System.IO.File]::WriteAllBytes($LockPath, $bytes)
+    ConvertTo-LockObject $lock
+}
+
+function Exit-CasdesiredLock {
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string]$LockId)
+    Assert-CasdesiredId $LockId 'lock id'
+    if (-not [System.IO.File]::Exists($LockPath)) { return }  # already broken with unlock
+    [void](Get-HeldLock $LockId)
+    [System.IO.File]::Delete($LockPath)
+}
+
+function Remove-CasdesiredLock {
+    # `casdesired unlock LOCK_ID`: break a lock deliberately, naming the one meant.
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string]$LockId)
+    Assert-CasdesiredId $LockId 'lock id'
+    $lock = Get-HeldLock $LockId
+    [System.IO.File]::Delete($LockPath)
+    ConvertTo-LockObject $lock
+}
+
+function Get-CasdesiredLock {
+    [CmdletBinding()]
+    param()
+    $current = Read-CasdesiredFile $LockPath
+    if ($null -ne $current) { ConvertTo-LockObject $current }
+}
+
+function Register-CasdesiredPlan {
+    # Record, before the first write, that this plan is being applied: never twice.
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory = $true)][string]$LockId,
+        [Parameter(Mandatory = $true)][string]$PlanId
+    )
+    Assert-CasdesiredId $LockId 'lock id'
+    Assert-CasdesiredId $PlanId 'plan id'
+    $lock = Get-HeldLock $LockId
+    Assert-PlanNotApplied $PlanId
+    $record = New-Map
+    $record['plan_id'] = $PlanId; $record['owner'] = [string]$lock['owner']
+    $record['applied'] = Get-UtcText ([DateTime]::UtcNow)
+    Write-CasdesiredFileNew (Join-Path $AppliedDir ($PlanId + '.json')) $record
+    New-Object PSObject -Property @{ PlanId = $PlanId; Applied = $record['applied'] }
+}
+# --- end of the organisation lock --------------------------------------------------------------
+
 # --- Main ------------------------------------------------------------------------------------
 # Exchange loading happens here at the script's top level, not in a function: what
 # Import-PSSession and Import-Module bring in must be visible to every invocation below.
@@ -274,7 +445,8 @@ try {
         [void]$names.Add('Get-ExchangeServer')
         foreach ($invocation in $invocations) {
             $name = [string](Get-Field $invocation 'cmdlet' '')
-            if ($name -notmatch '-Nlb' -and -not ($names -contains $name)) {
+            if ($name -notmatch '-Nlb' -and $name -notmatch '-Casdesired' -and
+                -not ($names -contains $name)) {
                 [void]$names.Add($name)
             }
         }

@@ -26,7 +26,8 @@ from casdesired.lab.exchange.models import ROLE_ORDER, CasArray, NlbCluster, Nlb
 from casdesired.lab.exchange.state import OrgState
 
 Kind = Literal["string", "fqdn", "uri", "strings", "switch", "uint", "resultsize"]
-Provider = Literal["exchange", "nlb"]
+Provider = Literal["exchange", "nlb", "agent"]
+"""``agent``: functions agent.ps1 defines itself (the lock, see .locks); always present."""
 Obj = dict[str, JsonValue]
 
 _TYPE_NAMES: dict[Kind, str] = {

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from casdesired.agent.protocol import ParamValue
-from casdesired.lab.exchange import cmdlets, powershell, statefile
+from casdesired.lab.exchange import cmdlets, locks, powershell, statefile
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.agent import CmdletOutput
 from casdesired.lab.exchange.cmdlets import CmdletContext, Obj, Provider
@@ -178,7 +178,7 @@ class Organisation:
         loaded: frozenset[Provider],
         identity: str | None,
     ) -> CmdletOutput:
-        cmdlet = cmdlets.lookup(name, loaded)
+        cmdlet = locks.lookup(name) or cmdlets.lookup(name, loaded)
         args = cmdlets.bind(cmdlet, parameters)
         fault = self.faults.take_cmdlet(cmdlet.name, identity)
         if fault is not None:

@@ -106,6 +106,10 @@ class OrgState:
         for raw in data["nlb_clusters"]:
             cluster = NlbCluster.from_json(raw)
             self.clusters[_k(cluster.host)] = cluster
+        # Files the agent keeps on the endpoint host (the lock, applied plans): path → text.
+        self.files: dict[str, str] = {
+            str(k): str(v) for k, v in (data.get("files") or {}).items()
+        }
         if _k(self.endpoint_host) not in self.servers:
             raise ValueError(f"endpoint host {self.endpoint_host!r} is not a server")
 
@@ -134,6 +138,7 @@ class OrgState:
             "nlb_clusters": [
                 c.to_json() for c in sorted(self.clusters.values(), key=lambda c: _k(c.host))
             ],
+            **({"files": dict(sorted(self.files.items()))} if self.files else {}),
         }
 
     # ------------------------------------------------------------------ derived values
