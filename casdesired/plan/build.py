@@ -13,6 +13,7 @@ from casdesired import model
 from casdesired.changes.diff import diff
 from casdesired.desired.config import DesiredState, Organisation
 from casdesired.live.reader import LiveState, read_live
+from casdesired.plan.depends import live_objects
 from casdesired.plan.plan import Plan
 from casdesired.transport.winrm import AgentClient, target_from_config
 
@@ -84,4 +85,5 @@ def make_plan(
         live_fingerprint=live.fingerprint(),
         desired_digest=desired.digest(),
     )
+    plan.depends_on = live_objects(live, scope)
     return PlanRun(plan=plan, live=live)

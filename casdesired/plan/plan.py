@@ -124,6 +124,8 @@ class Plan:
     unmanaged: list[Unmanaged] = field(default_factory=list)
     sites: tuple[str, ...] | None = None
     """The sites the run was limited to (``--site``); None: all declared sites."""
+    depends_on: dict[str, str] | None = None
+    """Per-object fingerprints of the live objects it depends on (casdesired.plan.depends)."""
     plan_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: str = field(default_factory=_now)
 
@@ -206,6 +208,7 @@ class Plan:
             "findings": [f.to_json() for f in self.findings],
             "withheld": [_change_json(c) for c in self.withheld],
             "unmanaged": [u.to_json() for u in self.unmanaged],
+            **({"depends_on": dict(self.depends_on)} if self.depends_on is not None else {}),
         }
 
     @classmethod
@@ -237,6 +240,7 @@ class Plan:
             withheld=withheld,
             unmanaged=[Unmanaged.from_json(u) for u in data["unmanaged"]],
             sites=tuple(sites) if sites is not None else None,
+            depends_on=dict(data["depends_on"]) if "depends_on" in data else None,
             plan_id=data["plan_id"],
             created_at=data["created_at"],
         )
