@@ -195,10 +195,7 @@ def _run_invocation(
         if invocation.group_by is not None:
             output = runner.invoke(invocation.cmdlet, parameters, loaded)
             host_lines += output.host_lines
-            groups: dict[str, int] = {}
-            for obj in output.objects:
-                key = _group_key(obj, invocation.group_by)
-                groups[key] = groups.get(key, 0) + 1
+            groups = _counted(output.objects, invocation.group_by)
             return Result(id=invocation.id, ok=True, objects=(), groups=groups)
         if invocation.until is not None:
             until = invocation.until
@@ -251,6 +248,19 @@ def _property(obj: Obj, name: str) -> tuple[str, JsonValue] | None:
         return name, obj[name]
     lowered = name.lower()
     return next(((k, v) for k, v in obj.items() if k.lower() == lowered), None)
+
+
+def _counted(objects: Iterable[Obj], name: str) -> dict[str, int]:
+    """Group-Object -NoElement: how many objects per value of one property."""
+    count_by = getattr(objects, "count_by", None)
+    fast = count_by(name) if callable(count_by) else None
+    if fast is not None:
+        return dict(fast)
+    groups: dict[str, int] = {}
+    for obj in objects:
+        key = _group_key(obj, name)
+        groups[key] = groups.get(key, 0) + 1
+    return groups
 
 
 def _group_key(obj: Obj, name: str) -> str:

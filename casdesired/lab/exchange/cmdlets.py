@@ -371,7 +371,38 @@ def get_mailbox(ctx: CmdletContext, args: dict[str, Any]) -> Iterator[Obj]:
     total = sum(count for _, count in counts)
     if limit is not None and total > limit and "ResultSize" not in args:
         ctx.warnings.append(err.RESULT_SIZE_WARNING)
-    return _mailboxes(state.domain, counts, limit)
+    return MailboxListing(state.domain, counts, limit)
+
+
+class MailboxListing(Iterator[Obj]):
+    """Get-Mailbox's output: synthesised one mailbox at a time from each database's count.
+
+    ``count_by("Database")`` gives what grouping the whole listing by database would give,
+    without building millions of mailbox objects; the agent executor uses it for ``group_by``.
+    The answer is identical to iterating, it only costs less (the lab's cost is not what the
+    benchmarks measure).
+    """
+
+    def __init__(self, domain: str, counts: list[tuple[str, int]], limit: int | None) -> None:
+        self._counts = counts
+        self._limit = limit
+        self._objects = _mailboxes(domain, counts, limit)
+
+    def __next__(self) -> Obj:
+        return next(self._objects)
+
+    def count_by(self, prop: str) -> dict[str, int] | None:
+        if prop.lower() != "database":
+            return None
+        groups: dict[str, int] = {}
+        remaining = self._limit
+        for db_name, count in self._counts:
+            taken = count if remaining is None else min(count, remaining)
+            if taken > 0:
+                groups[db_name] = groups.get(db_name, 0) + taken
+            if remaining is not None:
+                remaining -= taken
+        return groups
 
 
 def _mailboxes(domain: str, counts: list[tuple[str, int]], limit: int | None) -> Iterator[Obj]:
