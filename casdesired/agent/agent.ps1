@@ -11,7 +11,7 @@ becomes script text: every value in it is data, splatted into a cmdlet as a para
 Nothing here calls Invoke-Expression or builds a script from request data.
 
 What it writes: exactly one line on stdout,
-    <casdesired-response>BASE64(UTF-8 JSON)</casdesired-response>
+    <casdesired-response>gzip:BASE64(GZIP(UTF-8 JSON))</casdesired-response>
 Anything else the host prints (banners, warnings, progress) is ignored by casdesired.
 
 Written for PowerShell 2.0 ONLY. Each place where a newer idiom would be natural says why it is
@@ -209,8 +209,16 @@ function Write-AgentResponse {
     param($Response)
     $json = $Serializer.Serialize($Response)
     $bytes = [System.Text.Encoding]::UTF8.GetBytes($json)
-    [Console]::Out.Write('<casdesired-response>' + [Convert]::ToBase64String($bytes) +
-        '</casdesired-response>')
+    # Gzip before base64: WS-Man caps each Receive envelope near 150 KB, and the JSON of a large
+    # organisation shrinks about tenfold, so the answer needs far fewer round trips.
+    # GZipStream has been in .NET since 2.0; Close() flushes it, ToArray() works after Close.
+    $buffer = New-Object -TypeName System.IO.MemoryStream
+    $gzip = New-Object -TypeName System.IO.Compression.GZipStream -ArgumentList $buffer,
+        ([System.IO.Compression.CompressionMode]::Compress)
+    $gzip.Write($bytes, 0, $bytes.Length)
+    $gzip.Close()
+    [Console]::Out.Write('<casdesired-response>gzip:' +
+        [Convert]::ToBase64String($buffer.ToArray()) + '</casdesired-response>')
     [Console]::Out.Flush()
 }
 

@@ -11,9 +11,12 @@ How a run travels (see docs/agent.md):
    then :data:`REQUEST_SEPARATOR`, then the request as base64 of UTF-8 JSON. Base64 keeps stdin
    pure ASCII, so no console codepage can damage a non-ASCII name, and values travel as *data*:
    the agent splats them into cmdlets and never splices them into script text.
-3. The agent writes one line to stdout: :data:`RESPONSE_BEGIN` + base64 of UTF-8 JSON +
-   :data:`RESPONSE_END`. Anything else on stdout (banners, warnings, stray output) is ignored,
-   so it cannot corrupt the result.
+3. The agent writes one line to stdout: :data:`RESPONSE_BEGIN` + :data:`GZIP_PREFIX` + base64
+   of gzip of UTF-8 JSON + :data:`RESPONSE_END`. Anything else on stdout (banners, warnings,
+   stray output) is ignored, so it cannot corrupt the result. Gzip because WS-Man caps each
+   Receive envelope near 150 KB: JSON of a large organisation shrinks about tenfold, so the
+   answer takes a near-constant number of round trips. (A frame without the prefix is plain
+   base64 JSON; both decode.)
 
 Invocation semantics (the agent and the lab implement them identically):
 
@@ -34,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -46,6 +50,9 @@ AGENT_MARKER = "# casdesired-agent protocol 1"
 REQUEST_SEPARATOR = "#<casdesired-request>"
 RESPONSE_BEGIN = "<casdesired-response>"
 RESPONSE_END = "</casdesired-response>"
+GZIP_PREFIX = "gzip:"
+MAX_RESPONSE_BYTES = 1 << 30
+"""Refuse a response that inflates past this: nothing casdesired asks for comes near it."""
 
 # The bootstrap sent on the command line. PowerShell 2.0 syntax only. It reads the whole of
 # stdin, runs the agent part as a script block and hands it the (base64) request part.
@@ -338,8 +345,28 @@ def decode_stdin(data: bytes) -> tuple[str, Request]:
 
 
 def encode_response(response: Response) -> str:
-    """One stdout line, as the agent writes it."""
-    return f"{RESPONSE_BEGIN}{_b64json(response.to_json())}{RESPONSE_END}"
+    """One stdout line, as the agent writes it (gzip, then base64)."""
+    raw = json.dumps(response.to_json(), ensure_ascii=False, separators=(",", ":"))
+    packed = base64.b64encode(_gzip(raw.encode("utf-8"))).decode("ascii")
+    return f"{RESPONSE_BEGIN}{GZIP_PREFIX}{packed}{RESPONSE_END}"
+
+
+def _gzip(data: bytes) -> bytes:
+    # mtime fixed at 0 so the same response always encodes to the same bytes.
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _gunzip_json(text: str, what: str) -> Any:
+    try:
+        packed = base64.b64decode(text.strip(), validate=True)
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        raw = inflater.decompress(packed, MAX_RESPONSE_BYTES)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise ValueError("truncated, or larger than casdesired accepts")
+        return json.loads(raw.decode("utf-8"))
+    except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"the {what} is corrupt: {exc}") from None
 
 
 def decode_response(stdout: str) -> Response:
@@ -350,7 +377,11 @@ def decode_response(stdout: str) -> Response:
     end = stdout.find(RESPONSE_END, begin)
     if end < 0:
         raise ProtocolError("the agent's response was cut off")
-    data = _unb64json(stdout[begin + len(RESPONSE_BEGIN) : end], "agent's response")
+    payload = stdout[begin + len(RESPONSE_BEGIN) : end]
+    if payload.startswith(GZIP_PREFIX):
+        data = _gunzip_json(payload[len(GZIP_PREFIX) :], "agent's response")
+    else:
+        data = _unb64json(payload, "agent's response")
     if not isinstance(data, dict):
         raise ProtocolError("the agent's response is not an object")
     try:

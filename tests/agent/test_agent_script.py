@@ -137,7 +137,8 @@ def test_agent_takes_the_request_as_its_first_parameter() -> None:
 def test_agent_splats_request_parameters_and_writes_one_framed_line() -> None:
     assert re.search(r"&\s*\$cmdlet\s+@parameters", CODE)
     assert "[Console]::Out.Write(" in CODE
-    assert protocol.RESPONSE_BEGIN in CODE and protocol.RESPONSE_END in CODE
+    assert protocol.RESPONSE_BEGIN + protocol.GZIP_PREFIX in CODE and protocol.RESPONSE_END in CODE
+    assert "System.IO.Compression.GZipStream" in CODE
     assert "JavaScriptSerializer" in CODE and "MaxJsonLength" in CODE
     # Nothing reaches the formatter: PowerShell 2.0 wraps formatted output at 80 columns.
     assert not re.search(r"Write-Host|Write-Output|Format-(Table|List)|Out-Host", CODE, re.I)
