@@ -17,7 +17,7 @@ from casdesired import __version__
 from casdesired.errors import CasdesiredError
 
 # Order is the order `casdesired --help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("validate", "plan", "lab")
+SUBCOMMANDS: tuple[str, ...] = ("validate", "plan", "apply", "unlock", "lab")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,210 @@
+"""Carrying out a plan's changes: in the plan's order, in as few command executions as possible.
+
+Changes are grouped into batches; each batch is ONE agent request (the payload on stdin) whose
+first invocation renews the lock's lease (so a batch never writes under a lock that was broken
+or taken over) and, in the first batch, records the plan id as applied. Every invocation stops
+the run at its failure (``on_error: stop``), so nothing after a failed change runs. A batch
+boundary is placed before each NLB drain-and-wait (the waits can be long) and every
+:data:`MAX_INVOCATIONS_PER_BATCH` invocations, so an interrupt is honoured between batches.
+
+Changes that are not carried out by the agent (e.g. a DNS record update from the runner) go to
+an :class:`ExtraExecutor` registered in :data:`EXTRA_EXECUTORS`; each runs as its own step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from casdesired.agent.protocol import Invocation, Response
+from casdesired.apply import lock as locking
+from casdesired.changes.types import Change
+from casdesired.errors import CasdesiredError
+from casdesired.transport.winrm import AgentClient
+
+MAX_INVOCATIONS_PER_BATCH = 500
+"""Per request; 1,000 rebindings take two writes batches."""
+
+
+class Status(str, Enum):
+    APPLIED = "applied"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not attempted"
+    UNKNOWN = "unknown"
+    """The connection failed while its batch ran: it may or may not have happened."""
+
+
+@dataclass
+class Outcome:
+    change: Change
+    status: Status = Status.NOT_ATTEMPTED
+    error: str | None = None
+
+
+class ExtraExecutor(Protocol):
+    """Carries out changes the agent does not (the hook for e.g. DNS record changes)."""
+
+    def handles(self, change: Change) -> bool: ...
+
+    def execute(self, change: Change) -> None:
+        """Do it; raise :class:`CasdesiredError` with the reason when it fails."""
+        ...
+
+
+EXTRA_EXECUTORS: list[ExtraExecutor] = []
+
+
+@dataclass
+class Batch:
+    changes: list[Change] = field(default_factory=list)
+    extra: ExtraExecutor | None = None
+
+    @property
+    def size(self) -> int:
+        return sum(len(c.invocations()) for c in self.changes)
+
+
+def _extra_for(change: Change, extras: list[ExtraExecutor]) -> ExtraExecutor | None:
+    return next((e for e in extras if e.handles(change)), None)
+
+
+def make_batches(changes: list[Change], extras: list[ExtraExecutor] | None = None) -> list[Batch]:
+    """Group ``changes`` (kept in order) into batches; see the module docstring for the rules."""
+    extras = EXTRA_EXECUTORS if extras is None else extras
+    batches: list[Batch] = []
+    current = Batch()
+    for change in changes:
+        extra = _extra_for(change, extras)
+        invocations = change.invocations()
+        waits = any(i.until is not None for i in invocations)
+        if current.changes and (
+            extra is not None
+            or waits
+            or current.size + len(invocations) > MAX_INVOCATIONS_PER_BATCH
+        ):
+            batches.append(current)
+            current = Batch()
+        if extra is not None:
+            batches.append(Batch([change], extra))
+            continue
+        current.changes.append(change)
+    if current.changes:
+        batches.append(current)
+    return batches
+
+
+def lease_for(batch: Batch) -> int:
+    """The lease a batch needs: the default plus the longest it may legitimately wait."""
+    waits = sum(
+        i.until.timeout_seconds for c in batch.changes for i in c.invocations() if i.until
+    )
+    return locking.DEFAULT_LEASE_SECONDS + int(waits)
+
+
+@dataclass
+class Execution:
+    """The outcome of every change, in plan order, and why it stopped (if it did)."""
+
+    outcomes: list[Outcome]
+    stopped: str | None = None
+    interrupted: bool = False
+
+    def by_status(self, status: Status) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status is status]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status is Status.APPLIED for o in self.outcomes)
+
+
+def execute(
+    client: AgentClient,
+    changes: list[Change],
+    *,
+    lock_id: str,
+    plan_id: str,
+    interrupted: Callable[[], bool] = lambda: False,
+    progress: Callable[[str], None] = lambda _m: None,
+    extras: list[ExtraExecutor] | None = None,
+) -> Execution:
+    """Run ``changes`` batch by batch; stop at the first failure or when interrupted."""
+    outcomes = {id(c): Outcome(c) for c in changes}
+    result = Execution([outcomes[id(c)] for c in changes])
+    batches = make_batches(changes, extras)
+    registered = False
+    for number, batch in enumerate(batches, start=1):
+        if interrupted():
+            result.interrupted = True
+            result.stopped = "interrupted: no further batch was started"
+            return result
+        progress(f"applying batch {number} of {len(batches)} ({len(batch.changes)} change(s))")
+        if batch.extra is not None:
+            change = batch.changes[0]
+            try:
+                batch.extra.execute(change)
+            except CasdesiredError as exc:
+                outcomes[id(change)].status = Status.FAILED
+                outcomes[id(change)].error = str(exc)
+                result.stopped = f"{change.describe()} failed"
+                return result
+            outcomes[id(change)].status = Status.APPLIED
+            continue
+        prefix: list[Invocation] = [locking.renew(lock_id, lease_for(batch))]
+        if not registered:
+            prefix.append(locking.register_plan(lock_id, plan_id))
+        invocations = [*prefix, *(i for c in batch.changes for i in c.invocations())]
+        modules = tuple(sorted({m for c in batch.changes for m in c.modules}))
+        try:
+            response = client.run(client.make_request(tuple(invocations), modules=modules))
+        except CasdesiredError as exc:
+            for change in batch.changes:
+                outcomes[id(change)].status = Status.UNKNOWN
+            result.stopped = (
+                f"the connection failed while batch {number} ran ({exc}); its changes may or may "
+                "not have been made: make a new plan to see what remains"
+            )
+            return result
+        problem = _prefix_failure(response, prefix)
+        if problem:
+            result.stopped = problem
+            return result
+        registered = True
+        for change in batch.changes:
+            outcome = outcomes[id(change)]
+            _settle(outcome, response)
+            if outcome.status is Status.FAILED:
+                result.stopped = f"{change.describe()} failed"
+                return result
+            if outcome.status is not Status.APPLIED:
+                result.stopped = f"the agent stopped before {change.describe()}"
+                return result
+    return result
+
+
+def _prefix_failure(response: Response, prefix: list[Invocation]) -> str | None:
+    for invocation in prefix:
+        found = response.result(invocation.id)
+        if found is None or not found.ok:
+            message = found.error.message if found and found.error else "no result"
+            return f"nothing in this batch was run: {invocation.cmdlet} failed: {message}"
+    return None
+
+
+def _settle(outcome: Outcome, response: Response) -> None:
+    """Applied when all of a change's invocations succeeded; failed at the first error."""
+    for step, invocation in enumerate(outcome.change.invocations()):
+        found = response.result(invocation.id)
+        if found is None:
+            # Earlier steps of a multi-step change may have run (e.g. a drain) — say so.
+            outcome.status = Status.NOT_ATTEMPTED
+            return
+        if not found.ok:
+            outcome.status = Status.FAILED
+            error = found.error
+            outcome.error = error.message if error else "failed without a message"
+            if step > 0:
+                outcome.error += f" (at step {invocation.id})"
+            return
+    outcome.status = Status.APPLIED

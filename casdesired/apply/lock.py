@@ -1,0 +1,168 @@
+"""The organisation-wide lock, as casdesired asks the agent for it.
+
+The lock lives on the Windows endpoint host (a file the agent creates atomically under
+``%ProgramData%\\casdesired\\locks``; see the lock section of agent.ps1), so every pipeline of an
+organisation — whatever runner it runs on — sees the same lock, provided they all use the same
+endpoint. These helpers build the invocations of the agent's lock functions and read their
+answers; :mod:`casdesired.apply.run` puts them into the same command executions as its reads
+and writes, so locking costs no extra round trip.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from casdesired.agent.protocol import Invocation, JsonValue, Response
+
+DEFAULT_LEASE_SECONDS = 900
+"""How long a lock outlives a silent holder (a killed CI job): 15 minutes, renewed per batch."""
+
+ENTER = "lock:enter"
+UPDATE = "lock:update"
+REGISTER = "lock:register-plan"
+EXIT = "lock:exit"
+REMOVE = "lock:remove"
+GET = "lock:get"
+
+HELD_MARKER = "the organisation is locked by"
+"""Part of the agent's text when someone else holds a live lock (retry with --lock-timeout)."""
+
+CI_JOB_VARIABLES = (
+    "CI_JOB_ID",  # GitLab
+    "GITHUB_RUN_ID",  # GitHub Actions
+    "BUILD_BUILDID",  # Azure Pipelines
+    "BUILD_TAG",  # Jenkins
+    "CIRCLE_BUILD_NUM",  # CircleCI
+)
+
+
+def owner(environ: Mapping[str, str] | None = None) -> str:
+    """``user@runner-host``, plus the CI job id when the environment names one."""
+    env = os.environ if environ is None else environ
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    text = f"{user}@{socket.gethostname()}"
+    for name in CI_JOB_VARIABLES:
+        if env.get(name):
+            return f"{text} (CI job {name}={env[name]})"
+    return text
+
+
+def new_lock_id() -> str:
+    return str(uuid.uuid4())
+
+
+def enter(lock_id: str, who: str, lease_seconds: int, plan_id: str | None) -> Invocation:
+    params: dict[str, JsonValue] = {"LockId": lock_id, "Owner": who, "LeaseSeconds": lease_seconds}
+    if plan_id:
+        params["PlanId"] = plan_id
+    return Invocation(
+        ENTER,
+        "Enter-CasdesiredLock",
+        parameters=params,
+        properties=("LockId", "Owner", "PlanId", "Acquired", "Expires", "Path", "TakenOverFrom"),
+    )
+
+
+def renew(lock_id: str, lease_seconds: int) -> Invocation:
+    return Invocation(
+        UPDATE,
+        "Update-CasdesiredLock",
+        parameters={"LockId": lock_id, "LeaseSeconds": lease_seconds},
+        properties=("Expires",),
+    )
+
+
+def register_plan(lock_id: str, plan_id: str) -> Invocation:
+    return Invocation(
+        REGISTER,
+        "Register-CasdesiredPlan",
+        parameters={"LockId": lock_id, "PlanId": plan_id},
+        properties=("PlanId", "Applied"),
+    )
+
+
+def release(lock_id: str) -> Invocation:
+    # "continue": the verification read after it must run even if the lock was broken.
+    return Invocation(EXIT, "Exit-CasdesiredLock", parameters={"LockId": lock_id},
+                      on_error="continue")
+
+
+def remove(lock_id: str) -> Invocation:
+    return Invocation(
+        REMOVE,
+        "Remove-CasdesiredLock",
+        parameters={"LockId": lock_id},
+        properties=("LockId", "Owner", "PlanId", "Acquired", "Expires", "Path"),
+    )
+
+
+def get() -> Invocation:
+    return Invocation(
+        GET,
+        "Get-CasdesiredLock",
+        properties=("LockId", "Owner", "PlanId", "Acquired", "Expires", "Path"),
+    )
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """A lock as the agent describes it."""
+
+    lock_id: str
+    owner: str
+    plan_id: str | None
+    acquired: str
+    expires: str
+    path: str
+    taken_over_from: str | None = None
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, JsonValue]) -> LockInfo:
+        def text(name: str) -> str:
+            value = obj.get(name)
+            return "" if value is None else str(value)
+
+        return cls(
+            lock_id=text("LockId"),
+            owner=text("Owner"),
+            plan_id=text("PlanId") or None,
+            acquired=text("Acquired"),
+            expires=text("Expires"),
+            path=text("Path"),
+            taken_over_from=text("TakenOverFrom") or None,
+        )
+
+    def describe(self) -> str:
+        plan = f", plan {self.plan_id}" if self.plan_id else ""
+        return (
+            f"lock {self.lock_id} held by {self.owner} since {self.acquired}{plan}, "
+            f"lease until {self.expires} ({self.path})"
+        )
+
+
+@dataclass(frozen=True)
+class LockAnswer:
+    """What an Enter-CasdesiredLock invocation answered."""
+
+    lock: LockInfo | None
+    error: str | None
+    busy: bool
+    """Someone else holds a live lock: worth waiting for (``--lock-timeout``)."""
+
+
+def entered(response: Response) -> LockAnswer:
+    result = response.result(ENTER)
+    if result is None:
+        return LockAnswer(None, "the agent did not run Enter-CasdesiredLock", False)
+    if not result.ok or not result.objects:
+        message = result.error.message if result.error else "no lock object returned"
+        return LockAnswer(None, message, HELD_MARKER in message)
+    return LockAnswer(LockInfo.from_object(result.objects[0]), None, False)

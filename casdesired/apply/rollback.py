@@ -1,0 +1,111 @@
+"""The rollback plan written with every apply: the changes that restore what it changed.
+
+It is an ordinary :class:`~casdesired.plan.plan.Plan` (reviewable with the same renderers,
+appliable with ``casdesired apply ROLLBACKFILE``), computed from the changes that were applied
+and the live state read before them (the NLB interfaces a removed node needs to come back).
+Its per-object fingerprints are those of the state the apply left, so it is refused as stale if
+anything moves after the apply.
+"""
+
+from __future__ import annotations
+
+from casdesired import model
+from casdesired.changes.diff import order_changes
+from casdesired.changes.types import (
+    ArrayCreate,
+    ArrayDelete,
+    ArrayUpdate,
+    AutodiscoverChange,
+    BindingChange,
+    Change,
+    NlbNodeAdd,
+    NlbNodeRemove,
+)
+from casdesired.live.reader import LiveState
+from casdesired.plan.depends import live_objects
+from casdesired.plan.plan import Plan
+
+
+def inverse(change: Change, before: LiveState) -> tuple[Change | None, str | None]:
+    """The change that undoes ``change``, or None with the reason it cannot be undone."""
+    if isinstance(change, ArrayCreate):
+        return ArrayDelete(site=change.site, fqdn=change.fqdn, name=change.name), None
+    if isinstance(change, ArrayDelete):
+        return ArrayCreate(site=change.site, fqdn=change.fqdn, name=change.name), None
+    if isinstance(change, ArrayUpdate):
+        return ArrayUpdate(
+            site=change.site,
+            live_fqdn=change.fqdn,
+            before_name=change.name,
+            fqdn=change.live_fqdn,
+            name=change.before_name,
+        ), None
+    if isinstance(change, BindingChange):
+        if not change.before_target:
+            return None, f"{change.database} had no RpcClientAccessServer to restore"
+        return BindingChange(
+            site=change.site,
+            database=change.database,
+            before_target=change.target,
+            target=change.before_target,
+            mailbox_count=change.mailbox_count,
+        ), None
+    if isinstance(change, NlbNodeAdd):
+        return NlbNodeRemove(
+            site=change.site,
+            cluster_host=change.cluster_host,
+            server=change.server,
+            server_fqdn=change.server_fqdn,
+        ), None
+    if isinstance(change, NlbNodeRemove):
+        cluster = before.nlb.get(model.key(change.cluster_host))
+        node = cluster.node(change.server) if cluster else None
+        if cluster is None or node is None or not cluster.interface or not node.interface:
+            return None, f"the NLB interfaces of {change.server} were not known"
+        return NlbNodeAdd(
+            site=change.site,
+            cluster_host=change.cluster_host,
+            interface=cluster.interface,
+            server=change.server,
+            server_fqdn=change.server_fqdn,
+            node_interface=node.interface,
+        ), None
+    if isinstance(change, AutodiscoverChange):
+        if change.internal_uri is not None and change.before_internal_uri is None:
+            return None, f"the Autodiscover URI of {change.server} was empty (cannot be emptied)"
+        return AutodiscoverChange(
+            site=change.site,
+            server=change.server,
+            before_internal_uri=change.internal_uri,
+            internal_uri=change.before_internal_uri if change.internal_uri is not None else None,
+            before_site_scope=change.site_scope,
+            site_scope=(
+                tuple(change.before_site_scope or ()) if change.site_scope is not None else None
+            ),
+        ), None
+    return None, f"{change.describe()} has no automatic inverse"
+
+
+def rollback_plan(
+    plan: Plan, applied: list[Change], before: LiveState, after: LiveState | None
+) -> tuple[Plan, list[str]]:
+    """The rollback of ``applied`` (a plan) and what it could not restore."""
+    changes: list[Change] = []
+    gaps: list[str] = []
+    for change in applied:
+        undo, why = inverse(change, before)
+        if undo is not None:
+            changes.append(undo)
+        elif why:
+            gaps.append(why)
+    state = after or before
+    rollback = Plan(
+        organisation=plan.organisation,
+        endpoint=plan.endpoint,
+        live_fingerprint=state.fingerprint(),
+        desired_digest=f"rollback of plan {plan.plan_id}",
+        changes=order_changes(changes),
+        sites=plan.sites,
+        depends_on=live_objects(state, plan.sites) if after is not None else None,
+    )
+    return rollback, gaps

@@ -1,0 +1,370 @@
+"""``casdesired apply`` from start to finish.
+
+1. Take the organisation lock and read the live organisation in ONE command execution.
+2. Directory: diff and make the plan now. Plan file: refuse it if it was applied before (the
+   local audit log, then the Windows side) or is stale (per-object fingerprints).
+3. Run every pre-write safety check (:mod:`.safety`), show the plan, ask for "yes" on a
+   terminal (``--auto-approve`` in pipelines).
+4. Execute in batches (:mod:`.execute`), stop at the first failure or interrupt.
+5. Re-read and release the lock in one execution; verify; write the rollback plan and the
+   audit log; report applied / failed / not attempted.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TextIO
+
+from casdesired import model
+from casdesired.agent import protocol
+from casdesired.apply import audit, execute, safety, verify
+from casdesired.apply import lock as locking
+from casdesired.apply.interrupts import Interrupts, deferred_interrupts
+from casdesired.apply.rollback import rollback_plan
+from casdesired.changes.diff import diff
+from casdesired.changes.types import NlbNodeAdd, NlbNodeRemove
+from casdesired.desired.config import DesiredState
+from casdesired.errors import CasdesiredError, PlanRefused, ReadFailed
+from casdesired.live.reader import (
+    LiveState,
+    live_state_from_response,
+    read_invocations,
+    read_modules,
+)
+from casdesired.plan.build import connect, nlb_hosts
+from casdesired.plan.depends import live_objects
+from casdesired.plan.plan import Plan, checksum
+from casdesired.plan.render_text import TextRenderer
+from casdesired.transport.winrm import AgentClient
+
+LOCK_RETRY_SECONDS = 2.0
+
+
+@dataclass
+class ApplyOptions:
+    auto_approve: bool = False
+    force: bool = False
+    lock_timeout: float = 0.0
+    sites: list[str] | None = None
+    audit_log: Path = audit.DEFAULT_AUDIT_LOG
+    rollback_out: Path | None = None
+    ask: Callable[[str], str] | None = None
+    """Reads the answer on a terminal; None when there is no terminal."""
+    environ: dict[str, str] | None = None
+
+
+def _say(stream: TextIO, text: str) -> None:
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def apply(
+    desired: DesiredState,
+    saved: Plan | None,
+    options: ApplyOptions,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Apply ``saved`` (a plan file) or a plan made now from ``desired``; the exit code."""
+    org = desired.organisation
+    if options.ask is None and not options.auto_approve:
+        raise PlanRefused(
+            "no terminal to confirm on: re-run with --auto-approve to apply without asking "
+            "(in a pipeline, apply a reviewed plan file: casdesired apply PLANFILE --auto-approve)"
+        )
+    if saved is not None:
+        if model.key(saved.organisation) != model.key(org.name) or (
+            saved.endpoint != org.connection.endpoint
+        ):
+            raise PlanRefused(
+                f"the plan is for {saved.organisation} at {saved.endpoint}, but the organisation "
+                f"file names {org.name} at {org.connection.endpoint}"
+            )
+        earlier = audit.already_applied(options.audit_log, saved.plan_id)
+        if earlier is not None:
+            raise PlanRefused(
+                f"plan {saved.plan_id} was already applied on {earlier.get('time')} by "
+                f"{earlier.get('who')} (audit log {options.audit_log}); make a new plan"
+            )
+    with deferred_interrupts() as interrupts, connect(
+        org, os.environ if options.environ is None else options.environ
+    ) as client:
+        return _Run(desired, saved, options, out, err, client, interrupts).run()
+
+
+class _Run:
+    def __init__(
+        self,
+        desired: DesiredState,
+        saved: Plan | None,
+        options: ApplyOptions,
+        out: TextIO,
+        err: TextIO,
+        client: AgentClient,
+        interrupts: Interrupts,
+    ) -> None:
+        self.desired = desired
+        self.saved = saved
+        self.options = options
+        self.out = out
+        self.err = err
+        self.client = client
+        self.interrupts = interrupts
+        self.lock_id = locking.new_lock_id()
+        self.who = locking.owner(options.environ)
+        self.locked = False
+        sites = saved.sites if saved is not None else options.sites
+        self.sites = list(sites) if sites is not None else None
+        self.hosts = self._nlb_hosts()
+
+    def _nlb_hosts(self) -> list[str]:
+        if self.saved is None:
+            return nlb_hosts(self.desired, self.sites)
+        hosts = [
+            entry.partition(":")[2]
+            for entry in self.saved.depends_on or {}
+            if entry.startswith("nlb-cluster:")
+        ]
+        hosts += [
+            c.cluster_host for c in self.saved.changes if isinstance(c, (NlbNodeAdd, NlbNodeRemove))
+        ]
+        return hosts or nlb_hosts(self.desired, self.sites)
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        live = self._lock_and_read()
+        try:
+            return self._locked(live)
+        finally:
+            if self.locked:
+                self._release_only()
+
+    def _lock_and_read(self) -> LiveState:
+        """Take the lock and read in one execution; wait up to --lock-timeout for a holder."""
+        deadline = time.monotonic() + max(0.0, self.options.lock_timeout)
+        plan_id = self.saved.plan_id if self.saved is not None else None
+        while True:
+            invocations = (
+                locking.enter(self.lock_id, self.who, locking.DEFAULT_LEASE_SECONDS, plan_id),
+                *read_invocations(self.hosts),
+            )
+            request = self.client.make_request(invocations, modules=read_modules(self.hosts))
+            response = self.client.run(request)
+            answer = locking.entered(response)
+            if answer.lock is not None:
+                self.locked = True
+                if answer.lock.taken_over_from:
+                    _say(self.err, "casdesired: took over the expired lock of "
+                                   f"{answer.lock.taken_over_from}")
+                return live_state_from_response(response, self.hosts)
+            if not answer.busy:
+                raise PlanRefused(answer.error or "could not take the organisation lock")
+            if time.monotonic() >= deadline or self.interrupts():
+                raise PlanRefused(
+                    f"{answer.error} (waited {self.options.lock_timeout:g} s; "
+                    "--lock-timeout SECONDS waits longer)"
+                )
+            _say(self.err, "casdesired: the organisation is locked; waiting (--lock-timeout)")
+            time.sleep(min(LOCK_RETRY_SECONDS, max(0.0, deadline - time.monotonic())))
+
+    def _locked(self, live: LiveState) -> int:
+        plan = self.saved if self.saved is not None else self._make_plan(live)
+        refusals = safety.run_checks(
+            safety.SafetyContext(
+                plan=plan,
+                live=live,
+                policy=self.desired.organisation.policy,
+                force=self.options.force,
+                desired=self.desired,
+                saved_plan=self.saved is not None,
+            )
+        )
+        TextRenderer().render(plan, self.out)
+        if refusals:
+            raise PlanRefused(
+                "refused before any change was made:\n  " + "\n  ".join(r.message for r in refusals)
+            )
+        if not plan.changes:
+            _say(self.out, "Nothing to apply.")
+            return 0
+        if not self.options.auto_approve:
+            assert self.options.ask is not None
+            answer = self.options.ask(
+                "Apply these changes? Only 'yes' is accepted: "
+            )
+            if answer.strip() != "yes":
+                _say(self.err, "casdesired: apply cancelled; nothing was changed")
+                return 1
+        if self.interrupts():
+            _say(self.err, "casdesired: interrupted before the first change; nothing was changed")
+            return self.interrupts.exit_code
+        return self._execute(plan, live)
+
+    def _make_plan(self, live: LiveState) -> Plan:
+        changeset = diff(self.desired, live, sites=self.sites)
+        org = self.desired.organisation
+        plan = Plan.from_changeset(
+            changeset,
+            organisation=org.name,
+            endpoint=org.connection.endpoint,
+            live_fingerprint=live.fingerprint(),
+            desired_digest=self.desired.digest(),
+        )
+        plan.depends_on = live_objects(live, self.sites)
+        return plan
+
+    def _execute(self, plan: Plan, before: LiveState) -> int:
+        started = audit.now()
+        plan_hash = checksum(plan.to_json())
+        audit.append(
+            self.options.audit_log,
+            {
+                "event": "apply-started",
+                "time": started,
+                "who": self.who,
+                "plan_id": plan.plan_id,
+                "plan_hash": plan_hash,
+                "organisation": plan.organisation,
+                "endpoint": plan.endpoint,
+                "lock_id": self.lock_id,
+                "changes": len(plan.changes),
+            },
+        )
+        result = execute.execute(
+            self.client,
+            plan.changes,
+            lock_id=self.lock_id,
+            plan_id=plan.plan_id,
+            interrupted=self.interrupts,
+        )
+        after, problems = self._read_and_release()
+        applied = [o.change for o in result.by_status(execute.Status.APPLIED)]
+        if after is not None:
+            problems += verify.unconfirmed(applied, after)
+            if result.ok and self._can_diff(plan):
+                problems += [
+                    f"still different after the apply: {d}"
+                    for d in verify.remaining(self.desired, after, plan.sites)
+                ]
+        rollback_path = self._write_rollback(plan, result, before, after)
+        self._report(result, problems, rollback_path)
+        code = 0
+        if not result.ok or problems:
+            code = 1
+        if result.interrupted or self.interrupts():
+            code = self.interrupts.exit_code
+        audit.append(
+            self.options.audit_log,
+            {
+                "event": "apply-finished",
+                "time": audit.now(),
+                "started": started,
+                "who": self.who,
+                "plan_id": plan.plan_id,
+                "plan_hash": plan_hash,
+                "lock_id": self.lock_id,
+                "changes": audit.change_records(result.outcomes),
+                "stopped": result.stopped,
+                "verification": problems,
+                "rollback": str(rollback_path) if rollback_path else None,
+                "exit_code": code,
+            },
+        )
+        return code
+
+    def _can_diff(self, plan: Plan) -> bool:
+        """A full re-diff is meaningful when the desired state is the plan's own."""
+        return self.saved is None or self.desired.digest() == plan.desired_digest
+
+    def _read_and_release(self) -> tuple[LiveState | None, list[str]]:
+        """Verification read and lock release in one execution (the release runs regardless)."""
+        reads = tuple(replace(i, on_error="continue") for i in read_invocations(self.hosts))
+        request = self.client.make_request(
+            (*reads, locking.release(self.lock_id)), modules=read_modules(self.hosts)
+        )
+        try:
+            response = self.client.run(request)
+        except CasdesiredError as exc:
+            return None, [f"could not re-read to verify the changes: {exc}"]
+        released = response.result(locking.EXIT)
+        if released is not None and released.ok:
+            self.locked = False
+        elif released is not None and released.error:
+            _say(self.err, f"casdesired: warning: {released.error.message}")
+            self.locked = False  # not ours any more: never retry releasing someone else's
+        try:
+            return live_state_from_response(response, self.hosts), []
+        except ReadFailed as exc:
+            return None, [f"could not re-read to verify the changes: {exc}"]
+
+    def _release_only(self) -> None:
+        """Release without Exchange (no snap-in load): for refusals and errors."""
+        request = protocol.Request(
+            invocations=(locking.release(self.lock_id),),
+            exchange=protocol.ExchangeSession(mode="none"),
+        )
+        try:
+            response = self.client.run(request)
+        except CasdesiredError as exc:
+            _say(self.err, f"casdesired: warning: could not release lock {self.lock_id} ({exc}); "
+                           f"its lease expires by itself, or: casdesired unlock {self.lock_id}")
+            return
+        result = response.result(locking.EXIT)
+        if result is not None and not result.ok and result.error:
+            _say(self.err, f"casdesired: warning: {result.error.message}")
+        self.locked = False
+
+    def _write_rollback(
+        self,
+        plan: Plan,
+        result: execute.Execution,
+        before: LiveState,
+        after: LiveState | None,
+    ) -> Path | None:
+        done = [
+            o.change
+            for o in result.outcomes
+            if o.status in (execute.Status.APPLIED, execute.Status.UNKNOWN)
+        ]
+        if not done:
+            return None
+        rollback, gaps = rollback_plan(plan, done, before, after)
+        path = self.options.rollback_out or (
+            self.options.audit_log.parent / f"casdesired-rollback-{plan.plan_id}.json"
+        )
+        rollback.save(path)
+        for gap in gaps:
+            _say(self.err, f"casdesired: warning: the rollback plan cannot restore: {gap}")
+        return path
+
+    def _report(
+        self, result: execute.Execution, problems: list[str], rollback: Path | None
+    ) -> None:
+        total = len(result.outcomes)
+        applied = result.by_status(execute.Status.APPLIED)
+        _say(self.out, "")
+        _say(self.out, f"Applied {len(applied)} of {total} change(s).")
+        for outcome in result.outcomes:
+            line = f"  {outcome.status.value}: {outcome.change.describe()}"
+            if outcome.error:
+                line += f"\n      Exchange said: {outcome.error}"
+            _say(self.out, line)
+        if result.stopped:
+            _say(self.out, f"Stopped: {result.stopped}.")
+        for problem in problems:
+            _say(self.out, f"Verification: {problem}")
+        if not problems and applied:
+            _say(self.out, "Verified: the live organisation shows every applied change.")
+        if rollback is not None:
+            _say(self.out, f"Rollback plan: {rollback} (review: casdesired apply {rollback})")
+        if not result.ok or problems:
+            failed = len(result.by_status(execute.Status.FAILED))
+            not_attempted = len(result.by_status(execute.Status.NOT_ATTEMPTED))
+            _say(self.err, f"casdesired: error: apply incomplete: {len(applied)} applied, "
+                           f"{failed} failed, {not_attempted} not attempted"
+                           + (f", {len(problems)} verification problem(s)" if problems else ""))

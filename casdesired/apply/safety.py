@@ -1,0 +1,132 @@
+"""Every safety check an apply runs before its first write.
+
+Checks are plain functions of a :class:`SafetyContext` that return refusals (empty: fine).
+:data:`PRE_WRITE_CHECKS` lists them in order; apply runs all of them and refuses with every
+reason at once, before anything is written. Another layer adds its own check by appending to
+the list (the DNS gate: "an array's FQDN must resolve to its VIP", see casdesired.dns), e.g.::
+
+    from casdesired.apply import safety
+    safety.PRE_WRITE_CHECKS.append(my_dns_check)
+
+A check receives the plan, the live state read under the lock, the desired state when known,
+the organisation's policy and whether ``--force`` was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from casdesired import model
+from casdesired.changes.types import Action, BindingChange
+from casdesired.desired.config import DesiredState, Policy
+from casdesired.live.reader import LiveState
+from casdesired.plan.depends import compare_objects, live_objects
+from casdesired.plan.plan import Plan
+
+
+@dataclass(frozen=True)
+class SafetyContext:
+    plan: Plan
+    live: LiveState
+    """Read in the same command execution that took the lock."""
+    policy: Policy
+    force: bool
+    desired: DesiredState | None = None
+    saved_plan: bool = False
+    """True when applying a plan file (then the plan may be stale)."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    message: str
+    overridable: bool = False
+    """True when ``--force`` would allow it (thresholds); stale plans and blockers never."""
+
+
+PreWriteCheck = Callable[[SafetyContext], list[Refusal]]
+
+
+def check_blocking_findings(ctx: SafetyContext) -> list[Refusal]:
+    """Blocking findings refuse whatever the flags: the plan itself says it must not run."""
+    return [
+        Refusal(f"blocking finding: {finding.message} (fix it, then make a new plan)")
+        for finding in ctx.plan.blocking_findings
+    ]
+
+
+def check_stale(ctx: SafetyContext) -> list[Refusal]:
+    """A saved plan whose live objects moved since it was made is refused, naming them."""
+    if not ctx.saved_plan:
+        return []
+    plan = ctx.plan
+    if plan.depends_on is None:
+        # A plan without per-object fingerprints: only the whole read can be compared.
+        if ctx.live.fingerprint() != plan.live_fingerprint:
+            return [Refusal("the plan is stale: the live organisation changed since it was made "
+                            "(live fingerprint differs); make a new plan")]
+        return []
+    moved = compare_objects(plan.depends_on, live_objects(ctx.live, plan.sites))
+    if moved:
+        return [Refusal(f"the plan is stale: {moved.describe()}; make a new plan")]
+    return []
+
+
+def check_thresholds(ctx: SafetyContext) -> list[Refusal]:
+    """octoDNS-style thresholds from the organisation's policy; ``--force`` overrides them."""
+    if ctx.force:
+        return []
+    refusals = []
+    policy = ctx.policy
+    total = len(ctx.live.estate.databases)
+    rebinds = sum(1 for c in ctx.plan.changes if isinstance(c, BindingChange))
+    if total >= policy.min_databases_for_threshold and total > 0:
+        percent = 100.0 * rebinds / total
+        if percent > policy.max_rebind_percent:
+            refusals.append(
+                Refusal(
+                    f"threshold max_rebind_percent: the plan rebinds {rebinds} of {total} "
+                    f"databases ({percent:.1f}%), above the policy's "
+                    f"{policy.max_rebind_percent:g}% "
+                    f"(applies from {policy.min_databases_for_threshold} databases); "
+                    "re-run with --force to apply it anyway",
+                    overridable=True,
+                )
+            )
+    deletes = [c for c in ctx.plan.changes if c.action is Action.DELETE]
+    if deletes:
+        shown = ", ".join(c.describe() for c in deletes[:5])
+        more = f" and {len(deletes) - 5} more" if len(deletes) > 5 else ""
+        refusals.append(
+            Refusal(
+                f"deletes need --force: the plan deletes {len(deletes)} object(s) ({shown}{more}); "
+                "re-run with --force to apply it anyway",
+                overridable=True,
+            )
+        )
+    return refusals
+
+
+def check_scope(ctx: SafetyContext) -> list[Refusal]:
+    """Every change belongs to a site of the plan's scope (a damaged plan cannot widen it)."""
+    if ctx.plan.sites is None:
+        return []
+    scope = {model.key(s) for s in ctx.plan.sites}
+    outside = [c for c in ctx.plan.changes if model.key(c.site) not in scope]
+    return [Refusal(f"change outside the plan's sites: {c.describe()}") for c in outside]
+
+
+PRE_WRITE_CHECKS: list[PreWriteCheck] = [
+    check_blocking_findings,
+    check_scope,
+    check_stale,
+    check_thresholds,
+]
+"""Run in order before the first write; append to add a check (e.g. the DNS gate)."""
+
+
+def run_checks(ctx: SafetyContext, checks: list[PreWriteCheck] | None = None) -> list[Refusal]:
+    refusals: list[Refusal] = []
+    for check in PRE_WRITE_CHECKS if checks is None else checks:
+        refusals.extend(check(ctx))
+    return refusals

@@ -1,0 +1,63 @@
+"""``casdesired unlock LOCK_ID``: break the organisation lock deliberately.
+
+Only the lock named is removed (the id the refusal message printed), so an unlock typed from
+an old message cannot break a newer apply's lock. Without LOCK_ID it shows the current lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from casdesired.agent import protocol
+from casdesired.apply import lock as locking
+from casdesired.desired.loader import load_desired
+from casdesired.errors import CasdesiredError, PlanRefused
+from casdesired.plan.build import connect
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "unlock",
+        help="break the organisation lock left by a killed apply (or show it)",
+        description=(
+            "Remove the organisation-wide apply lock LOCK_ID from the endpoint host. Without "
+            "LOCK_ID, show who holds the lock."
+        ),
+    )
+    parser.add_argument("lock_id", nargs="?", metavar="LOCK_ID", help="the lock to break")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("sites/"),
+        metavar="DIR",
+        help="the organisation directory (default: sites/)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    desired = load_desired(args.config)
+    if desired.has_errors():
+        raise CasdesiredError(f"{args.config}: the desired state has errors (casdesired validate)")
+    invocation = locking.remove(args.lock_id) if args.lock_id else locking.get()
+    with connect(desired.organisation, os.environ) as client:
+        # No Exchange needed: the lock is a file on the endpoint host.
+        request = protocol.Request(
+            invocations=(invocation,), exchange=protocol.ExchangeSession(mode="none")
+        )
+        response = client.run(request)
+    result = response.result(invocation.id)
+    if result is None or not result.ok:
+        message = result.error.message if result and result.error else "no answer"
+        raise PlanRefused(message)
+    if not result.objects:
+        print("No lock is held.")
+        return 0
+    info = locking.LockInfo.from_object(result.objects[0])
+    if args.lock_id:
+        print(f"Removed {info.describe()}.")
+    else:
+        print(f"Held: {info.describe()}.")
+    return 0
