@@ -15,6 +15,7 @@ from typing import Literal, cast
 
 from casdesired.errors import CasdesiredError
 from casdesired.lab.control import TOKEN_HEADER, is_loopback
+from casdesired.lab.dns import LabDnsServer
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 from casdesired.lab.server import Lab, LabCredentials
@@ -91,16 +92,21 @@ def run(args: argparse.Namespace) -> int:
         faults=faults,
         journal=journal,
     )
+    # The organisation's DNS (A records from its state), always on 127.0.0.1 whatever --bind.
+    dns_server = LabDnsServer(organisation)
     try:
         lab.start()
+        dns_server.start()
     except OSError as exc:
+        lab.stop()
         raise LabStartFailed(f"cannot listen on {args.bind}:{args.port}: {exc.strerror}") from None
     try:
-        _announce(lab, args)
+        _announce(lab, args, dns_server.address)
         threading.Event().wait()  # until Ctrl-C (KeyboardInterrupt)
     except KeyboardInterrupt:
         print("lab stopped", file=sys.stderr)
     finally:
+        dns_server.stop()
         lab.stop()
     return 0
 
@@ -112,7 +118,7 @@ def run_reset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _announce(lab: Lab, args: argparse.Namespace) -> None:
+def _announce(lab: Lab, args: argparse.Namespace, dns_address: str) -> None:
     lines = [
         f"Exchange 2010 lab ({lab.hostname}) serving",
         f"  url:        {lab.url}",
@@ -124,6 +130,7 @@ def _announce(lab: Lab, args: argparse.Namespace) -> None:
         lines.append(f"  CA file:    {lab.ca_file}")
     lines += [
         f"  control:    {lab.control_url}  (header {TOKEN_HEADER}: {lab.token})",
+        f"  dns:        {dns_address}  (UDP and TCP; records: {lab.control_url}/dns)",
         f"  state file: {args.state}" if args.state else "  state:      in memory (seed)",
         "Press Ctrl-C to stop.",
     ]

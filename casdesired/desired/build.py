@@ -22,6 +22,7 @@ from casdesired.desired.config import (
 )
 from casdesired.desired.yamlsource import Document, YamlPath
 from casdesired.diagnostics import Location
+from casdesired.dns.tsig import TsigConfig
 
 DEFAULT_CONNECT_SECONDS = 10.0
 DEFAULT_OPERATION_SECONDS = 120.0
@@ -101,6 +102,7 @@ def organisation_from(document: Document | None, directory: Path) -> Organisatio
     dns = DnsConfig(
         resolvers=_texts(data, "dns", "resolvers"),
         external_resolvers=_texts(data, "dns", "external_resolvers"),
+        management=_management(_get(data, "dns", "management")),
         source=document.location(("dns",)) if document and _get(data, "dns") is not None else None,
     )
     defaults = Policy()
@@ -123,6 +125,28 @@ def organisation_from(document: Document | None, directory: Path) -> Organisatio
         policy=policy,
         path=directory,
         source=source,
+    )
+
+
+def _management(data: Any) -> TsigConfig | None:
+    """``dns.management`` as the TsigConfig it maps onto one to one; None when absent or unusable.
+
+    ``server`` keeps its ``ip:port`` form (TsigConfig parses it); the secret is only ever the
+    NAME of an environment variable (the schema refuses anything else).
+    """
+    zone, server = _text(data, "zone"), _text(data, "server")
+    if zone is None or server is None:
+        return None
+    defaults = TsigConfig("", "", "", "", "")
+    ttl = _get(data, "ttl")
+    return TsigConfig(
+        key_name=_text(data, "key_name") or "",
+        algorithm=_text(data, "algorithm") or "hmac-sha256",
+        secret_env=_text(data, "secret_env") or "",
+        server=server,
+        zone=zone,
+        ttl=ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else defaults.ttl,
+        unsigned=_flag(data, defaults.unsigned, "unsigned"),
     )
 
 

@@ -14,9 +14,12 @@ from typing import Literal
 
 from casdesired import model
 from casdesired.diagnostics import Diagnostic, Location, Severity
+from casdesired.dns.tsig import TsigConfig
 
 LAB_ENDPOINT = "lab"
 """``connection.endpoint`` value that selects the embedded lab instead of a WinRM URL."""
+LAB_RESOLVER = "lab"
+"""``dns.resolvers`` entry meaning the embedded lab's DNS server (casdesired.lab.dns)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,10 @@ class DnsConfig:
     """Resolvers the DNS checks ask (internal must resolve arrays; external must not)."""
 
     resolvers: tuple[str, ...] = ()
+    """IPs or ``ip:port``; ``lab`` is the embedded lab's DNS server (``endpoint: lab`` only)."""
     external_resolvers: tuple[str, ...] = ()
+    management: TsigConfig | None = None
+    """``dns.management``: RFC 2136 updates of the arrays' A records (None: checks only)."""
     source: Location | None = field(default=None, compare=False)
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from casdesired import model
 from casdesired.desired.build import SiteFile, _get
-from casdesired.desired.config import LAB_ENDPOINT
+from casdesired.desired.config import LAB_ENDPOINT, LAB_RESOLVER
 from casdesired.desired.yamlsource import Document, YamlPath
 from casdesired.diagnostics import Diagnostic, Location, Severity
 
@@ -100,7 +100,7 @@ def check_organisation(document: Document) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     conn = _get(data, "connection")
     if not isinstance(conn, dict):
-        return _check_resolvers(document, found)
+        return _check_dns(document, found, is_lab=False)
     endpoint = _get(conn, "endpoint")
     at = document.location
     is_lab = endpoint == LAB_ENDPOINT
@@ -158,7 +158,7 @@ def check_organisation(document: Document) -> list[Diagnostic]:
                 "the server and receive the credentials",
             )
         )
-    return _check_resolvers(document, found)
+    return _check_dns(document, found, is_lab=is_lab)
 
 
 _NEEDED_CREDENTIALS = {
@@ -190,11 +190,27 @@ def _check_credentials(document: Document, conn: dict[str, object]) -> list[Diag
     ]
 
 
-def _check_resolvers(document: Document, found: list[Diagnostic]) -> list[Diagnostic]:
+def _check_dns(document: Document, found: list[Diagnostic], *, is_lab: bool) -> list[Diagnostic]:
+    """Resolver syntax ('lab' only with endpoint: lab, internal only) and dns.management."""
     for key in ("resolvers", "external_resolvers"):
         entries = _get(document.data, "dns", key)
         for index, entry in enumerate(entries if isinstance(entries, list) else []):
-            if isinstance(entry, str) and not is_resolver(entry.strip()):
+            if isinstance(entry, str) and entry.strip() == LAB_RESOLVER:
+                if key == "resolvers" and is_lab:
+                    continue
+                why = (
+                    "the lab has no public DNS" if key == "external_resolvers"
+                    else "it needs connection.endpoint: lab"
+                )
+                found.append(
+                    _error(
+                        document.location(("dns", key, index)),
+                        "dns-lab-resolver",
+                        f"dns.{key}[{index}] 'lab' means the embedded lab's DNS server, and "
+                        f"{why}",
+                    )
+                )
+            elif isinstance(entry, str) and not is_resolver(entry.strip()):
                 found.append(
                     _error(
                         document.location(("dns", key, index)),
@@ -202,6 +218,56 @@ def _check_resolvers(document: Document, found: list[Diagnostic]) -> list[Diagno
                         f"dns.{key}[{index}] is not an IP address (or IP:port): {entry!r}",
                     )
                 )
+    return found + _check_management(document)
+
+
+def _check_management(document: Document) -> list[Diagnostic]:
+    """dns.management: a usable primary, zone and key (unless updates are unsigned)."""
+    data = _get(document.data, "dns", "management")
+    if not isinstance(data, dict):
+        return []
+    found: list[Diagnostic] = []
+    at = document.location
+    server, zone = data.get("server"), data.get("zone")
+    if isinstance(server, str) and not is_resolver(server.strip()):
+        found.append(
+            _error(
+                at(("dns", "management", "server")),
+                "ip-syntax",
+                f"dns.management.server must be the zone primary's IP address (or IP:port), "
+                f"not {server!r}",
+            )
+        )
+    if isinstance(zone, str) and not is_fqdn(zone.strip()):
+        found.append(
+            _error(at(("dns", "management", "zone")), "fqdn-syntax",
+                   f"dns.management.zone is not a DNS zone name: {zone!r}")
+        )
+    key_name = data.get("key_name")
+    if isinstance(key_name, str) and not is_fqdn(key_name.strip()) and not re.fullmatch(
+        r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", key_name.strip()
+    ):
+        found.append(
+            _error(at(("dns", "management", "key_name")), "bad-value",
+                   f"dns.management.key_name is not a TSIG key name: {key_name!r}")
+        )
+    if data.get("unsigned") is not True:
+        missing = [k for k in ("key_name", "secret_env") if k not in data]
+        if missing:
+            found.append(
+                _error(
+                    at(("dns", "management"), key=True),
+                    "dns-key-incomplete",
+                    "dns.management needs " + " and ".join(missing) + " (the TSIG key's name "
+                    "and the NAME of the environment variable holding its secret), or "
+                    "unsigned: true for a zone that takes non-secure updates",
+                )
+            )
+    elif "key_name" in data or "secret_env" in data:
+        found.append(
+            _warning(at(("dns", "management", "unsigned")), "dns-key-unused",
+                     "dns.management.unsigned is true: the TSIG key settings are ignored")
+        )
     return found
 
 

@@ -83,8 +83,14 @@ _TYPE_WORDS = {
 }
 
 
+# dns.management holds a secret's variable name too (secret_env), and a `secret:` typed there.
+_DNS_SECRET_SLOTS: frozenset[YamlPath] = frozenset(
+    {("dns", "management"), ("dns", "management", "secret_env")}
+)
+
+
 def _secret_slot(where: YamlPath) -> bool:
-    return where[: len(_CREDENTIALS)] == _CREDENTIALS
+    return where[: len(_CREDENTIALS)] == _CREDENTIALS or where in _DNS_SECRET_SLOTS
 
 
 def _explain(error: ValidationError, document: Document) -> list[Diagnostic]:

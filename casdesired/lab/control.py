@@ -11,6 +11,8 @@ POST     /lab/reset       back to the seed; faults cleared; shells closed
 GET/PUT  /lab/faults      the fault settings (PUT replaces the fields given)
 GET      /lab/journal     every entry, oldest first
 DELETE   /lab/journal     empty the journal
+GET/PUT  /lab/dns         the DNS server's A records ``{fqdn: [ipv4, ...]}``
+                          (PUT replaces them all; casdesired.lab.dns)
 =======  ===============  ==================================================
 """
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from casdesired.errors import CasdesiredError
+from casdesired.lab.dns import DnsRecordSource
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 
@@ -101,6 +104,13 @@ class ControlAPI:
                 return _error(400, "PUT /lab/faults needs a JSON object")
             self.faults.update(data)
             return _json(200, self.faults.to_json())
+        if route[1] == "/lab/dns" and isinstance(self.organisation, DnsRecordSource):
+            if route[0] == "PUT":
+                if not isinstance(data, dict):
+                    return _error(400, "PUT /lab/dns needs a JSON object {fqdn: [ipv4, ...]}")
+                self.organisation.set_dns_records(data)
+            if route[0] in ("GET", "PUT"):
+                return _json(200, self.organisation.dns_records())
         if route == ("GET", "/lab/journal"):
             return _json(200, self.journal.entries())
         if route == ("DELETE", "/lab/journal"):

@@ -10,6 +10,7 @@ credentials (no environment variables needed).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Literal
 from casdesired.agent import protocol
 from casdesired.desired.config import Organisation as OrganisationConfig
 from casdesired.errors import ConfigError
+from casdesired.lab.dns import LabDnsServer
 from casdesired.lab.exchange.organisation import Organisation
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
@@ -52,10 +54,58 @@ def running_lab(
     # journal shows commands and cmdlets together and every fault kind takes effect.
     journal, faults = Journal(), Faults()
     organisation = Organisation.from_file(path, journal=journal, faults=faults)
-    with Lab(
-        organisation, host="127.0.0.1", port=0, auth="ntlm", journal=journal, faults=faults
-    ) as lab:
+    with (
+        Lab(
+            organisation, host="127.0.0.1", port=0, auth="ntlm", journal=journal, faults=faults
+        ) as lab,
+        LabDnsServer(organisation) as dns_server,  # `dns: {resolvers: [lab]}` asks this one
+        _registered_dns(path, dns_server.address),
+    ):
         yield lab, _target(org, lab)
+
+
+# The DNS servers of the embedded labs running in this process, by state file: what
+# `dns.resolvers: [lab]` means while a plan (or apply) has the organisation's lab running.
+_running_dns: dict[Path, list[str]] = {}
+_running_dns_lock = threading.Lock()
+
+
+@contextmanager
+def _registered_dns(path: Path, address: str) -> Iterator[None]:
+    key = path.resolve()
+    with _running_dns_lock:
+        _running_dns.setdefault(key, []).append(address)
+    try:
+        yield
+    finally:
+        with _running_dns_lock:
+            _running_dns[key].remove(address)
+            if not _running_dns[key]:
+                del _running_dns[key]
+
+
+@contextmanager
+def lab_dns(org: OrganisationConfig, state_path: Path | None = None) -> Iterator[str]:
+    """``127.0.0.1:PORT`` of the organisation's lab DNS server for the ``with`` block.
+
+    The running embedded lab's server when there is one (so both answer from the same
+    organisation); otherwise a server started from the lab's state file for the block.
+    """
+    if not org.connection.is_lab:
+        raise ConfigError(
+            f"dns.resolvers 'lab' means the embedded lab's DNS server, but organisation "
+            f"{org.name!r} does not target the lab (connection.endpoint is "
+            f"{org.connection.endpoint!r})"
+        )
+    path = state_path_for(org, state_path)
+    with _running_dns_lock:
+        running = list(_running_dns.get(path.resolve(), ()))
+    if running:
+        yield running[-1]
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with LabDnsServer(Organisation.from_file(path)) as dns_server:
+        yield dns_server.address
 
 
 @contextmanager

@@ -61,7 +61,8 @@ def test_the_organisation_settings() -> None:
     assert org.connection.credentials.password_env == "CASDESIRED_PASSWORD"
     assert (org.connection.connect_timeout, org.connection.operation_timeout) == (10.0, 120.0)
     assert org.connection.tls_validate and org.connection.lab_state is None
-    assert org.dns.resolvers == ("10.0.0.10",) and org.dns.external_resolvers == ()
+    assert org.dns.resolvers == ("lab",) and org.dns.external_resolvers == ()
+    assert org.dns.management is None
     assert (org.policy.max_rebind_percent, org.policy.allow_prune) == (30.0, False)
     assert org.path == EXAMPLE
 

@@ -65,10 +65,10 @@ def test_reset_returns_to_the_seed_and_saves(tmp_path: Path) -> None:
     path = tmp_path / "lab.json"
     org = Organisation.from_file(path)
     call(org, NEW_BRANCH_ARRAY)
-    assert "outlook-br" in path.read_text(encoding="utf-8")
+    assert "outlook-br.contoso.local" in path.read_text(encoding="utf-8")
     org.reset()
     assert org.snapshot() == Organisation.from_seed().snapshot()
-    assert "outlook-br" not in path.read_text(encoding="utf-8")
+    assert "outlook-br.contoso.local" not in path.read_text(encoding="utf-8")
 
 
 def test_load_validates_before_replacing(tmp_path: Path) -> None:

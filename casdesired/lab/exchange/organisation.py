@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,27 @@ class Organisation:
                 self._state.add_databases(n, site, prefix, counts)
             except err.ExchangeError as exc:
                 raise err.LabStateError(f"cannot add databases: {exc.message}") from None
+            self._save_locked()
+
+    # ------------------------------------------------------------------ DNS (casdesired.lab.dns)
+    @property
+    def dns_zone(self) -> str:
+        """The zone the lab's DNS server answers for: the organisation's AD domain."""
+        with self._lock:
+            return self._state.domain
+
+    def dns_records(self) -> dict[str, list[str]]:
+        """The lab DNS server's A records: FQDN -> addresses (a copy)."""
+        with self._lock:
+            return {name: list(a) for name, a in self._state.dns_records.items()}
+
+    def set_dns_records(self, records: Mapping[str, Sequence[str]]) -> None:
+        """Replace every A record (validated first: bad records change nothing); saved."""
+        from casdesired.lab.dns import normalise_records
+
+        checked = normalise_records({k: list(v) for k, v in dict(records).items()})
+        with self._lock:
+            self._state.dns_records = checked
             self._save_locked()
 
     # ------------------------------------------------------------------ CmdletRunner

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from casdesired.lab.dns import normalise_records
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.models import (
     AdSite,
@@ -112,6 +113,12 @@ class OrgState:
         }
         if _k(self.endpoint_host) not in self.servers:
             raise ValueError(f"endpoint host {self.endpoint_host!r} is not a server")
+        # The lab DNS server's A records (casdesired.lab.dns). A state file written before the
+        # lab had DNS takes its seed's records, so the example keeps resolving.
+        raw_records = data.get("dns_records")
+        if raw_records is None:
+            raw_records = _seed_dns_records(self.seed_name)
+        self.dns_records: dict[str, list[str]] = normalise_records(raw_records)
 
     def _require_site(self, name: str, what: str) -> None:
         if _k(name) not in self.sites:
@@ -139,6 +146,7 @@ class OrgState:
                 c.to_json() for c in sorted(self.clusters.values(), key=lambda c: _k(c.host))
             ],
             **({"files": dict(sorted(self.files.items()))} if self.files else {}),
+            "dns_records": {name: list(a) for name, a in sorted(self.dns_records.items())},
         }
 
     # ------------------------------------------------------------------ derived values
@@ -467,6 +475,17 @@ class OrgState:
         rng = random.Random(f"{self.random_seed}:{self.random_draws}:{purpose}")  # noqa: S311
         self.random_draws += 1
         return rng
+
+
+def _seed_dns_records(seed_name: str) -> dict[str, Any]:
+    """The DNS records of the seed a state came from (empty if that seed has none)."""
+    from casdesired.lab.exchange.statefile import load_seed
+
+    try:
+        records = load_seed(seed_name).get("dns_records")
+    except err.LabStateError:
+        return {}
+    return records if isinstance(records, dict) else {}
 
 
 def _by_name(items: Iterable[Any]) -> list[Any]:
