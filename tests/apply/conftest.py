@@ -1,0 +1,5 @@
+"""Fixtures of the apply tests (defined in labenv)."""
+
+from apply.labenv import env
+
+__all__ = ["env"]

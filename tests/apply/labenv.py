@@ -1,0 +1,90 @@
+"""A lab on loopback addressed like a real Windows endpoint, and helpers to drive the CLI."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from casdesired.agent import protocol
+from casdesired.apply import lock as locking
+from casdesired.cli import main
+from casdesired.lab.exchange.organisation import Organisation
+from casdesired.lab.faults import Faults
+from casdesired.lab.journal import Journal
+from casdesired.lab.server import Lab, LabCredentials
+from casdesired.transport.winrm import AgentClient, WinRMTarget
+
+ROOT = Path(__file__).resolve().parents[2]
+SITES = ROOT / "sites"
+SECRET = "Apply-S3cr3t-pw!"
+
+
+@dataclass
+class Env:
+    org_dir: Path
+    lab: Lab
+    organisation: Organisation
+    tmp: Path
+    env: dict[str, str]
+
+    @property
+    def audit(self) -> Path:
+        return self.tmp / "audit.jsonl"
+
+    def client(self) -> AgentClient:
+        return AgentClient(
+            WinRMTarget(
+                url=self.lab.url,
+                transport="ntlm",
+                username=self.lab.credentials.username,
+                password=SECRET,
+                operation_timeout=5.0,
+                read_timeout=15.0,
+            )
+        )
+
+    def agent(self, invocation: protocol.Invocation) -> protocol.Result:
+        """Run one lock function like another pipeline would (no Exchange loaded)."""
+        request = protocol.Request(
+            invocations=(invocation,), exchange=protocol.ExchangeSession(mode="none")
+        )
+        result = self.client().run(request).result(invocation.id)
+        assert result is not None
+        return result
+
+    def current_lock(self) -> locking.LockInfo | None:
+        result = self.agent(locking.get())
+        return locking.LockInfo.from_object(result.objects[0]) if result.objects else None
+
+    def cmdlets(self, since: int = 0) -> list[dict[str, object]]:
+        return [e for e in self.lab.journal.entries(["cmdlet"]) if int(e["seq"]) > since]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    faults, journal = Faults(), Journal()
+    organisation = Organisation.from_seed(faults=faults, journal=journal)
+    creds = LabCredentials(password=SECRET)
+    with Lab(organisation, auth="ntlm", credentials=creds, faults=faults, journal=journal) as lab:
+        org_dir = tmp_path / "org"
+        shutil.copytree(SITES, org_dir)
+        yaml_path = org_dir / "organisation.yaml"
+        text = yaml_path.read_text().replace("endpoint: lab", f"endpoint: {lab.url}")
+        # A Windows-like endpoint has no embedded DNS server: name an ordinary resolver.
+        yaml_path.write_text(re.sub(r"resolvers: \[lab\]", "resolvers: [127.0.0.1]", text))
+        values = {"CASDESIRED_USERNAME": creds.username, "CASDESIRED_PASSWORD": SECRET}
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        yield Env(org_dir, lab, organisation, tmp_path, values)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
