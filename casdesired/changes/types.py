@@ -444,6 +444,74 @@ class AutodiscoverChange(Change):
         return [Invocation(id=self._id(), cmdlet="Set-ClientAccessServer", parameters=params)]
 
 
+@dataclass(frozen=True)
+class DnsRecordChange(Change):
+    """An array's A record changed by an RFC 2136 update (``dns.management``), not by the agent.
+
+    It carries the management settings it was planned with (server, zone, key NAME, algorithm,
+    the NAME of the secret's variable — never the secret), so a saved plan updates exactly the
+    server that was reviewed. Apply sends it with prerequisites pinning ``before`` and verifies
+    it through the zone's primary (:func:`casdesired.dns.apply_record_change`).
+    """
+
+    order: ClassVar[int] = 2
+    """After arrays exist and NLB nodes joined, before the bindings that need the name."""
+    needs_exchange: ClassVar[bool] = False
+
+    name: str
+    zone: str
+    before_addresses: tuple[str, ...]
+    after_addresses: tuple[str, ...]
+    ttl: int
+    server: str
+    key_name: str
+    algorithm: str
+    secret_env: str
+    unsigned: bool = False
+
+    @property
+    def identity(self) -> str:
+        return self.name
+
+    def before(self) -> dict[str, JsonValue] | None:
+        return {"A": list(self.before_addresses)} if self.before_addresses else None
+
+    def after(self) -> dict[str, JsonValue] | None:
+        return {"A": list(self.after_addresses), "ttl": self.ttl} if self.after_addresses else None
+
+    def describe(self) -> str:
+        before, after = ", ".join(self.before_addresses), ", ".join(self.after_addresses)
+        where = f"(zone {self.zone} at DNS server {self.server})"
+        if self.action is Action.CREATE:
+            return f"create DNS A record {self.name} -> {after}, TTL {self.ttl} {where}"
+        if self.action is Action.DELETE:
+            return f"delete DNS A record {self.name} (was {before}) {where}"
+        return f"update DNS A record {self.name}: {before} -> {after}, TTL {self.ttl} {where}"
+
+    def invocations(self) -> list[Invocation]:
+        return []  # not the agent's: casdesired sends the update itself
+
+
+@dataclass(frozen=True)
+class DnsRecordCreate(DnsRecordChange):
+    kind: ClassVar[str] = "dns_record_create"
+    action: ClassVar[Action] = Action.CREATE
+
+
+@dataclass(frozen=True)
+class DnsRecordUpdate(DnsRecordChange):
+    kind: ClassVar[str] = "dns_record_update"
+    action: ClassVar[Action] = Action.UPDATE
+
+
+@dataclass(frozen=True)
+class DnsRecordDelete(DnsRecordChange):
+    kind: ClassVar[str] = "dns_record_delete"
+    action: ClassVar[Action] = Action.DELETE
+    order: ClassVar[int] = 6
+    """After the databases moved away and the array is gone."""
+
+
 CHANGE_TYPES: dict[str, type[Change]] = {
     cls.kind: cls
     for cls in (
@@ -454,10 +522,15 @@ CHANGE_TYPES: dict[str, type[Change]] = {
         NlbNodeAdd,
         NlbNodeRemove,
         AutodiscoverChange,
+        DnsRecordCreate,
+        DnsRecordUpdate,
+        DnsRecordDelete,
     )
 }
 
-_TUPLE_FIELDS = frozenset({"bound_databases", "before_site_scope", "site_scope"})
+_TUPLE_FIELDS = frozenset(
+    {"bound_databases", "before_site_scope", "site_scope", "before_addresses", "after_addresses"}
+)
 
 
 def change_from_json(data: Mapping[str, Any]) -> Change:
@@ -498,5 +571,7 @@ def _check_types(change: Change) -> None:
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif expected == "str | None":
             ok = value is None or isinstance(value, str)
+        elif expected == "bool":
+            ok = isinstance(value, bool)
         if not ok:
             raise BadChange(f"change {change.kind}: {f.name!r} has the wrong type")

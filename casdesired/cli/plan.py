@@ -99,6 +99,12 @@ def run(args: argparse.Namespace) -> int:
     render(plan, args.format, sys.stdout)
     if args.out is not None:
         print(f"casdesired: plan saved to {args.out}", file=sys.stderr)
+    if plan.dns_blocking_apply:
+        print(
+            f"casdesired: {len(plan.dns_blocking_apply)} DNS finding(s) block apply "
+            "(fix DNS, or apply with --force)",
+            file=sys.stderr,
+        )
     blocking = plan.blocking_findings
     if blocking:
         print(

@@ -42,12 +42,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="text (default) or a JSON document for machines",
     )
     # Checks that need the network (DNS: `--online`) hook in here, after the offline ones.
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help=(
+            "also ask the organisation's DNS resolvers: each array FQDN resolves to exactly its "
+            "VIP (and not externally), each CAS server resolves"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     desired = load_desired(Path(args.directory))
     diagnostics = list(desired.diagnostics)
+    if getattr(args, "online", False):
+        diagnostics += _online(desired)
     errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
     warnings = len(diagnostics) - errors
     failed = errors > 0 or (args.strict and warnings > 0)
@@ -58,6 +68,22 @@ def run(args: argparse.Namespace) -> int:
             print(diagnostic)
     print(_summary(desired, errors, warnings, strict=args.strict), file=sys.stderr)
     return 1 if failed else 0
+
+
+def _online(desired: DesiredState) -> list[Diagnostic]:
+    """The DNS checks, unless the offline ones failed (then the settings may be partial)."""
+    from casdesired.dns.desired import check_desired, resolvers_for, to_diagnostics
+
+    if desired.has_errors():
+        print("casdesired: online checks skipped: fix the errors above first", file=sys.stderr)
+        return []
+    org = desired.organisation
+    if not org.dns.resolvers and not org.dns.external_resolvers:
+        print("casdesired: online checks: no dns.resolvers configured, nothing to ask",
+              file=sys.stderr)
+        return []
+    with resolvers_for(org) as resolvers:
+        return to_diagnostics(check_desired(desired, resolvers), org)
 
 
 def _summary(desired: DesiredState, errors: int, warnings: int, *, strict: bool) -> str:

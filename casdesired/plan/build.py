@@ -14,6 +14,7 @@ from casdesired.changes.diff import diff
 from casdesired.desired.config import DesiredState, Organisation
 from casdesired.live.reader import LiveState, read_live
 from casdesired.plan.depends import live_objects
+from casdesired.plan.dns import attach_dns
 from casdesired.plan.plan import Plan
 from casdesired.transport.winrm import AgentClient, target_from_config
 
@@ -86,4 +87,7 @@ def make_plan(
         desired_digest=desired.digest(),
     )
     plan.depends_on = live_objects(live, scope)
+    if progress:
+        progress("checking DNS")
+    attach_dns(plan, desired, sites=scope)
     return PlanRun(plan=plan, live=live)

@@ -40,6 +40,7 @@ from casdesired.changes.types import (
     change_from_json,
 )
 from casdesired.errors import CasdesiredError
+from casdesired.plan.dnsnote import DnsNote
 
 FORMAT_VERSION = 1
 
@@ -126,6 +127,8 @@ class Plan:
     """The sites the run was limited to (``--site``); None: all declared sites."""
     depends_on: dict[str, str] | None = None
     """Per-object fingerprints of the live objects it depends on (casdesired.plan.depends)."""
+    dns: list[DnsNote] = field(default_factory=list)
+    """DNS findings (casdesired.plan.dns): shown apart from the changes; some block apply."""
     plan_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: str = field(default_factory=_now)
 
@@ -187,7 +190,15 @@ class Plan:
         blocking = len(self.blocking_findings)
         if blocking:
             text += f"; {blocking} blocking finding(s), {len(self.withheld)} change(s) withheld"
+        dns_blocking = len(self.dns_blocking_apply)
+        if dns_blocking:
+            text += f"; {dns_blocking} DNS finding(s) block apply"
         return text
+
+    @property
+    def dns_blocking_apply(self) -> list[DnsNote]:
+        """DNS errors about arrays this plan rebinds databases to: apply needs --force."""
+        return [n for n in self.dns if n.blocks_apply]
 
     # --- JSON ---------------------------------------------------------------------------------
 
@@ -208,6 +219,7 @@ class Plan:
             "findings": [f.to_json() for f in self.findings],
             "withheld": [_change_json(c) for c in self.withheld],
             "unmanaged": [u.to_json() for u in self.unmanaged],
+            "dns": [n.to_json() for n in self.dns],
             **({"depends_on": dict(self.depends_on)} if self.depends_on is not None else {}),
         }
 
@@ -239,6 +251,7 @@ class Plan:
             findings=[Finding.from_json(f) for f in data["findings"]],
             withheld=withheld,
             unmanaged=[Unmanaged.from_json(u) for u in data["unmanaged"]],
+            dns=[DnsNote.from_json(n) for n in data.get("dns", [])],
             sites=tuple(sites) if sites is not None else None,
             depends_on=dict(data["depends_on"]) if "depends_on" in data else None,
             plan_id=data["plan_id"],

@@ -123,6 +123,21 @@ class MarkdownRenderer:
             )
         else:
             lines.append("None.")
+        if plan.dns:
+            lines += ["", "#### DNS", ""]
+            lines += _table(
+                ["Severity", "Rule", "Name", "Where", "Finding"],
+                (
+                    [
+                        (f"**{cell(n.label)}**" if n.blocks_apply else cell(n.label)),
+                        cell(n.rule),
+                        cell(n.name),
+                        cell(n.location or ""),
+                        cell(n.message),
+                    ]
+                    for n in plan.dns
+                ),
+            )
         if plan.withheld:
             lines += ["", "#### Withheld by blocking findings (not applied)", ""]
             lines += _table(headers, _change_rows(plan.withheld))

@@ -102,6 +102,15 @@ class TextRenderer:
                         style=style,
                     )
                 )
+        if plan.dns:
+            console.print()
+            console.print(Text("DNS (apart from the changes):", style="bold"))
+            for dns_item in plan.dns:
+                quiet = dns_item.severity.value == "warning" or dns_item.fixed_by_plan
+                style = "bold red" if dns_item.blocks_apply else ("yellow" if quiet else "red")
+                where = f"{clean(dns_item.location)}: " if dns_item.location else ""
+                line = f"  {dns_item.label} [{clean(dns_item.rule)}] {where}"
+                console.print(Text(line + clean(dns_item.message), style=style))
         if plan.withheld:
             console.print()
             console.print(Text("Withheld by blocking findings (not applied):", style="bold"))

@@ -1,0 +1,102 @@
+"""The DNS checks of one desired state: what ``validate --online`` and ``plan`` report.
+
+Resolvers come from the organisation file; ``lab`` there means the embedded lab's DNS server
+(:func:`resolvers_for` starts it, or finds the running one). Findings are located at the array
+(or server) declaration in its site file, so they print as ``path:line:col: error: ...``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from casdesired import model
+from casdesired.desired.config import LAB_RESOLVER, DesiredState, Organisation
+from casdesired.diagnostics import Diagnostic
+from casdesired.dns.check import (
+    DnsFinding,
+    check_arrays,
+    check_servers,
+    expectations_from_sites,
+)
+
+DEFAULT_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class Resolvers:
+    """The organisation's resolvers as addresses (``lab`` replaced by the lab server's)."""
+
+    internal: tuple[str, ...] = ()
+    external: tuple[str, ...] = ()
+
+
+@contextmanager
+def resolvers_for(org: Organisation) -> Iterator[Resolvers]:
+    """The resolvers to ask, for the ``with`` block (the lab's DNS server runs meanwhile)."""
+    internal, external = org.dns.resolvers, org.dns.external_resolvers
+    if LAB_RESOLVER not in internal:
+        yield Resolvers(internal, external)
+        return
+    from casdesired.lab.embedded import lab_dns
+
+    with lab_dns(org) as address:
+        yield Resolvers(
+            tuple(address if r == LAB_RESOLVER else r for r in internal), external
+        )
+
+
+def in_scope(desired: DesiredState, sites: Iterable[str] | None) -> list[model.Site]:
+    """The declared sites a run covers (all when ``sites`` is None)."""
+    if sites is None:
+        return list(desired.sites)
+    wanted = {model.key(s) for s in sites}
+    return [s for s in desired.sites if s.key in wanted]
+
+
+def check_desired(
+    desired: DesiredState,
+    resolvers: Resolvers,
+    *,
+    sites: Iterable[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[DnsFinding]:
+    """Every array (FQDN -> VIP, internal only) and every CAS server (resolves) of the sites.
+
+    No resolvers configured: nothing to ask, no findings.
+    """
+    if not resolvers.internal and not resolvers.external:
+        return []
+    scope = in_scope(desired, sites)
+    findings = check_arrays(
+        expectations_from_sites(scope),
+        resolvers=resolvers.internal,
+        external_resolvers=resolvers.external,
+        timeout=timeout,
+    )
+    servers = {model.key(s.fqdn): s for site in scope for s in site.servers}
+    if resolvers.internal:
+        for finding in check_servers(
+            [s.fqdn for s in servers.values()], resolvers=resolvers.internal, timeout=timeout
+        ):
+            server = servers.get(model.key(finding.name))
+            findings.append(replace(finding, source=server.source if server else None))
+    return findings
+
+
+def site_of(finding: DnsFinding, desired: DesiredState) -> str | None:
+    """The declared site whose array or server the finding names."""
+    name = model.key(finding.name)
+    for site in desired.sites:
+        if site.array is not None and model.key(site.array.fqdn) == name:
+            return site.name
+        if any(model.key(s.fqdn) == name for s in site.servers):
+            return site.name
+    return None
+
+
+def to_diagnostics(findings: Iterable[DnsFinding], org: Organisation) -> list[Diagnostic]:
+    """As validate diagnostics, at the declaration (or the organisation's dns block)."""
+    fallback = org.dns.source or org.source
+    return [finding.to_diagnostic(fallback) for finding in findings]
