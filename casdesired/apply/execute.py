@@ -24,8 +24,8 @@ from casdesired.changes.types import Change
 from casdesired.errors import CasdesiredError
 from casdesired.transport.winrm import AgentClient
 
-MAX_INVOCATIONS_PER_BATCH = 500
-"""Per request; 1,000 rebindings take two writes batches."""
+MAX_INVOCATIONS_PER_BATCH = 1000
+"""Per request (stdin-borne, so size is no limit): an interrupt waits for at most this many."""
 
 
 class Status(str, Enum):
