@@ -18,11 +18,13 @@ from casdesired.changes.types import (
     AutodiscoverChange,
     BindingChange,
     Change,
+    DnsRecordChange,
     NlbNodeAdd,
     NlbNodeRemove,
 )
 from casdesired.live.reader import LiveState
 from casdesired.plan.depends import live_objects
+from casdesired.plan.dns import inverse as dns_inverse
 from casdesired.plan.plan import Plan
 
 
@@ -83,6 +85,8 @@ def inverse(change: Change, before: LiveState) -> tuple[Change | None, str | Non
                 tuple(change.before_site_scope or ()) if change.site_scope is not None else None
             ),
         ), None
+    if isinstance(change, DnsRecordChange):
+        return dns_inverse(change), None  # pinned to what the apply left
     return None, f"{change.describe()} has no automatic inverse"
 
 

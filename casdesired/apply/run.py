@@ -23,6 +23,7 @@ from casdesired import model
 from casdesired.agent import protocol
 from casdesired.apply import audit, execute, safety, verify
 from casdesired.apply import lock as locking
+from casdesired.apply.dns import register as register_dns
 from casdesired.apply.interrupts import Interrupts, deferred_interrupts
 from casdesired.apply.rollback import rollback_plan
 from casdesired.changes.diff import diff
@@ -37,11 +38,14 @@ from casdesired.live.reader import (
 )
 from casdesired.plan.build import connect, nlb_hosts
 from casdesired.plan.depends import live_objects
+from casdesired.plan.dns import attach_dns
 from casdesired.plan.plan import Plan, checksum
 from casdesired.plan.render_text import TextRenderer
 from casdesired.transport.winrm import AgentClient
 
 LOCK_RETRY_SECONDS = 2.0
+
+register_dns()  # the DNS gate before the first write, and the DNS record-change executor
 
 
 @dataclass
@@ -216,7 +220,7 @@ class _Run:
             desired_digest=self.desired.digest(),
         )
         plan.depends_on = live_objects(live, self.sites)
-        return plan
+        return attach_dns(plan, self.desired, sites=self.sites)  # record changes and DNS notes
 
     def _execute(self, plan: Plan, before: LiveState) -> int:
         started = audit.now()

@@ -13,6 +13,7 @@ import pytest
 from casdesired.agent import protocol
 from casdesired.apply import lock as locking
 from casdesired.cli import main
+from casdesired.lab.dns import LabDnsServer
 from casdesired.lab.exchange.organisation import Organisation
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
@@ -70,13 +71,19 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     faults, journal = Faults(), Journal()
     organisation = Organisation.from_seed(faults=faults, journal=journal)
     creds = LabCredentials(password=SECRET)
-    with Lab(organisation, auth="ntlm", credentials=creds, faults=faults, journal=journal) as lab:
+    with (
+        Lab(organisation, auth="ntlm", credentials=creds, faults=faults, journal=journal) as lab,
+        LabDnsServer(organisation) as dns_server,
+    ):
         org_dir = tmp_path / "org"
         shutil.copytree(SITES, org_dir)
         yaml_path = org_dir / "organisation.yaml"
         text = yaml_path.read_text().replace("endpoint: lab", f"endpoint: {lab.url}")
-        # A Windows-like endpoint has no embedded DNS server: name an ordinary resolver.
-        yaml_path.write_text(re.sub(r"resolvers: \[lab\]", "resolvers: [127.0.0.1]", text))
+        # A Windows-like endpoint has no embedded DNS server: name an ordinary resolver, the
+        # lab organisation's DNS server on loopback (the DNS gate asks it before any write).
+        yaml_path.write_text(
+            re.sub(r"resolvers: \[lab\]", f"resolvers: [{dns_server.address}]", text)
+        )
         values = {"CASDESIRED_USERNAME": creds.username, "CASDESIRED_PASSWORD": SECRET}
         for name, value in values.items():
             monkeypatch.setenv(name, value)
