@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 
 from casdesired import model
 from casdesired.apply import execute, safety
@@ -86,10 +86,10 @@ class DnsRecordExecutor:
     def handles(self, change: Change) -> bool:
         return isinstance(change, DnsRecordChange)
 
-    def execute(self, change: Change) -> None:
+    def execute(self, change: Change, environ: Mapping[str, str]) -> None:
         assert isinstance(change, DnsRecordChange)
         record, tsig = to_record(change)
-        apply_record_change(record, tsig=tsig, environ=os.environ)
+        apply_record_change(record, tsig=tsig, environ=environ)
 
 
 def register() -> None:

@@ -13,7 +13,8 @@ an :class:`ExtraExecutor` registered in :data:`EXTRA_EXECUTORS`; each runs as it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -48,8 +49,11 @@ class ExtraExecutor(Protocol):
 
     def handles(self, change: Change) -> bool: ...
 
-    def execute(self, change: Change) -> None:
-        """Do it; raise :class:`CasdesiredError` with the reason when it fails."""
+    def execute(self, change: Change, environ: Mapping[str, str]) -> None:
+        """Do it; raise :class:`CasdesiredError` with the reason when it fails.
+
+        ``environ`` is where secrets named in the change (e.g. a TSIG key's variable) are read:
+        apply's own environment, which tests and embedding callers may replace."""
         ...
 
 
@@ -128,6 +132,7 @@ def execute(
     interrupted: Callable[[], bool] = lambda: False,
     progress: Callable[[str], None] = lambda _m: None,
     extras: list[ExtraExecutor] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Execution:
     """Run ``changes`` batch by batch; stop at the first failure or when interrupted."""
     outcomes = {id(c): Outcome(c) for c in changes}
@@ -143,7 +148,7 @@ def execute(
         if batch.extra is not None:
             change = batch.changes[0]
             try:
-                batch.extra.execute(change)
+                batch.extra.execute(change, os.environ if environ is None else environ)
             except CasdesiredError as exc:
                 outcomes[id(change)].status = Status.FAILED
                 outcomes[id(change)].error = str(exc)

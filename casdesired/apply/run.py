@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
@@ -94,9 +94,8 @@ def apply(
                 f"plan {saved.plan_id} was already applied on {earlier.get('time')} by "
                 f"{earlier.get('who')} (audit log {options.audit_log}); make a new plan"
             )
-    with deferred_interrupts() as interrupts, connect(
-        org, os.environ if options.environ is None else options.environ
-    ) as client:
+    environ = os.environ if options.environ is None else options.environ
+    with deferred_interrupts() as interrupts, connect(org, environ) as client:
         return _Run(desired, saved, options, out, err, client, interrupts).run()
 
 
@@ -120,6 +119,9 @@ class _Run:
         self.interrupts = interrupts
         self.lock_id = locking.new_lock_id()
         self.who = locking.owner(options.environ)
+        self.environ: Mapping[str, str] = (
+            os.environ if options.environ is None else options.environ
+        )
         self.locked = False
         sites = saved.sites if saved is not None else options.sites
         self.sites = list(sites) if sites is not None else None
@@ -245,6 +247,7 @@ class _Run:
             lock_id=self.lock_id,
             plan_id=plan.plan_id,
             interrupted=self.interrupts,
+            environ=self.environ,
         )
         after, problems = self._read_and_release()
         applied = [o.change for o in result.by_status(execute.Status.APPLIED)]
