@@ -11,12 +11,33 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from casdesired import model
 from casdesired.diagnostics import Diagnostic, Location, Severity
 from casdesired.dns.tsig import TsigConfig
 
 LAB_ENDPOINT = "lab"
+
+
+def url_has_credentials(url: str) -> bool:
+    """True when a URL carries ``user[:password]@`` before its host (never allowed here)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "@" in url
+    return "@" in parts.netloc
+
+
+def display_url(url: str) -> str:
+    """A URL fit to print: any ``user:password@`` part is dropped (defence in depth)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unparsable URL)"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 """``connection.endpoint`` value that selects the embedded lab instead of a WinRM URL."""
 LAB_RESOLVER = "lab"
 """``dns.resolvers`` entry meaning the embedded lab's DNS server (casdesired.lab.dns)."""

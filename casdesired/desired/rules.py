@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from casdesired import model
 from casdesired.desired.build import SiteFile, _get
-from casdesired.desired.config import LAB_ENDPOINT, LAB_RESOLVER
+from casdesired.desired.config import LAB_ENDPOINT, LAB_RESOLVER, url_has_credentials
 from casdesired.desired.yamlsource import Document, YamlPath
 from casdesired.diagnostics import Diagnostic, Location, Severity
 
@@ -104,7 +104,19 @@ def check_organisation(document: Document) -> list[Diagnostic]:
     endpoint = _get(conn, "endpoint")
     at = document.location
     is_lab = endpoint == LAB_ENDPOINT
-    if isinstance(endpoint, str) and not is_lab and url_host(endpoint) is None:
+    if isinstance(endpoint, str) and not is_lab and url_has_credentials(endpoint):
+        # A password pasted into the URL would reach every message and plan that names the
+        # endpoint. Refuse it, and do not print the value.
+        found.append(
+            _error(
+                at(("connection", "endpoint")),
+                "endpoint-has-credentials",
+                "connection.endpoint carries credentials (user:password@host) — remove them "
+                "from the file and name environment variables under connection.credentials; "
+                "the value was not printed",
+            )
+        )
+    elif isinstance(endpoint, str) and not is_lab and url_host(endpoint) is None:
         found.append(
             _error(
                 at(("connection", "endpoint")),

@@ -18,6 +18,7 @@ from typing import Literal
 
 from casdesired.agent import protocol
 from casdesired.desired.config import Organisation as OrganisationConfig
+from casdesired.desired.config import display_url
 from casdesired.errors import ConfigError
 from casdesired.lab.dns import LabDnsServer
 from casdesired.lab.exchange.organisation import Organisation
@@ -95,7 +96,7 @@ def lab_dns(org: OrganisationConfig, state_path: Path | None = None) -> Iterator
         raise ConfigError(
             f"dns.resolvers 'lab' means the embedded lab's DNS server, but organisation "
             f"{org.name!r} does not target the lab (connection.endpoint is "
-            f"{org.connection.endpoint!r})"
+            f"{display_url(org.connection.endpoint)!r})"
         )
     path = state_path_for(org, state_path)
     with _running_dns_lock:
@@ -150,7 +151,7 @@ def reset_directory(directory: Path) -> Path:
     if not org.connection.is_lab:
         raise ConfigError(
             f"organisation {org.name!r} in {directory} does not target the lab "
-            f"(connection.endpoint is {org.connection.endpoint!r}): nothing to reset"
+            f"(connection.endpoint is {display_url(org.connection.endpoint)!r}): nothing to reset"
         )
     return reset_lab_state(state_path_for(org))
 

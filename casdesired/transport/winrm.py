@@ -22,7 +22,7 @@ from winrm.protocol import Protocol
 
 from casdesired.agent import protocol
 from casdesired.agent.script import agent_script
-from casdesired.desired.config import Connection
+from casdesired.desired.config import Connection, display_url, url_has_credentials
 from casdesired.errors import (
     CasdesiredError,
     ConfigError,
@@ -88,9 +88,16 @@ def target_from_config(conn: Connection, environ: Mapping[str, str]) -> WinRMTar
     """
     if conn.is_lab:
         raise ConfigError("endpoint 'lab' is served by the embedded lab, not a WinRM URL")
+    if url_has_credentials(conn.endpoint):
+        raise ConfigError(
+            "connection.endpoint carries credentials (user:password@host); name environment "
+            "variables under connection.credentials instead (the value was not printed)"
+        )
     scheme = urlsplit(conn.endpoint).scheme.lower()
     if scheme not in ("http", "https"):
-        raise ConfigError(f"connection.endpoint {conn.endpoint!r} is not an http(s) WinRM URL")
+        raise ConfigError(
+            f"connection.endpoint {display_url(conn.endpoint)!r} is not an http(s) WinRM URL"
+        )
     if conn.transport not in TRANSPORTS:
         raise ConfigError(
             f"connection.transport {conn.transport!r} is not one of: {', '.join(TRANSPORTS)}"

@@ -84,12 +84,18 @@ def test_unknown_keys_suggest_the_key_meant() -> None:
 
 
 @pytest.mark.parametrize(
-    ("case", "secret"), [("secret-inline", "Pa$$w0rd!Sekr1t"), ("secret-key", "Hunter2-Sekr1t")]
+    ("case", "secret"),
+    [
+        ("secret-inline", "Pa$$w0rd!Sekr1t"),
+        ("secret-key", "Hunter2-Sekr1t"),
+        ("secret-in-url", "Hunter2Sekr1t"),
+    ],
 )
 def test_a_secret_written_inline_is_refused_without_echoing_it(case: str, secret: str) -> None:
     diagnostics = load_desired(INPUT / case).diagnostics
     assert any(
-        d.rule in ("secret-inline", "unknown-key") and "not printed" in d.message
+        d.rule in ("secret-inline", "unknown-key", "endpoint-has-credentials")
+        and "not printed" in d.message
         for d in diagnostics
     )
     for diagnostic in diagnostics:
@@ -101,6 +107,12 @@ def test_secret_inline_points_at_the_value(tmp_path: Path) -> None:
     where, message = find("secret-inline", "secret-inline")
     assert where == f"{PREFIX}/secret-inline/organisation.yaml:10:19"
     assert message.startswith("connection.credentials.password_env must be the NAME")
+
+
+def test_credentials_in_the_endpoint_url_point_at_it() -> None:
+    where, message = find("secret-in-url", "endpoint-has-credentials")
+    assert where == f"{PREFIX}/secret-in-url/organisation.yaml:6:13"
+    assert "connection.credentials" in message
 
 
 def test_a_secret_in_a_malformed_line_is_not_quoted(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def test_an_empty_directory_is_one_line_and_exit_1(
 
 
 def test_a_secret_never_reaches_any_output(capsys: pytest.CaptureFixture[str]) -> None:
-    for case in ("secret-inline", "secret-key"):
+    for case in ("secret-inline", "secret-key", "secret-in-url"):
         for fmt in ("text", "json"):
             code, out, err = validate(
                 capsys, "--format", fmt, f"tests/fixtures/desired/input/{case}"
