@@ -45,5 +45,9 @@ class PlanRefused(CasdesiredError):
     """A safety check refused a plan or an apply (threshold, stale plan, DNS gate, lock)."""
 
 
+class FileWriteError(CasdesiredError):
+    """A file casdesired writes (a plan, a state file) could not be written."""
+
+
 class ApplyFailed(CasdesiredError):
     """An apply stopped part-way; the message says what was and was not changed."""

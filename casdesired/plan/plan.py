@@ -16,8 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from casdesired.atomicfile import write_atomic
 from casdesired.changes.diff import ChangeSet
 from casdesired.changes.findings import Finding, Unmanaged
 from casdesired.changes.types import (
@@ -265,18 +264,7 @@ class Plan:
         document = self.to_json()
         document["checksum"] = checksum(document)
         text = dumps(document)
-        path = Path(path)
-        directory = path.parent if str(path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(Path(path), lambda handle: handle.write(text), what="the plan")
 
     @classmethod
     def load(cls, path: Path) -> Plan:

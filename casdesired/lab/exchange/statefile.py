@@ -7,15 +7,13 @@ A write goes to a temporary file in the same directory, is flushed and fsynced, 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from casdesired import atomicfile
 from casdesired.lab.exchange.errors import LabStateError
 
 _SEED_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -27,31 +25,12 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
     The document is streamed into the temporary file (no second copy of a large state in
     memory); only a complete, fsynced file is ever renamed over the real one.
     """
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(directory)
 
+    def write(handle: TextIO) -> None:
+        json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
 
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); Windows cannot open a directory, and needs not."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomicfile.write_atomic(path, write, what="the lab state")
 
 
 def read(path: Path) -> dict[str, Any]:
