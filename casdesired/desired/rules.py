@@ -161,6 +161,20 @@ def check_organisation(document: Document) -> list[Diagnostic]:
                 "connection.lab applies only with endpoint: lab; it is ignored",
             )
         )
+    if (
+        _get(conn, "transport") == "basic"
+        and isinstance(endpoint, str)
+        and endpoint.lower().startswith("http://")
+    ):
+        found.append(
+            _warning(
+                at(("connection", "transport")),
+                "basic-over-http",
+                "Basic authentication over http:// sends the password base64-encoded in clear "
+                "text; Windows refuses it unless the WinRM service allows unencrypted traffic "
+                "(AllowUnencrypted): use https:// (port 5986) or transport ntlm/kerberos",
+            )
+        )
     if _get(conn, "tls", "validate") is False:
         found.append(
             _warning(

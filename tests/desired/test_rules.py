@@ -144,6 +144,26 @@ def test_a_certificate_transport_needs_its_certificate_variables(tmp_path: Path)
     assert "cert_key_env" in problem.message and "cert_pem_env" not in problem.message
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "transport", "warned"),
+    [
+        ("http://ex.x.local:5985/wsman", "basic", True),
+        ("https://ex.x.local:5986/wsman", "basic", False),
+        ("http://ex.x.local:5985/wsman", "ntlm", False),
+    ],
+)
+def test_basic_over_plain_http_is_a_warning(
+    tmp_path: Path, endpoint: str, transport: str, warned: bool
+) -> None:
+    org = ORGANISATION.replace("endpoint: lab", f"endpoint: {endpoint}")
+    org = org.replace("transport: ntlm", f"transport: {transport}")
+    org += "  credentials: {username_env: U, password_env: P}\n"
+    desired = load_desired(org_dir(tmp_path, {"organisation.yaml": org}))
+    found = [(d.location.line, d.severity.value) for d in desired.diagnostics
+             if d.rule == "basic-over-http"]
+    assert found == ([(7, "warning")] if warned else [])
+
+
 def test_the_lab_endpoint_needs_no_credentials(tmp_path: Path) -> None:
     desired = load_desired(org_dir(tmp_path, {"organisation.yaml": ORGANISATION}))
     assert desired.diagnostics == ()
