@@ -135,6 +135,15 @@ def check_organisation(document: Document) -> list[Diagnostic]:
                 "(e.g. http://ex01.contoso.local/PowerShell/)",
             )
         )
+    elif isinstance(uri, str) and url_has_credentials(uri):
+        found.append(
+            _error(
+                at(("connection", "exchange", "uri")),
+                "endpoint-has-credentials",
+                "connection.exchange.uri carries credentials (user:password@host) — remove "
+                "them; the remote session uses connection.credentials; the value was not printed",
+            )
+        )
     elif isinstance(uri, str) and url_host(uri) is None:
         found.append(
             _error(

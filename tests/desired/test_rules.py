@@ -144,6 +144,17 @@ def test_a_certificate_transport_needs_its_certificate_variables(tmp_path: Path)
     assert "cert_key_env" in problem.message and "cert_pem_env" not in problem.message
 
 
+def test_credentials_in_the_remote_powershell_uri_are_refused_unprinted(tmp_path: Path) -> None:
+    org = ORGANISATION.replace("endpoint: lab", "endpoint: https://ex.x.local:5986/wsman")
+    org += (
+        "  exchange: {mode: remote, uri: 'http://u:Sekr1tPw@ex.x.local/PowerShell/'}\n"
+        "  credentials: {username_env: U, password_env: P}\n"
+    )
+    desired = load_desired(org_dir(tmp_path, {"organisation.yaml": org}))
+    [problem] = [d for d in desired.diagnostics if d.rule == "endpoint-has-credentials"]
+    assert "exchange.uri" in problem.message and "Sekr1tPw" not in str(problem)
+
+
 @pytest.mark.parametrize(
     ("endpoint", "transport", "warned"),
     [
