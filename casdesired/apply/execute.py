@@ -27,6 +27,20 @@ from casdesired.transport.winrm import AgentClient
 
 MAX_INVOCATIONS_PER_BATCH = 1000
 """Per request (stdin-borne, so size is no limit): an interrupt waits for at most this many."""
+MAX_BATCH_ENV = "CASDESIRED_MAX_BATCH"
+"""Testing/tuning knob (apply's environment): a lower per-request limit than the default, e.g.
+to make interrupts land between batches sooner, or for tests to get several batches."""
+
+
+def batch_limit(environ: Mapping[str, str]) -> int:
+    """:data:`MAX_INVOCATIONS_PER_BATCH`, or :data:`MAX_BATCH_ENV` if set (a whole number >= 1)."""
+    raw = environ.get(MAX_BATCH_ENV, "").strip()
+    if not raw:
+        return MAX_INVOCATIONS_PER_BATCH
+    limit = int(raw) if raw.isascii() and raw.isdigit() else 0
+    if limit < 1:
+        raise CasdesiredError(f"{MAX_BATCH_ENV} must be a whole number of at least 1, not {raw!r}")
+    return limit
 
 
 class Status(str, Enum):
@@ -74,7 +88,11 @@ def _extra_for(change: Change, extras: list[ExtraExecutor]) -> ExtraExecutor | N
     return next((e for e in extras if e.handles(change)), None)
 
 
-def make_batches(changes: list[Change], extras: list[ExtraExecutor] | None = None) -> list[Batch]:
+def make_batches(
+    changes: list[Change],
+    extras: list[ExtraExecutor] | None = None,
+    limit: int = MAX_INVOCATIONS_PER_BATCH,
+) -> list[Batch]:
     """Group ``changes`` (kept in order) into batches; see the module docstring for the rules."""
     extras = EXTRA_EXECUTORS if extras is None else extras
     batches: list[Batch] = []
@@ -86,7 +104,7 @@ def make_batches(changes: list[Change], extras: list[ExtraExecutor] | None = Non
         if current.changes and (
             extra is not None
             or waits
-            or current.size + len(invocations) > MAX_INVOCATIONS_PER_BATCH
+            or current.size + len(invocations) > limit
         ):
             batches.append(current)
             current = Batch()
@@ -137,7 +155,7 @@ def execute(
     """Run ``changes`` batch by batch; stop at the first failure or when interrupted."""
     outcomes = {id(c): Outcome(c) for c in changes}
     result = Execution([outcomes[id(c)] for c in changes])
-    batches = make_batches(changes, extras)
+    batches = make_batches(changes, extras, batch_limit(os.environ if environ is None else environ))
     registered = False
     for number, batch in enumerate(batches, start=1):
         if interrupted():

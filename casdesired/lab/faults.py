@@ -2,6 +2,12 @@
 
 Wire faults (``WireFault``) act on WS-Man operations; cmdlet faults (``CmdletFault``) act inside
 the Exchange side on one cmdlet, optionally for one identity only.
+
+A cmdlet fault may name a *gate* (:class:`Gate`): the cmdlet then stops there until a test opens
+it. Unlike a delay, a gate lets a test act at a known point ("this batch is in flight") without
+guessing how long anything takes: wait for :meth:`Gate.wait_reached`, do the thing, then
+:meth:`Gate.open`. Replacing or clearing the cmdlet faults opens every gate, so a lab is never
+left holding a command.
 """
 
 from __future__ import annotations
@@ -43,6 +49,38 @@ class CmdletFault:
     after: int = 0
     times: int = 0
     """0 means forever."""
+    gate: str | None = None
+    """Hold the cmdlet (after the delay, before failing or running) until the test opens the
+    :class:`Gate` of this name."""
+
+
+GATE_LIMIT_SECONDS = 60.0
+"""A gate never holds a cmdlet longer than this: a forgotten gate must not hang the lab."""
+
+
+class Gate:
+    """A point a cmdlet waits at; the test sees it reached and decides when it passes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._reached = threading.Event()
+        self._opened = threading.Event()
+
+    def pass_through(self) -> None:
+        """Called by the Exchange side: say it arrived, wait until opened (or the limit)."""
+        self._reached.set()
+        self._opened.wait(GATE_LIMIT_SECONDS)
+
+    def wait_reached(self, timeout: float) -> bool:
+        """True once a cmdlet has arrived at the gate; False if ``timeout`` passed first."""
+        return self._reached.wait(timeout)
+
+    @property
+    def reached(self) -> bool:
+        return self._reached.is_set()
+
+    def open(self) -> None:
+        self._opened.set()
 
 
 @dataclass
@@ -53,6 +91,7 @@ class Faults:
     cmdlets: list[CmdletFault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _seen: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
+    _gates: dict[str, Gate] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         with self._lock:
@@ -74,6 +113,10 @@ class Faults:
                 self.wire = [WireFault(**f) for f in data["wire"]]
             if "cmdlets" in data:
                 self.cmdlets = [CmdletFault(**f) for f in data["cmdlets"]]
+                # Faults replaced (or cleared): whatever their gates hold goes on.
+                for gate in self._gates.values():
+                    gate.open()
+                self._gates.clear()
             self._seen.clear()
 
     def clear(self) -> None:
@@ -93,6 +136,11 @@ class Faults:
                 if fault.action in (None, action) and self._take(fault):
                     return fault
         return None
+
+    def gate(self, name: str) -> Gate:
+        """The gate of this name (created on first use, by the test or by a cmdlet)."""
+        with self._lock:
+            return self._gates.setdefault(name, Gate(name))
 
     def take_cmdlet(self, cmdlet: str, identity: str | None) -> CmdletFault | None:
         with self._lock:

@@ -204,6 +204,8 @@ class Organisation:
         fault = self.faults.take_cmdlet(cmdlet.name, identity)
         if fault is not None:
             self.sleep(fault.delay_seconds)
+            if fault.gate is not None:  # a test holds the cmdlet here (see lab.faults.Gate)
+                self.faults.gate(fault.gate).pass_through()
             if fault.fail:
                 raise err.ExchangeError(fault.message, target=identity or "",
                                         category=fault.category)
