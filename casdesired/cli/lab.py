@@ -50,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--tls", action="store_true", help="HTTPS with a generated certificate")
     serve.add_argument("--auth", choices=("basic", "ntlm"), default="ntlm",
                        help="authentication the endpoint accepts (default: ntlm)")
+    serve.add_argument("--allow-unencrypted", action="store_true",
+                       help="accept cleartext messages over HTTP (Basic, NTLM without "
+                            "encryption), like AllowUnencrypted=true; Windows' default, and "
+                            "the lab's, refuses them")
     serve.add_argument("--latency-ms", type=int, default=0, metavar="N",
                        help="added to every WS-Man request")
     serve.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
@@ -91,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         credentials=credentials,
         faults=faults,
         journal=journal,
+        allow_unencrypted=args.allow_unencrypted,
     )
     # The organisation's DNS (A records from its state), always on 127.0.0.1 whatever --bind.
     dns_server = LabDnsServer(organisation)
@@ -128,6 +133,8 @@ def _announce(lab: Lab, args: argparse.Namespace, dns_address: str) -> None:
     ]
     if lab.ca_file is not None:
         lines.append(f"  CA file:    {lab.ca_file}")
+    if not lab.tls:
+        lines.append(f"  encryption: {_encryption_note(lab)}")
     lines += [
         f"  control:    {lab.control_url}  (header {TOKEN_HEADER}: {lab.token})",
         f"  dns:        {dns_address}  (UDP and TCP; records: {lab.control_url}/dns)",
@@ -137,3 +144,16 @@ def _announce(lab: Lab, args: argparse.Namespace, dns_address: str) -> None:
     if not is_loopback(args.bind):
         lines.insert(1, f"  WARNING: listening on {args.bind}, not only on loopback")
     print("\n".join(lines), flush=True)
+
+
+def _encryption_note(lab: Lab) -> str:
+    """What a plain-HTTP lab demands of messages, as WinRM's AllowUnencrypted decides."""
+    if lab.allow_unencrypted:
+        return "optional (--allow-unencrypted: cleartext messages accepted over HTTP)"
+    if lab.auth == "basic":
+        # Basic cannot seal messages: every request is refused, as on a default Windows host.
+        return (
+            "required over HTTP, so Basic is refused as Windows refuses it "
+            "(AllowUnencrypted=false); add --tls or --allow-unencrypted"
+        )
+    return "required over HTTP (NTLM message encryption, pywinrm's default)"

@@ -6,6 +6,10 @@
         session = winrm.Session(lab.url, auth=(lab.credentials.username,
                                 lab.credentials.password), transport="ntlm")
 
+Like a Windows host with the WinRM defaults (``AllowUnencrypted=false``), a plain-HTTP lab
+accepts only NTLM-encrypted messages; ``allow_unencrypted=True`` accepts cleartext too (Basic
+over HTTP, NTLM with ``message_encryption="never"``).
+
 The organisation (the Exchange side) runs PowerShell; this module only wires it to the WS-Man
 server, the faults, the journal and the control API.
 """
@@ -87,6 +91,7 @@ class Lab:
         faults: Faults | None = None,
         journal: Journal | None = None,
         hostname: str | None = None,
+        allow_unencrypted: bool = False,
     ) -> None:
         if auth not in ("basic", "ntlm"):
             raise ValueError(f"auth must be 'basic' or 'ntlm', not {auth!r}")
@@ -95,6 +100,9 @@ class Lab:
         self.port = port
         self.tls = tls
         self.auth: Literal["basic", "ntlm"] = auth
+        # WinRM's AllowUnencrypted, false as on Windows: over HTTP only NTLM-sealed messages are
+        # accepted, so Basic over HTTP is refused unless a test opts in to the lenient setting.
+        self.allow_unencrypted = allow_unencrypted
         self.credentials = credentials or LabCredentials()
         # One journal and one set of faults for the wire side and the Exchange side: a cmdlet
         # fault set through the lab (or its control API) must reach the cmdlets, and the journal
@@ -146,6 +154,8 @@ class Lab:
             ntlm_file=self._ntlm_file,
             cert_hash=self._identity.cert_hash if self._identity else None,
             control=control,
+            tls=self.tls,
+            allow_unencrypted=self.allow_unencrypted,
         )
         try:
             self._server = WSManHTTPServer((self.host, self.port), config, ssl_context)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import pytest
+import requests
 import winrm
 
 from casdesired.lab.process import ProcessResult
@@ -82,7 +84,8 @@ def organisation() -> FakeOrganisation:
 
 @pytest.fixture
 def basic_lab(organisation: FakeOrganisation) -> Iterator[Lab]:
-    with Lab(organisation, auth="basic") as lab:
+    # Basic over plain HTTP works only where the service allows unencrypted messages.
+    with Lab(organisation, auth="basic", allow_unencrypted=True) as lab:
         yield lab
 
 
@@ -92,15 +95,24 @@ def ntlm_lab(organisation: FakeOrganisation) -> Iterator[Lab]:
         yield lab
 
 
+def _default_transport(lab: Lab) -> str:
+    if lab.auth == "ntlm":
+        return "ntlm"
+    return "ssl" if lab.tls else "basic"  # pywinrm's "ssl" is Basic over HTTPS
+
+
 def protocol(
     lab: Lab, *, transport: str | None = None, password: str | None = None,
     username: str | None = None, **kwargs: Any,
 ) -> winrm.Protocol:
-    """An unmodified pywinrm Protocol pointed at ``lab`` (proxies from the env ignored)."""
+    """An unmodified pywinrm Protocol pointed at ``lab`` (proxies from the env ignored).
+
+    Over HTTPS it trusts the lab's CA; otherwise no CA file (not REQUESTS_CA_BUNDLE either).
+    """
     kwargs.setdefault("proxy", None)
-    kwargs.setdefault("ca_trust_path", None)  # not REQUESTS_CA_BUNDLE from the environment
+    kwargs.setdefault("ca_trust_path", str(lab.ca_file) if lab.ca_file else None)
     if transport is None:
-        transport = "ntlm" if lab.auth == "ntlm" else "basic"
+        transport = _default_transport(lab)
     return winrm.Protocol(
         lab.url,
         transport=transport,
@@ -113,10 +125,114 @@ def protocol(
 def session(lab: Lab, **kwargs: Any) -> winrm.Session:
     kwargs.setdefault("proxy", None)
     kwargs.setdefault("ca_trust_path", None)
-    kwargs.setdefault("transport", "ntlm" if lab.auth == "ntlm" else "basic")
+    kwargs.setdefault("transport", _default_transport(lab))
     return winrm.Session(
         lab.url, auth=(lab.credentials.username, lab.credentials.password), **kwargs
     )
+
+
+# The wires every fault, stdin and large-output test runs over -------------------------------
+SEALED_PROTOCOL = 'protocol="application/HTTP-SPNEGO-session-encrypted"'
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One way pywinrm reaches the lab: the lab's settings and the client's."""
+
+    name: str
+    auth: Literal["basic", "ntlm"]
+    tls: bool = False
+    allow_unencrypted: bool = False
+    client: tuple[tuple[str, str], ...] = ()
+
+    def lab(self, organisation: Any, **options: Any) -> Lab:
+        return Lab(organisation, auth=self.auth, tls=self.tls,
+                   allow_unencrypted=self.allow_unencrypted, **options)
+
+    @property
+    def sealed(self) -> bool:
+        """NTLM-encrypted messages over plain HTTP."""
+        return self.auth == "ntlm" and not self.tls
+
+
+WIRES = (
+    # Basic over plain HTTP: only where the service allows unencrypted messages.
+    Wire("basic-http", "basic", allow_unencrypted=True),
+    # NTLM with message encryption over HTTP, against Windows' default AllowUnencrypted=false.
+    Wire("ntlm-sealed-http", "ntlm", client=(("message_encryption", "always"),)),
+    # Basic over HTTPS (pywinrm's "ssl"), validated with the lab's CA file.
+    Wire("basic-https", "basic", tls=True),
+)
+
+
+def observe_replies(proto: winrm.Protocol) -> list[requests.Response]:
+    """Every HTTP reply the client accepts after authentication, as it came off the wire.
+
+    A requests response hook on each session pywinrm builds (sessions are rebuilt after
+    ``close_shell``); requests_ntlm's own hook runs first, so the hook sees the reply that
+    follows the handshake, not the 401s within it. pywinrm itself is unchanged.
+    """
+    replies: list[requests.Response] = []
+    transport = proto.transport
+
+    def keep(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        replies.append(response)
+
+    def hooked(session: requests.Session) -> requests.Session:
+        if keep not in session.hooks["response"]:
+            session.hooks["response"].append(keep)
+        return session
+
+    build, setup = transport.build_session, transport.setup_encryption
+
+    def build_session() -> requests.Session:
+        return hooked(build())
+
+    def setup_encryption(session: requests.Session) -> None:
+        setup(hooked(session))  # before the blank POST that runs the NTLM handshake
+
+    transport.build_session = build_session  # type: ignore[method-assign]
+    transport.setup_encryption = setup_encryption  # type: ignore[method-assign]
+    return replies
+
+
+def assert_wire(wire: Wire, replies: list[requests.Response]) -> None:
+    """The replies really travelled as ``wire`` says: sealed, over TLS, or in the clear."""
+    assert replies, "no reply observed"
+    for reply in replies:
+        assert reply.url.startswith("https://" if wire.tls else "http://")
+        if not reply.content:
+            continue  # the blank POST's answer, an injected bare HTTP 500
+        content_type = reply.headers["Content-Type"]
+        if wire.sealed:
+            assert content_type.startswith("multipart/encrypted;"), content_type
+            assert SEALED_PROTOCOL in content_type, content_type
+        else:
+            assert content_type.startswith("application/soap+xml"), content_type
+
+
+@pytest.fixture(params=WIRES, ids=[w.name for w in WIRES])
+def wire(request: pytest.FixtureRequest) -> Wire:
+    chosen: Wire = request.param
+    return chosen
+
+
+@pytest.fixture
+def connect(wire: Wire) -> Iterator[Callable[..., winrm.Protocol]]:
+    """``connect(lab, **client_options)`` → a Protocol over ``wire``; at the end of the test,
+    every reply it got is checked to have travelled as the wire says. ``answered=False`` for
+    a client whose requests are all meant to go unanswered (hung, dropped)."""
+    made: list[tuple[bool, list[requests.Response]]] = []
+
+    def make(lab: Lab, *, answered: bool = True, **kwargs: Any) -> winrm.Protocol:
+        proto = protocol(lab, **{**dict(wire.client), **kwargs})
+        made.append((answered, observe_replies(proto)))
+        return proto
+
+    yield make
+    for answered, replies in made:
+        if answered or replies:
+            assert_wire(wire, replies)
 
 
 def run(proto: winrm.Protocol, command: str, args: tuple[str, ...] = (),
@@ -129,4 +245,7 @@ def run(proto: winrm.Protocol, command: str, args: tuple[str, ...] = (),
     return out, err, code
 
 
-__all__ = ["FakeOrganisation", "LabCredentials", "pattern", "protocol", "run", "session"]
+__all__ = [
+    "WIRES", "FakeOrganisation", "LabCredentials", "Wire", "assert_wire", "observe_replies",
+    "pattern", "protocol", "run", "session",
+]

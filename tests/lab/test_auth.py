@@ -1,4 +1,5 @@
-"""Authentication as pywinrm meets it: Basic, NTLM, NTLM with message encryption."""
+"""Authentication as pywinrm meets it: Basic, NTLM, NTLM with message encryption, and the
+service's AllowUnencrypted=false (the lab's default, as on Windows)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,24 @@ import pytest
 import requests
 from winrm.exceptions import InvalidCredentialsError
 
+from casdesired.agent import protocol as agent_protocol
+from casdesired.errors import ConnectionFailed
 from casdesired.lab.faults import Faults
 from casdesired.lab.server import Lab, LabCredentials
+from casdesired.lab.wsman.handler import UNENCRYPTED_REFUSED
+from casdesired.transport.winrm import AgentClient, WinRMTarget
 
-from .conftest import FakeOrganisation, protocol, run
+from .conftest import (
+    SEALED_PROTOCOL,
+    WIRES,
+    FakeOrganisation,
+    assert_wire,
+    observe_replies,
+    protocol,
+    run,
+)
+
+ONE_CALL = (agent_protocol.Invocation("servers", "Get-ExchangeServer", properties=("Name",)),)
 
 
 def test_basic_with_the_right_password(basic_lab: Lab) -> None:
@@ -44,15 +59,79 @@ def test_401_advertises_the_enabled_methods_as_windows_does(
 
 def test_ntlm_with_encryption_over_http(ntlm_lab: Lab) -> None:
     proto = protocol(ntlm_lab, message_encryption="always")
+    replies = observe_replies(proto)
     assert run(proto, "echo", ("sealed",)) == (b"sealed\r\n", b"", 0)
-    # every WS-Man body travelled sealed: no SOAP in the clear after the handshake
-    assert proto.transport.encryption is not None
+    # On the wire, not as pywinrm reports it (it would accept a cleartext reply silently):
+    # the blank POST that ends the handshake, then five operations sealed both ways.
+    assert [r.status_code for r in replies] == [200] * 6
+    assert replies[0].content == b""
+    for reply in replies[1:]:
+        for headers in (reply.headers, reply.request.headers):
+            assert headers["Content-Type"].startswith("multipart/encrypted;")
+            assert SEALED_PROTOCOL in headers["Content-Type"]
+        assert b"Envelope" not in reply.content  # no SOAP in the clear
+    assert_wire(WIRES[1], replies)
 
 
-def test_ntlm_without_encryption(ntlm_lab: Lab) -> None:
-    proto = protocol(ntlm_lab, message_encryption="never")
-    assert run(proto, "hostname")[0] == b"HQ-CAS01\r\n"
+def test_ntlm_without_encryption_is_refused_as_windows_refuses_it(
+    ntlm_lab: Lab, organisation: FakeOrganisation
+) -> None:
+    # AllowUnencrypted=false (Windows' default): NTLM succeeds, the cleartext message it
+    # carried does not; pywinrm shows that 401 as rejected credentials.
+    with pytest.raises(InvalidCredentialsError):
+        protocol(ntlm_lab, message_encryption="never").open_shell()
+    assert ntlm_lab.open_shells == 0
+    refused = [e for e in ntlm_lab.journal.entries(["http"]) if e.get("reason")]
+    assert refused and all(e["status"] == 401 for e in refused)
+    assert {e["reason"] for e in refused} == {UNENCRYPTED_REFUSED}
+    assert ntlm_lab.journal.entries(["wsman"]) == []  # nothing reached the service
+
+
+def test_ntlm_cleartext_on_an_authenticated_connection_is_refused(ntlm_lab: Lab) -> None:
+    proto = protocol(ntlm_lab, message_encryption="always")
+    shell = proto.open_shell()
+    proto.transport.encryption = None  # the same authenticated session, now in the clear
+    with pytest.raises(InvalidCredentialsError):
+        proto.run_command(shell, "hostname")
+    assert [e["action"] for e in ntlm_lab.journal.entries(["wsman"])] == ["Create"]
+
+
+def test_ntlm_without_encryption_where_the_lab_allows_unencrypted(
+    organisation: FakeOrganisation,
+) -> None:
+    with Lab(organisation, auth="ntlm", allow_unencrypted=True) as lab:
+        proto = protocol(lab, message_encryption="never")
+        replies = observe_replies(proto)
+        assert run(proto, "hostname")[0] == b"HQ-CAS01\r\n"
     assert proto.transport.encryption is None
+    assert all(r.headers["Content-Type"].startswith("application/soap+xml") for r in replies)
+
+
+def test_basic_over_http_is_refused_even_with_the_right_password(
+    organisation: FakeOrganisation,
+) -> None:
+    # Windows refuses Basic over HTTP unless AllowUnencrypted=true: the classic trap.
+    with Lab(organisation, auth="basic") as lab:
+        with pytest.raises(InvalidCredentialsError):
+            protocol(lab).open_shell()
+        assert [e.get("reason") for e in lab.journal.entries(["http"])] == [UNENCRYPTED_REFUSED]
+        assert lab.journal.entries(["wsman"]) == []
+        # ... and casdesired's client names that cause among the usual ones
+        target = WinRMTarget(url=lab.url, transport="basic", username=lab.credentials.username,
+                             password=lab.credentials.password, proxy=None)
+        with pytest.raises(ConnectionFailed) as caught:
+            client = AgentClient(target)
+            client.run(client.make_request(ONE_CALL))
+    message = str(caught.value)
+    assert "rejected the credentials (basic authentication)" in message
+    assert "Basic over HTTP needs AllowUnencrypted=true" in message
+    assert lab.credentials.password not in message
+
+
+def test_basic_over_https_needs_no_allow_unencrypted(organisation: FakeOrganisation) -> None:
+    with Lab(organisation, auth="basic", tls=True) as lab:
+        assert not lab.allow_unencrypted
+        assert run(protocol(lab), "hostname")[2] == 0
 
 
 def test_ntlm_authenticates_the_connection_once(ntlm_lab: Lab) -> None:
@@ -83,7 +162,7 @@ def test_two_labs_keep_their_own_ntlm_passwords(organisation: FakeOrganisation) 
 
 def test_rejected_credentials_fault(organisation: FakeOrganisation) -> None:
     faults = Faults(reject_credentials=True)
-    with Lab(organisation, auth="basic", faults=faults) as lab:
+    with Lab(organisation, auth="basic", faults=faults, allow_unencrypted=True) as lab:
         with pytest.raises(InvalidCredentialsError):
             protocol(lab).open_shell()
         faults.update({"reject_credentials": False})

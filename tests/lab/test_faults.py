@@ -1,17 +1,26 @@
-"""Each injected wire fault surfaces as the exception pywinrm users really get."""
+"""Each injected wire fault surfaces as the exception pywinrm users really get.
+
+Every test runs over each wire (Basic over HTTP, NTLM-sealed over HTTP, Basic over HTTPS):
+a fault answered through NTLM sealing or TLS must reach the client just as a cleartext one.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+import winrm
 from winrm.exceptions import WinRMTransportError, WSManFaultError
 
 from casdesired.lab.faults import Faults, WireFault
 from casdesired.lab.server import Lab
 
-from .conftest import FakeOrganisation, protocol, run
+from .conftest import FakeOrganisation, Wire, run
+
+Connect = Callable[..., winrm.Protocol]
 
 
 @pytest.fixture
@@ -20,60 +29,65 @@ def faults() -> Faults:
 
 
 @pytest.fixture
-def lab(organisation: FakeOrganisation, faults: Faults) -> Lab:
-    with Lab(organisation, auth="basic", faults=faults) as running:
-        yield running  # type: ignore[misc]
+def lab(organisation: FakeOrganisation, faults: Faults, wire: Wire) -> Iterator[Lab]:
+    with wire.lab(organisation, faults=faults) as running:
+        yield running
 
 
-def test_http500_is_a_transport_error(lab: Lab, faults: Faults) -> None:
+def test_http500_is_a_transport_error(lab: Lab, faults: Faults, connect: Connect) -> None:
     faults.wire.append(WireFault("http500", action="Create"))
     with pytest.raises(WinRMTransportError) as caught:
-        protocol(lab).open_shell()
+        connect(lab).open_shell()
     assert caught.value.code == 500
     assert "Bad HTTP response returned from server. Code 500" in str(caught.value)
-    assert run(protocol(lab), "hostname")[2] == 0  # spent after one request
+    assert run(connect(lab), "hostname")[2] == 0  # spent after one request
 
 
-def test_wsman_fault_is_a_wsman_fault_error(lab: Lab, faults: Faults) -> None:
+def test_wsman_fault_is_a_wsman_fault_error(lab: Lab, faults: Faults, connect: Connect) -> None:
     faults.wire.append(WireFault("wsman_fault", action="Command", wsman_code=2150858770,
                                  message="Injected by the test."))
-    proto = protocol(lab)
+    proto = connect(lab)
     shell = proto.open_shell()
     with pytest.raises(WSManFaultError) as caught:
         proto.run_command(shell, "hostname")
+    assert caught.value.code == 500
     assert caught.value.wsman_fault_code == 2150858770
     assert caught.value.reason == "Injected by the test."
+    # the fault is spent and the shell (and, sealed, the NTLM sequence) still works
+    assert proto.get_command_output(shell, proto.run_command(shell, "hostname"))[2] == 0
 
 
-def test_drop_is_a_connection_error(lab: Lab, faults: Faults) -> None:
+def test_drop_is_a_connection_error(lab: Lab, faults: Faults, connect: Connect) -> None:
     faults.wire.append(WireFault("drop", action="Receive"))
-    proto = protocol(lab)
+    proto = connect(lab)
     shell = proto.open_shell()
     command = proto.run_command(shell, "hostname")
     with pytest.raises(requests.exceptions.ConnectionError):
         proto.get_command_output(shell, command)
 
 
-def test_hang_is_a_read_timeout_and_ends_quickly(lab: Lab, faults: Faults) -> None:
+def test_hang_is_a_read_timeout_and_ends_quickly(
+    lab: Lab, faults: Faults, connect: Connect
+) -> None:
     faults.wire.append(WireFault("hang", action="Create"))
     started = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout):
-        protocol(lab, operation_timeout_sec=1, read_timeout_sec=2).open_shell()
+        connect(lab, answered=False, operation_timeout_sec=1, read_timeout_sec=2).open_shell()
     assert time.monotonic() - started < 5
-    assert run(protocol(lab), "hostname")[2] == 0
+    assert run(connect(lab), "hostname")[2] == 0
 
 
-def test_fault_after_and_times(lab: Lab, faults: Faults) -> None:
+def test_fault_after_and_times(lab: Lab, faults: Faults, connect: Connect) -> None:
     faults.wire.append(WireFault("http500", action="Create", after=1, times=1))
-    proto = protocol(lab)
+    proto = connect(lab)
     proto.close_shell(proto.open_shell(), close_session=False)
     with pytest.raises(WinRMTransportError):
         proto.open_shell()
     proto.open_shell()
 
 
-def test_latency_is_added_to_every_request(lab: Lab, faults: Faults) -> None:
-    proto = protocol(lab)
+def test_latency_is_added_to_every_request(lab: Lab, faults: Faults, connect: Connect) -> None:
+    proto = connect(lab)
     run(proto, "hostname")
     faults.update({"latency_ms": 150})
     started = time.monotonic()
@@ -81,16 +95,16 @@ def test_latency_is_added_to_every_request(lab: Lab, faults: Faults) -> None:
     assert time.monotonic() - started >= 0.75
 
 
-def test_stop_releases_a_hung_request(organisation: FakeOrganisation) -> None:
-    faults = Faults(wire=[WireFault("hang")])
-    lab = Lab(organisation, auth="basic", faults=faults).start()
-    import threading
-
+def test_stop_releases_a_hung_request(
+    organisation: FakeOrganisation, wire: Wire, connect: Connect
+) -> None:
+    lab = wire.lab(organisation, faults=Faults(wire=[WireFault("hang")])).start()
+    proto = connect(lab, answered=False, operation_timeout_sec=20, read_timeout_sec=30)
     errors: list[BaseException] = []
 
     def call() -> None:
         try:
-            protocol(lab, operation_timeout_sec=20, read_timeout_sec=30).open_shell()
+            proto.open_shell()
         except BaseException as exc:
             errors.append(exc)
 

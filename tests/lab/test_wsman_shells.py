@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+import winrm
 from winrm.exceptions import WSManFaultError
 
 from casdesired.agent.protocol import encode_command
 from casdesired.lab.server import Lab
 
-from .conftest import FakeOrganisation, pattern, protocol, run, session
+from .conftest import FakeOrganisation, Wire, pattern, protocol, run, session
 
 
 def test_hostname_prints_the_organisation_host_name(basic_lab: Lab) -> None:
@@ -29,7 +31,7 @@ def test_hostname_defaults_to_ex01_without_an_organisation_hostname() -> None:
                 self._inner.snapshot, self._inner.load, self._inner.reset,
             )
 
-    with Lab(Bare(), auth="basic") as lab:
+    with Lab(Bare(), auth="basic", allow_unencrypted=True) as lab:
         assert run(protocol(lab), "hostname")[0] == b"EX01\r\n"
 
 
@@ -94,20 +96,22 @@ def test_badly_encoded_command_fails(basic_lab: Lab) -> None:
 
 
 def test_stdin_sent_in_pieces_reaches_the_script(
-    basic_lab: Lab, organisation: FakeOrganisation
+    organisation: FakeOrganisation, wire: Wire, connect: Callable[..., winrm.Protocol]
 ) -> None:
-    proto = protocol(basic_lab)
-    shell = proto.open_shell()
-    command = proto.run_command(shell, f"powershell -encodedcommand {encode_command('echo-stdin')}")
-    proto.send_command_input(shell, command, b"first line\r\n")
-    proto.send_command_input(shell, command, "z\u00fcrich\r\n".encode(), end=True)
-    out, err, code = proto.get_command_output(shell, command)
-    proto.cleanup_command(shell, command)
-    proto.close_shell(shell)
+    with wire.lab(organisation) as lab:
+        proto = connect(lab)
+        shell = proto.open_shell()
+        script = f"powershell -encodedcommand {encode_command('echo-stdin')}"
+        command = proto.run_command(shell, script)
+        proto.send_command_input(shell, command, b"first line\r\n")
+        proto.send_command_input(shell, command, "z\u00fcrich\r\n".encode(), end=True)
+        out, err, code = proto.get_command_output(shell, command)
+        proto.cleanup_command(shell, command)
+        proto.close_shell(shell)
     assert (out, err, code) == ("first line\r\nz\u00fcrich\r\n".encode("cp437"), b"", 0)
     assert organisation.runs[-1][1] == "first line\r\nzürich\r\n".encode()
     # stdin is data for the script, never journaled
-    assert all("first line" not in str(e) for e in basic_lab.journal.entries())
+    assert all("first line" not in str(e) for e in lab.journal.entries())
 
 
 def test_script_waits_for_the_end_of_stdin(basic_lab: Lab, organisation: FakeOrganisation) -> None:
@@ -139,13 +143,12 @@ def _recording(proto: Any) -> list[bytes]:
     return answers
 
 
-@pytest.mark.parametrize("auth", ["basic", "ntlm"])
 def test_one_megabyte_of_output_streams_in_envelopes_under_max_size(
-    organisation: FakeOrganisation, auth: str
+    organisation: FakeOrganisation, wire: Wire, connect: Callable[..., winrm.Protocol]
 ) -> None:
     size = 1024 * 1024
-    with Lab(organisation, auth=auth) as lab:  # type: ignore[arg-type]
-        proto = protocol(lab)
+    with wire.lab(organisation) as lab:
+        proto = connect(lab)
         answers = _recording(proto)
         out, err, code = run(proto, f"powershell -encodedcommand {encode_command(f'bytes {size}')}")
     assert (len(out), err, code) == (size, b"", 0)

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
 MAX_BODY = 64 * 1024 * 1024
+UNENCRYPTED_REFUSED = "unencrypted"
+"""Journal ``reason`` of a 401 that refused a cleartext message (``AllowUnencrypted=false``)."""
 HANG_LIMIT_SECONDS = 60.0
 """A ``hang`` fault never holds a request longer than this (nor past the lab's stop)."""
 
@@ -98,8 +100,14 @@ class WSManHandler(BaseHTTPRequestHandler):
 
     def _answer(
         self, status: int, body: bytes, content_type: str,
-        extra: list[tuple[str, str]] | None = None,
+        extra: list[tuple[str, str]] | None = None, reason: str | None = None,
     ) -> None:
+        # Journaled before the answer leaves: a client that reads the journal as soon as it
+        # has its answer must find the entry there.
+        details = {"reason": reason} if reason else {}
+        self.config.journal.record(
+            "http", method=self.command, path=self.path, status=status, **details
+        )
         self.send_response(status)
         for name, value in extra or []:
             self.send_header(name, value)
@@ -109,7 +117,6 @@ class WSManHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
-        self.config.journal.record("http", method=self.command, path=self.path, status=status)
 
     # Control API -----------------------------------------------------------------------------
     def _control(self, path: str, body: bytes) -> None:
@@ -129,9 +136,17 @@ class WSManHandler(BaseHTTPRequestHandler):
             return [("WWW-Authenticate", NEGOTIATE)]
         return [("WWW-Authenticate", BASIC_CHALLENGE)]
 
-    def _unauthorised(self) -> None:
+    def _unauthorised(self, reason: str | None = None) -> None:
         self.ntlm = None
-        self._answer(401, b"", "text/plain", self._challenge_headers())
+        self._answer(401, b"", "text/plain", self._challenge_headers(), reason)
+
+    def _must_be_sealed(self) -> bool:
+        """Whether this connection must carry WS-Man messages encrypted.
+
+        Windows' default ``AllowUnencrypted=false``: over HTTP only messages sealed by the
+        authentication (NTLM's ``multipart/encrypted``) are accepted; HTTPS encrypts them all.
+        """
+        return not (self.config.allow_unencrypted or self.config.tls)
 
     def _authenticate(self) -> bool:
         """True when the request may proceed; otherwise the 401 has been answered."""
@@ -141,6 +156,11 @@ class WSManHandler(BaseHTTPRequestHandler):
             return False
         header = self.headers.get("Authorization")
         if config.auth == "basic":
+            if self._must_be_sealed():
+                # Basic cannot seal messages: Windows refuses it over HTTP whatever the
+                # password, the "Basic needs AllowUnencrypted=true" trap.
+                self._unauthorised(UNENCRYPTED_REFUSED)
+                return False
             if header is None:
                 self._unauthorised()
                 return False
@@ -188,6 +208,10 @@ class WSManHandler(BaseHTTPRequestHandler):
         if not body:
             # pywinrm's blank POST that only authenticates the connection before encrypting.
             self._answer(200, b"", SOAP_CONTENT_TYPE)
+            return
+        if not encrypted and self._must_be_sealed():
+            # A cleartext SOAP message after NTLM over HTTP (message_encryption="never").
+            self._unauthorised(UNENCRYPTED_REFUSED)
             return
         self._soap(body, encrypted)
 

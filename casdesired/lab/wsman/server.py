@@ -35,6 +35,10 @@ class EndpointConfig:
     ntlm_file: NtlmUserFile | None = None
     cert_hash: bytes | None = None
     control: ControlHandler | None = None
+    tls: bool = False
+    """The listener is HTTPS: every message is encrypted by TLS."""
+    allow_unencrypted: bool = False
+    """WinRM's ``AllowUnencrypted``: accept cleartext messages over HTTP (Windows: false)."""
 
 
 class WSManHTTPServer(ThreadingHTTPServer):
