@@ -1,58 +1,153 @@
-"""Real processes: a second apply meets the first one's lock; SIGINT mid-apply releases it."""
+"""Real processes: a second apply meets the first one's lock; SIGINT/SIGTERM stop between batches.
+
+No timing guesses: a lab gate holds the first apply inside its second batch (a known cmdlet
+of that batch waits at the gate) until the test has done what it wants to do while that batch
+is in flight. ``CASDESIRED_MAX_BATCH=3`` splits the example's 8 changes into batches of 3, 3, 2.
+"""
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
-import time
+import threading
+from typing import IO
 
-from apply.labenv import Env
+import pytest
 
+from apply.labenv import Env, cli
+from casdesired.apply.execute import MAX_BATCH_ENV
+from casdesired.plan.plan import Plan
 
-def _start(env: Env, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "casdesired", "apply", str(env.org_dir), *args],
-        cwd=env.tmp,
-        env={**os.environ, **env.env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+GATE = "batch-2-in-flight"
+TIMEOUT = 60.0
+"""Only a broken apply gets near this: every wait below ends on an event, not a clock."""
 
 
-def _wait_for(env: Env, cmdlet: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(e["cmdlet"] == cmdlet for e in env.cmdlets()):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{cmdlet} never ran")
+class Apply:
+    """An apply in its own process, its output read as it comes (to wait for a line)."""
+
+    def __init__(self, env: Env, *args: str, batch: int | None = None) -> None:
+        extra = {MAX_BATCH_ENV: str(batch)} if batch is not None else {}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "casdesired", "apply", str(env.org_dir), *args],
+            cwd=env.tmp,
+            env={**os.environ, **env.env, **extra},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._err_lines: queue.Queue[str] = queue.Queue()
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.process.stdout, self.out, None)),
+            threading.Thread(
+                target=self._read, args=(self.process.stderr, self.err, self._err_lines)
+            ),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: IO[str], into: list[str], lines: queue.Queue[str] | None) -> None:
+        for line in stream:
+            into.append(line)
+            if lines is not None:
+                lines.put(line)
+
+    def wait_stderr(self, text: str) -> None:
+        while True:
+            try:
+                line = self._err_lines.get(timeout=TIMEOUT)
+            except queue.Empty:
+                raise AssertionError(f"never said {text!r}; stderr: {''.join(self.err)}") from None
+            if text in line:
+                return
+
+    def finish(self) -> tuple[int, str, str]:
+        code = self.process.wait(timeout=TIMEOUT)
+        for reader in self._readers:
+            reader.join(timeout=TIMEOUT)
+        return code, "".join(self.out), "".join(self.err)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.finish()
 
 
-def test_concurrent_apply_is_refused_and_sigint_finishes_the_batch_then_releases(
-    env: Env,
+def _set_changes(env: Env) -> list[tuple[str, str]]:
+    """(cmdlet, Identity) of every Set-MailboxDatabase the lab ran, in order."""
+    return [
+        (str(e["cmdlet"]), str(e["parameters"].get("Identity")))
+        for e in env.cmdlets()
+        if e["cmdlet"] == "Set-MailboxDatabase"
+    ]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_batch_finishes_that_batch_starts_no_other_and_releases_the_lock(
+    env: Env, capsys: pytest.CaptureFixture[str], signum: signal.Signals, code: int
 ) -> None:
-    # Slow the first write batch so both the second apply and the signal land inside it.
+    saved = env.tmp / "before.json"
+    assert cli(capsys, "plan", str(env.org_dir), "--out", str(saved))[0] == 0
+    changes = Plan.load(saved).changes
+    assert len(changes) == 8
+    # Batch 2 is BR-DB01, BR-DB02, BR-DB03: hold it at BR-DB02, half-way through.
     env.lab.faults.update({"cmdlets": [
-        {"cmdlet": "Set-MailboxDatabase", "identity": "BR-DB01", "delay_seconds": 2.0,
-         "fail": False}
+        {"cmdlet": "Set-MailboxDatabase", "identity": "BR-DB02", "fail": False, "gate": GATE}
     ]})
-    first = _start(env, "--auto-approve", "--force")
+    gate = env.lab.faults.gate(GATE)
+    first = Apply(env, "--auto-approve", "--force", batch=3)
     try:
-        _wait_for(env, "Register-CasdesiredPlan")
-        second = _start(env, "--auto-approve", "--force", "--lock-timeout", "0")
-        _, err2 = second.communicate(timeout=60)
-        assert second.returncode == 1
-        assert "the organisation is locked by" in err2 and "casdesired unlock" in err2
-        first.send_signal(signal.SIGINT)
-        out, err = first.communicate(timeout=60)
+        assert gate.wait_reached(TIMEOUT), "the second batch never reached BR-DB02"
+        assert _set_changes(env) == [("Set-MailboxDatabase", "BR-DB01")]  # in flight, not done
+        if signum is signal.SIGINT:
+            # While the batch is in flight a second pipeline is refused, naming the holder.
+            second = Apply(env, "--auto-approve", "--force", "--lock-timeout", "0")
+            code2, _out2, err2 = second.finish()
+            assert code2 == 1
+            assert "the organisation is locked by" in err2 and "casdesired unlock" in err2
+        first.process.send_signal(signum)
+        first.wait_stderr(f"{signum.name} received")  # noted while the batch still waits
+        gate.open()
+        exit_code, out, err = first.finish()
     finally:
-        if first.poll() is None:
-            first.kill()
-    assert first.returncode == 130, err
-    assert "SIGINT received" in err and "Traceback" not in err
-    # The batch in flight finished (cmdlets cannot be recalled half-way); it is reported.
-    assert "Applied 8 of 8 change(s)." in out
+        gate.open()
+        first.kill()
+    assert exit_code == code, err
+    assert "Traceback" not in err
+    # The batch in flight finished (a cmdlet cannot be recalled half-way); none after it began.
+    assert "Applied 6 of 8 change(s)." in out
+    for change in changes[:6]:
+        assert f"applied: {change.describe()}" in out
+    for change in changes[6:]:
+        assert f"not attempted: {change.describe()}" in out
+    assert "Stopped: interrupted: no further batch was started." in out
+    assert "2 not attempted" in err
+    # The journal agrees: batch 2 ran to its end, batch 3 (HQ-DB05, HQ-DB06) never started.
+    assert [i for _, i in _set_changes(env)] == ["BR-DB01", "BR-DB02", "BR-DB03"]
+    renewals = [e for e in env.cmdlets() if e["cmdlet"] == "Update-CasdesiredLock"]
+    assert len(renewals) == 2  # one per batch that ran
     assert env.current_lock() is None
+    # A plan made now shows exactly what was not attempted.
+    code, out, _ = cli(capsys, "plan", str(env.org_dir))
+    remainder = [line.strip() for line in out.splitlines() if line.strip()[:2] in ("+ ", "~ ")]
+    assert len(remainder) == 2
+    assert "HQ-DB05" in remainder[0] and "HQ-DB06" in remainder[1]
+
+
+def test_the_batch_size_knob_refuses_a_bad_value_before_any_write(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(MAX_BATCH_ENV, "0")
+    code, _out, err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force")
+    assert code == 1
+    assert f"{MAX_BATCH_ENV} must be a whole number of at least 1, not '0'" in err
+    assert "Traceback" not in err
+    writes = [e for e in env.cmdlets() if str(e["cmdlet"]).startswith(("Set-", "New-", "Add-"))]
+    assert writes == [] and env.current_lock() is None
