@@ -132,7 +132,7 @@ def _recorded(proto: Any) -> dict[str, bytes]:
 def lab_answers() -> dict[str, bytes]:
     from .conftest import FakeOrganisation
 
-    with Lab(FakeOrganisation(), auth="basic") as lab:
+    with Lab(FakeOrganisation(), auth="basic", allow_unencrypted=True) as lab:
         proto = protocol(lab)
         answers = _recorded(proto)
         shell = proto.open_shell()

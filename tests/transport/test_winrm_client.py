@@ -104,7 +104,7 @@ def test_wrong_password_ntlm(seed_lab: Callable[..., Lab]) -> None:
 def test_wrong_password_basic_over_http_lists_the_basic_causes(
     seed_lab: Callable[..., Lab],
 ) -> None:
-    lab = seed_lab(auth="basic")
+    lab = seed_lab(auth="basic", allow_unencrypted=True)
     target = target_of(lab, transport="basic", password="nope", credential_source="CAS_USER")
     message = _fails(AgentClient(target))
     assert "Basic authentication is disabled" in message
