@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import winrm
+from winrm.exceptions import InvalidCredentialsError
 
 from casdesired.cli import main
 
@@ -102,3 +103,24 @@ def test_port_in_use_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> 
     err = capsys.readouterr().err
     assert err.startswith("casdesired: error: cannot listen on 127.0.0.1:")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("served", "accepted"),
+    [(("--auth", "basic"), False), (("--auth", "basic", "--allow-unencrypted"), True)],
+    indirect=["served"],
+)
+def test_basic_over_http_needs_allow_unencrypted(
+    served: tuple[subprocess.Popen[str], dict[str, str]], accepted: bool,
+) -> None:
+    # As on a Windows host: Basic over HTTP works only with AllowUnencrypted=true.
+    _, fields = served
+    assert fields["encryption"].startswith("optional" if accepted else "required over HTTP")
+    session = winrm.Session(fields["url"], auth=(fields["username"], fields["password"]),
+                            transport="basic", proxy=None, ca_trust_path=None)
+    if accepted:
+        assert session.run_cmd("hostname").status_code == 0
+    else:
+        assert "Basic is refused" in fields["encryption"]
+        with pytest.raises(InvalidCredentialsError):
+            session.run_cmd("hostname")
