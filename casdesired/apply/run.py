@@ -372,6 +372,8 @@ class _Run:
         if not result.ok or problems:
             failed = len(result.by_status(execute.Status.FAILED))
             not_attempted = len(result.by_status(execute.Status.NOT_ATTEMPTED))
+            unknown = len(result.by_status(execute.Status.UNKNOWN))
             _say(self.err, f"casdesired: error: apply incomplete: {len(applied)} applied, "
                            f"{failed} failed, {not_attempted} not attempted"
+                           + (f", {unknown} unknown (connection lost)" if unknown else "")
                            + (f", {len(problems)} verification problem(s)" if problems else ""))
