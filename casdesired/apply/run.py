@@ -40,7 +40,7 @@ from casdesired.plan.build import connect, nlb_hosts
 from casdesired.plan.depends import live_objects
 from casdesired.plan.dns import attach_dns
 from casdesired.plan.plan import Plan, checksum
-from casdesired.plan.render_text import TextRenderer
+from casdesired.plan.render_text import TextRenderer, clean
 from casdesired.transport.winrm import AgentClient
 
 LOCK_RETRY_SECONDS = 2.0
@@ -357,14 +357,16 @@ class _Run:
         _say(self.out, "")
         _say(self.out, f"Applied {len(applied)} of {total} change(s).")
         for outcome in result.outcomes:
-            line = f"  {outcome.status.value}: {outcome.change.describe()}"
+            # Names and Exchange's text shown escaped, as in the plan: a newline or an escape
+            # sequence in a database name cannot forge report lines or drive the terminal.
+            line = f"  {outcome.status.value}: {clean(outcome.change.describe())}"
             if outcome.error:
-                line += f"\n      Exchange said: {outcome.error}"
+                line += f"\n      Exchange said: {clean(outcome.error)}"
             _say(self.out, line)
         if result.stopped:
-            _say(self.out, f"Stopped: {result.stopped}.")
+            _say(self.out, f"Stopped: {clean(result.stopped)}.")
         for problem in problems:
-            _say(self.out, f"Verification: {problem}")
+            _say(self.out, f"Verification: {clean(problem)}")
         if not problems and applied:
             _say(self.out, "Verified: the live organisation shows every applied change.")
         if rollback is not None:
