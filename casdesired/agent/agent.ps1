@@ -27,6 +27,34 @@ $ProgressPreference = 'SilentlyContinue'
 $ExchangeSnapIn = 'Microsoft.Exchange.Management.PowerShell.E2010'
 $ProtocolVersion = 1
 
+# The only commands the agent runs; anything else is refused as PowerShell refuses an unknown
+# command. Written out here, not taken from the request, so that no request can widen it. It
+# equals casdesired.agent.protocol.ALLOWED_CMDLETS (tests/agent checks that).
+$AllowedCmdlets = @(
+    'Get-ExchangeServer',
+    'Get-ClientAccessServer',
+    'Set-ClientAccessServer',
+    'Get-ClientAccessArray',
+    'New-ClientAccessArray',
+    'Set-ClientAccessArray',
+    'Remove-ClientAccessArray',
+    'Get-MailboxDatabase',
+    'Set-MailboxDatabase',
+    'Get-Mailbox',
+    'Get-NlbCluster',
+    'Get-NlbClusterNode',
+    'Add-NlbClusterNode',
+    'Stop-NlbClusterNode',
+    'Start-NlbClusterNode',
+    'Remove-NlbClusterNode',
+    'Enter-CasdesiredLock',
+    'Update-CasdesiredLock',
+    'Exit-CasdesiredLock',
+    'Remove-CasdesiredLock',
+    'Get-CasdesiredLock',
+    'Register-CasdesiredPlan'
+)
+
 # --- JSON ------------------------------------------------------------------------------------
 # PowerShell 2.0 has no ConvertTo-Json / ConvertFrom-Json. .NET 3.5's JavaScriptSerializer
 # (assembly System.Web.Extensions) is present on every Exchange 2010 server and does the job.
@@ -128,10 +156,32 @@ function Get-ErrorDetail {
     return $detail
 }
 
+function Invoke-AgentKeepalive {
+    # Run the request's keepalive if its interval has passed since it last ran (or since the
+    # first invocation started). Returns $false once it has failed: run nothing more. State
+    # lives in the $KeepaliveState map (set up in Main) rather than in script variables, so no
+    # scope rule decides which copy a function writes.
+    if ($null -ne $KeepaliveState['stopped']) { return $false }
+    $keepalive = $KeepaliveState['keepalive']
+    if ($null -eq $keepalive) { return $true }
+    $interval = [double](Get-Field $keepalive 'interval_seconds' 0)
+    if ($KeepaliveState['watch'].Elapsed.TotalSeconds -lt $interval) { return $true }
+    $invocation = Get-Field $keepalive 'invocation'
+    $KeepaliveState['runs'] = [long]$KeepaliveState['runs'] + 1
+    $result = Invoke-AgentInvocation $invocation $false
+    $KeepaliveState['watch'] = [System.Diagnostics.Stopwatch]::StartNew()
+    if ($result['ok']) { return $true }
+    $KeepaliveState['stopped'] = 'casdesired: stopped: the keepalive ' +
+        [string](Get-Field $invocation 'cmdlet' '') + ' failed: ' +
+        [string]$result['error']['message']
+    return $false
+}
+
 function Invoke-AgentInvocation {
     # Run one invocation: `& $cmdlet @parameters -ErrorAction Stop`, then select properties,
     # count groups, or poll until a property reaches a value. Returns the result object.
-    param($Invocation)
+    # $WithKeepalive: run the request's keepalive between polls (not for the keepalive itself).
+    param($Invocation, [bool]$WithKeepalive = $true)
     $result = New-Map
     $result['id'] = [string](Get-Field $Invocation 'id' '')
     $result['ok'] = $false
@@ -141,6 +191,18 @@ function Invoke-AgentInvocation {
         # Only a Verb-Noun command name is run; never a path, a script or an expression.
         if ($cmdlet -notmatch '^[A-Za-z]+-[A-Za-z0-9]+$') {
             throw "casdesired: '$cmdlet' is not a cmdlet name."
+        }
+        # Then only what the allow-list names (-contains compares case-insensitively, as
+        # PowerShell compares command names), refused as PowerShell refuses an unknown command.
+        if (-not ($AllowedCmdlets -contains $cmdlet)) {
+            $notFound = New-Object -TypeName System.Management.Automation.CommandNotFoundException `
+                -ArgumentList ("The term '$cmdlet' is not recognized as the name of a cmdlet, " +
+                    'function, script file, or operable program. Check the spelling of the ' +
+                    'name, or if a path was included, verify that the path is correct and ' +
+                    'try again.')
+            throw (New-Object -TypeName System.Management.Automation.ErrorRecord -ArgumentList `
+                $notFound, 'CommandNotFoundException',
+                ([System.Management.Automation.ErrorCategory]::ObjectNotFound), $cmdlet)
         }
         # Splatting passes every value as a parameter value (data), whatever characters it
         # holds: quotes, $(), backticks, ';', '|' and newlines stay inert.
@@ -187,6 +249,10 @@ function Invoke-AgentInvocation {
                         "$untilProperty to be one of: " + (@($wanted) -join ', ') + '.')
                 }
                 Start-Sleep -Milliseconds ([int]($interval * 1000))
+                # A long wait (an NLB drain) must not outlive the lock's lease.
+                if ($WithKeepalive -and -not (Invoke-AgentKeepalive)) {
+                    throw [string]$KeepaliveState['stopped']
+                }
             }
         } else {
             $objects = New-Object System.Collections.ArrayList
@@ -224,15 +290,48 @@ function Write-AgentResponse {
 
 # --- The organisation lock (casdesired apply) --------------------------------------------------
 # One lock per organisation, held on the endpoint host every pipeline of the organisation uses:
-# a file created atomically with FileMode CreateNew (NTFS guarantees that only one creator
-# wins), holding owner, lock id, times, lease expiry and plan id as JSON. A lease that ran out
-# (a killed CI job) may be taken over. Every plan that started writing leaves a record under
-# 'applied', so the same plan file can never be applied twice. These are advanced functions,
-# called like cmdlets by invocations: unknown parameters fail, values arrive as data.
-# The lab mirrors this section in casdesired/lab/exchange/locks.py (same texts).
+# one file, holding owner, lock id, times, lease expiry and plan id as JSON. An EMPTY lock file
+# is a free lock. A lease that ran out (a killed CI job) may be taken over. Every plan that
+# started writing leaves a record under 'applied', so the same plan file can never be applied
+# twice. These are advanced functions, called like cmdlets by invocations: unknown parameters
+# fail, values arrive as data.
+#
+# Every look at or change of the lock file is ONE read-modify-write under an exclusive handle:
+# [IO.File]::Open(path, OpenOrCreate|Open, ReadWrite, FileShare.None). While one agent holds
+# that handle, NTFS fails every other open, rename or delete of the file with a sharing
+# violation; the other agent waits 50 ms and tries again (for at most 10 s). The file is never
+# deleted or renamed: taking, renewing, releasing and breaking the lock all rewrite its content.
+#
+# Interleavings considered (A, B: agents of two pipelines; X: a lock whose lease ran out):
+# - The old way (read, Delete, CreateNew) let A and B both read X; A deleted X and created its
+#   lock; B then deleted A's NEW lock and created its own: two holders. Here A and B cannot both
+#   be between "read" and "write": the second open waits until the first agent has closed,
+#   then reads A's live lock and is refused.
+# - Renaming the expired file to a unique name (one rename wins) was considered and rejected:
+#   by the time B renames the path, it may hold A's new lock, not X. B must move it back, but
+#   the path is empty meanwhile, so a third agent C finds no lock and creates one; B's move
+#   back then fails, and A and C both believe they hold the lock.
+# - A takeover against X's slow holder renewing (Update-CasdesiredLock): both open
+#   exclusively, so one goes first. Renewal first: the contender reads a live lease and is
+#   refused. Takeover first: the renewal reads another lock id, fails, and the holder's agent
+#   stops its batch (the request's keepalive).
+# - A release (Exit) or a break (Remove, 'casdesired unlock') against a new Enter: they empty
+#   the file only if it still holds the lock id they name, checked under the same handle, so
+#   they never free a lock someone took in between.
+# - Two agents finding no file: OpenOrCreate with FileShare.None is one NTFS open; the loser's
+#   open fails with a sharing violation and it retries, then reads the winner's lock.
+# - Register-CasdesiredPlan checks the lock and creates the plan's record under the handle, so
+#   no takeover slips between the check and the record.
+# - A killed agent: Windows closes its handles with the process, so the file is never left
+#   held open. Killed mid-write, it leaves text that is no lock record: read as free.
+# What leases cannot rule out: a holder paused for longer than its lease. The keepalive (see
+# Invoke-AgentKeepalive) renews while a batch runs, and a failed renewal stops the batch.
+# The lab mirrors this section step by step in casdesired/lab/exchange/locks.py (same texts).
 $LockRoot = Join-Path $env:ProgramData 'casdesired'
 $LockPath = Join-Path (Join-Path $LockRoot 'locks') 'organisation.lock'
 $AppliedDir = Join-Path $LockRoot 'applied'
+$LockOpenAttempts = 200
+$LockRetryMilliseconds = 50
 
 function Assert-CasdesiredId {
     # Ids become file names: only plain ids may, so nothing can point outside the folder.
@@ -247,6 +346,12 @@ function Get-UtcText {
     return $Moment.ToUniversalTime().ToString('o')
 }
 
+function ConvertFrom-UtcText {
+    param([string]$Text)
+    return [DateTime]::Parse($Text, $null,
+        [System.Globalization.DateTimeStyles]::RoundtripKind).ToUniversalTime()
+}
+
 function Read-CasdesiredFile {
     param([string]$Path)
     if (-not [System.IO.File]::Exists($Path)) { return $null }
@@ -254,13 +359,92 @@ function Read-CasdesiredFile {
 }
 
 function Write-CasdesiredFileNew {
-    # CreateNew fails if the file exists: the atomic test-and-set the lock relies on.
+    # CreateNew fails if the file exists: the atomic test-and-set the plan records rely on.
     param([string]$Path, $Data)
     [void][System.IO.Directory]::CreateDirectory([System.IO.Path]::GetDirectoryName($Path))
     $bytes = [System.Text.Encoding]::UTF8.GetBytes($Serializer.Serialize($Data))
     $stream = [System.IO.File]::Open($Path, [System.IO.FileMode]::CreateNew,
         [System.IO.FileAccess]::Write, [System.IO.FileShare]::None)
     try { $stream.Write($bytes, 0, $bytes.Length) } finally { $stream.Close() }
+}
+
+function Get-InnerException {
+    # A .NET method's exception reaches a catch wrapped (MethodInvocationException); the cause
+    # is inside.
+    param($Exception)
+    while ($null -ne $Exception.InnerException -and
+        $Exception -is [System.Management.Automation.RuntimeException]) {
+        $Exception = $Exception.InnerException
+    }
+    return $Exception
+}
+
+function Open-LockFile {
+    # The exclusive open every use of the lock file starts with. $null when the file does not
+    # exist (and -Create is not given). Another agent's handle makes the open fail with a sharing
+    # violation (an IOException): wait and try again, for at most 10 seconds.
+    param([switch]$Create)
+    $mode = [System.IO.FileMode]::Open
+    if ($Create) {
+        [void][System.IO.Directory]::CreateDirectory([System.IO.Path]::GetDirectoryName($LockPath))
+        $mode = [System.IO.FileMode]::OpenOrCreate
+    }
+    for ($attempt = 0; $attempt -lt $LockOpenAttempts; $attempt++) {
+        try {
+            return [System.IO.File]::Open($LockPath, $mode, [System.IO.FileAccess]::ReadWrite,
+                [System.IO.FileShare]::None)
+        } catch {
+            $cause = Get-InnerException $_.Exception
+            if ($cause -is [System.IO.FileNotFoundException] -or
+                $cause -is [System.IO.DirectoryNotFoundException]) {
+                return $null
+            }
+            if (-not ($cause -is [System.IO.IOException])) { throw }
+        }
+        Start-Sleep -Milliseconds $LockRetryMilliseconds
+    }
+    throw ("casdesired: the lock file $LockPath stayed in use by another process for 10 " +
+        'seconds; try again.')
+}
+
+function Read-LockStream {
+    # The whole file through the handle, as text ('' for a new or released lock).
+    param($Stream)
+    $bytes = [System.Array]::CreateInstance([byte], [int]$Stream.Length)
+    $done = 0
+    while ($done -lt $bytes.Length) {
+        $read = $Stream.Read($bytes, $done, $bytes.Length - $done)
+        if ($read -le 0) { break }
+        $done += $read
+    }
+    return [System.Text.Encoding]::UTF8.GetString($bytes, 0, $done)
+}
+
+function Write-LockStream {
+    # Replace the whole content through the handle: nobody can read it half-written meanwhile.
+    param($Stream, [string]$Text)
+    $bytes = [System.Text.Encoding]::UTF8.GetBytes($Text)
+    $Stream.SetLength(0)
+    $Stream.Position = 0
+    $Stream.Write($bytes, 0, $bytes.Length)
+    $Stream.Flush()
+}
+
+function ConvertFrom-LockText {
+    # The lock record in a lock file's text; $null when it is empty (free) or no lock record (its
+    # writer was stopped mid-write: nobody can be relying on it).
+    param([string]$Text)
+    if ($Text.Trim() -eq '') { return $null }
+    try {
+        $lock = $Serializer.DeserializeObject($Text)
+        foreach ($name in @('lock_id', 'owner', 'acquired', 'expires')) {
+            if (-not ((Get-Field $lock $name) -is [string])) { return $null }
+        }
+        [void](ConvertFrom-UtcText ([string]$lock['expires']))
+        return $lock
+    } catch {
+        return $null
+    }
 }
 
 function ConvertTo-LockObject {
@@ -283,18 +467,22 @@ function Assert-PlanNotApplied {
     }
 }
 
-function Get-HeldLock {
-    param([string]$LockId)
-    $current = Read-CasdesiredFile $LockPath
+function Assert-LockHeld {
+    # The lock record read through an open handle, if it is the lock named; else throw.
+    param([string]$Text, [string]$LockId)
+    $current = ConvertFrom-LockText $Text
     if ($null -eq $current -or [string]$current['lock_id'] -ne $LockId) {
         $described = 'none'
-        if ($null -ne $current) { $described = [string]$current['lock_id'] + ' held by ' + $current['owner'] }
+        if ($null -ne $current) {
+            $described = [string]$current['lock_id'] + ' held by ' + $current['owner']
+        }
         throw "casdesired: lock $LockId is not held here (the current lock: $described)."
     }
     return $current
 }
 
 function Enter-CasdesiredLock {
+    # Take the lock if it is free, its lease ran out, or it is already ours (renewed).
     [CmdletBinding()]
     param(
         [Parameter(Mandatory = $true)][string]$LockId,
@@ -304,57 +492,79 @@ function Enter-CasdesiredLock {
     )
     Assert-CasdesiredId $LockId 'lock id'
     if ($PlanId -ne '') { Assert-CasdesiredId $PlanId 'plan id'; Assert-PlanNotApplied $PlanId }
-    $now = [DateTime]::UtcNow
-    $current = Read-CasdesiredFile $LockPath
-    $takenOverFrom = $null
-    if ($null -ne $current -and [string]$current['lock_id'] -ne $LockId) {
-        $expires = [DateTime]::Parse([string]$current['expires'], $null,
-            [System.Globalization.DateTimeStyles]::RoundtripKind)
-        if ($expires.ToUniversalTime() -gt $now) {
-            $heldPlan = [string](Get-Field $current 'plan_id' '')
-            if ($heldPlan -eq '') { $heldPlan = '-' }
-            throw ('casdesired: the organisation is locked by ' + $current['owner'] + ' since ' +
-                $current['acquired'] + ' (lock ' + $current['lock_id'] + ', plan ' + $heldPlan +
-                ', lease until ' + $current['expires'] + '). Wait for it, or break it ' +
-                'deliberately with: casdesired unlock ' + $current['lock_id'])
+    $stream = Open-LockFile -Create
+    try {
+        $text = Read-LockStream $stream
+        $now = [DateTime]::UtcNow
+        $current = ConvertFrom-LockText $text
+        $takenOverFrom = $null
+        if ($null -eq $current -and $text.Trim() -ne '') {
+            $takenOverFrom = 'an unreadable lock (its writer was stopped mid-write)'
         }
-        # The lease ran out (a killed job): remove the file, then race for CreateNew as usual.
-        $takenOverFrom = [string]$current['owner'] + ' (lock ' + [string]$current['lock_id'] + ')'
-        [System.IO.File]::Delete($LockPath)
+        if ($null -ne $current -and [string]$current['lock_id'] -ne $LockId) {
+            if ((ConvertFrom-UtcText ([string]$current['expires'])) -gt $now) {
+                $heldPlan = [string](Get-Field $current 'plan_id' '')
+                if ($heldPlan -eq '') { $heldPlan = '-' }
+                throw ('casdesired: the organisation is locked by ' + $current['owner'] +
+                    ' since ' + $current['acquired'] + ' (lock ' + $current['lock_id'] +
+                    ', plan ' + $heldPlan + ', lease until ' + $current['expires'] +
+                    '). Wait for it, or break it deliberately with: casdesired unlock ' +
+                    $current['lock_id'])
+            }
+            # The lease ran out (a killed job). Nobody else can touch the file while this
+            # handle is open, so replacing its content is the whole takeover.
+            $takenOverFrom = [string]$current['owner'] + ' (lock ' +
+                [string]$current['lock_id'] + ')'
+        }
+        $lock = New-Map
+        $lock['lock_id'] = $LockId; $lock['owner'] = $Owner; $lock['plan_id'] = $PlanId
+        $lock['acquired'] = Get-UtcText $now
+        $lock['expires'] = Get-UtcText $now.AddSeconds($LeaseSeconds)
+        Write-LockStream $stream $Serializer.Serialize($lock)
+    } finally {
+        $stream.Close()
     }
-    $lock = New-Map
-    $lock['lock_id'] = $LockId; $lock['owner'] = $Owner; $lock['plan_id'] = $PlanId
-    $lock['acquired'] = Get-UtcText $now
-    $lock['expires'] = Get-UtcText $now.AddSeconds($LeaseSeconds)
-    if ($null -ne $current -and [string]$current['lock_id'] -eq $LockId) {
-        [System.IO.File]::Delete($LockPath)  # our own lock again: renew it
-    }
-    Write-CasdesiredFileNew $LockPath $lock
     ConvertTo-LockObject $lock $takenOverFrom
 }
 
 function Update-CasdesiredLock {
-    # Renew the lease; fails (so the batch stops before any write) if the lock was broken.
+    # Renew the lease; fails (so the batch stops before any further write) if the lock was
+    # broken or taken over.
     [CmdletBinding()]
     param(
         [Parameter(Mandatory = $true)][string]$LockId,
         [Parameter(Mandatory = $true)][uint32]$LeaseSeconds
     )
     Assert-CasdesiredId $LockId 'lock id'
-    $lock = Get-HeldLock $LockId
-    $lock['expires'] = Get-UtcText ([DateTime]::UtcNow.AddSeconds($LeaseSeconds))
-    $bytes = [System.Text.Encoding]::UTF8.GetBytes($Serializer.Serialize($lock))
-    [System.IO.File]::WriteAllBytes($LockPath, $bytes)
+    $stream = Open-LockFile
+    if ($null -eq $stream) { [void](Assert-LockHeld '' $LockId) }
+    try {
+        $lock = Assert-LockHeld (Read-LockStream $stream) $LockId
+        $lock['expires'] = Get-UtcText ([DateTime]::UtcNow.AddSeconds($LeaseSeconds))
+        Write-LockStream $stream $Serializer.Serialize($lock)
+    } finally {
+        $stream.Close()
+    }
     ConvertTo-LockObject $lock
 }
 
 function Exit-CasdesiredLock {
+    # Release: empty the file if it holds our lock; nothing to do if the lock is free.
     [CmdletBinding()]
     param([Parameter(Mandatory = $true)][string]$LockId)
     Assert-CasdesiredId $LockId 'lock id'
-    if (-not [System.IO.File]::Exists($LockPath)) { return }  # already broken with unlock
-    [void](Get-HeldLock $LockId)
-    [System.IO.File]::Delete($LockPath)
+    $stream = Open-LockFile
+    if ($null -eq $stream) { return }
+    try {
+        $text = Read-LockStream $stream
+        # Free already (broken with unlock): nothing to release.
+        if ($null -ne (ConvertFrom-LockText $text)) {
+            [void](Assert-LockHeld $text $LockId)
+            Write-LockStream $stream ''
+        }
+    } finally {
+        $stream.Close()
+    }
 }
 
 function Remove-CasdesiredLock {
@@ -362,20 +572,33 @@ function Remove-CasdesiredLock {
     [CmdletBinding()]
     param([Parameter(Mandatory = $true)][string]$LockId)
     Assert-CasdesiredId $LockId 'lock id'
-    $lock = Get-HeldLock $LockId
-    [System.IO.File]::Delete($LockPath)
+    $stream = Open-LockFile
+    if ($null -eq $stream) { [void](Assert-LockHeld '' $LockId) }
+    try {
+        $lock = Assert-LockHeld (Read-LockStream $stream) $LockId
+        Write-LockStream $stream ''
+    } finally {
+        $stream.Close()
+    }
     ConvertTo-LockObject $lock
 }
 
 function Get-CasdesiredLock {
     [CmdletBinding()]
     param()
-    $current = Read-CasdesiredFile $LockPath
+    $stream = Open-LockFile
+    if ($null -eq $stream) { return }
+    try {
+        $current = ConvertFrom-LockText (Read-LockStream $stream)
+    } finally {
+        $stream.Close()
+    }
     if ($null -ne $current) { ConvertTo-LockObject $current }
 }
 
 function Register-CasdesiredPlan {
-    # Record, before the first write, that this plan is being applied: never twice.
+    # Record, before the first write, that this plan is being applied: never twice. The record
+    # is created while the lock file is held, so no takeover slips in between.
     [CmdletBinding()]
     param(
         [Parameter(Mandatory = $true)][string]$LockId,
@@ -383,12 +606,23 @@ function Register-CasdesiredPlan {
     )
     Assert-CasdesiredId $LockId 'lock id'
     Assert-CasdesiredId $PlanId 'plan id'
-    $lock = Get-HeldLock $LockId
-    Assert-PlanNotApplied $PlanId
-    $record = New-Map
-    $record['plan_id'] = $PlanId; $record['owner'] = [string]$lock['owner']
-    $record['applied'] = Get-UtcText ([DateTime]::UtcNow)
-    Write-CasdesiredFileNew (Join-Path $AppliedDir ($PlanId + '.json')) $record
+    $stream = Open-LockFile
+    if ($null -eq $stream) { [void](Assert-LockHeld '' $LockId) }
+    try {
+        $lock = Assert-LockHeld (Read-LockStream $stream) $LockId
+        Assert-PlanNotApplied $PlanId
+        $record = New-Map
+        $record['plan_id'] = $PlanId; $record['owner'] = [string]$lock['owner']
+        $record['applied'] = Get-UtcText ([DateTime]::UtcNow)
+        try {
+            Write-CasdesiredFileNew (Join-Path $AppliedDir ($PlanId + '.json')) $record
+        } catch {
+            Assert-PlanNotApplied $PlanId  # created in between: say by whom
+            throw
+        }
+    } finally {
+        $stream.Close()
+    }
     New-Object PSObject -Property @{ PlanId = $PlanId; Applied = $record['applied'] }
 }
 # --- end of the organisation lock --------------------------------------------------------------
@@ -402,7 +636,14 @@ $response['host'] = [string]$env:COMPUTERNAME
 $response['ps_version'] = [string]$PSVersionTable.PSVersion
 $response['exchange_version'] = $null
 $response['fatal'] = $null
+$response['stopped'] = $null
+$response['keepalives'] = [long]0
 $results = New-Object System.Collections.ArrayList
+$KeepaliveState = New-Map
+$KeepaliveState['keepalive'] = $null
+$KeepaliveState['stopped'] = $null
+$KeepaliveState['runs'] = [long]0
+$KeepaliveState['watch'] = [System.Diagnostics.Stopwatch]::StartNew()
 $response['results'] = $results
 $remoteSession = $null
 
@@ -454,7 +695,7 @@ try {
         foreach ($invocation in $invocations) {
             $name = [string](Get-Field $invocation 'cmdlet' '')
             if ($name -notmatch '-Nlb' -and $name -notmatch '-Casdesired' -and
-                -not ($names -contains $name)) {
+                ($AllowedCmdlets -contains $name) -and -not ($names -contains $name)) {
                 [void]$names.Add($name)
             }
         }
@@ -493,9 +734,15 @@ try {
         }
     }
 
+    # The keepalive's interval counts from here (apply's batches renew the lease first thing).
+    $KeepaliveState['keepalive'] = Get-Field $request 'keepalive'
+    $KeepaliveState['watch'] = [System.Diagnostics.Stopwatch]::StartNew()
     foreach ($invocation in $invocations) {
-        $result = Invoke-AgentInvocation $invocation
+        # A failed keepalive stops the run: later invocations have no result at all.
+        if (-not (Invoke-AgentKeepalive)) { break }
+        $result = Invoke-AgentInvocation $invocation $true
         [void]$results.Add($result)
+        if ($null -ne $KeepaliveState['stopped']) { break }  # it failed during an until
         # on_error "stop" (the default): nothing after a failure runs, so later invocations
         # have no result at all and casdesired cannot mistake "not run" for "empty".
         $onError = [string](Get-Field $invocation 'on_error' 'stop')
@@ -512,4 +759,6 @@ try {
     }
 }
 
+$response['stopped'] = $KeepaliveState['stopped']
+$response['keepalives'] = [long]$KeepaliveState['runs']
 Write-AgentResponse $response

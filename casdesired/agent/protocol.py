@@ -29,7 +29,17 @@ Invocation semantics (the agent and the lab implement them identically):
 * ``until`` repeats the invocation until every output object's property is one of the values,
   or the timeout passes (an error) — used to wait for an NLB drain;
 * on an error the result carries Exchange's message; with ``on_error="stop"`` (the default)
-  nothing after it runs and later invocations have no result at all.
+  nothing after it runs and later invocations have no result at all;
+* only the cmdlets in :data:`ALLOWED_CMDLETS` run: any other name is refused as PowerShell
+  refuses an unknown command. agent.ps1 holds the same list literally (a request cannot widen
+  it), the lab's executor checks it, and the reconciler refuses to send anything else
+  (:func:`check_allowed`);
+* a request may carry a ``keepalive`` (:class:`Keepalive`): an invocation the agent runs
+  whenever ``interval_seconds`` have passed since it last ran (or since the agent started),
+  between invocations and between the polls of an ``until``. If it fails, the agent stops at
+  once: nothing more runs, an ``until`` it interrupted fails with :data:`KEEPALIVE_FAILED`, and
+  the response's ``stopped`` says why. apply renews the organisation lock's lease this way, so
+  a long batch never outlives its lease.
 """
 
 from __future__ import annotations
@@ -72,6 +82,44 @@ ParamValue: TypeAlias = Scalar | list[Scalar]
 JsonValue = Any
 
 SECRET_KEYS = frozenset({"password", "credential", "secret"})
+
+ALLOWED_CMDLETS: tuple[str, ...] = (
+    # Exchange 2010: what the reader reads and what changes write.
+    "Get-ExchangeServer",
+    "Get-ClientAccessServer",
+    "Set-ClientAccessServer",
+    "Get-ClientAccessArray",
+    "New-ClientAccessArray",
+    "Set-ClientAccessArray",
+    "Remove-ClientAccessArray",
+    "Get-MailboxDatabase",
+    "Set-MailboxDatabase",
+    "Get-Mailbox",
+    # Windows NLB (module NetworkLoadBalancingClusters). Start-NlbClusterNode is not sent by
+    # casdesired today; plans tell operators to use it to bring a stopped node back.
+    "Get-NlbCluster",
+    "Get-NlbClusterNode",
+    "Add-NlbClusterNode",
+    "Stop-NlbClusterNode",
+    "Start-NlbClusterNode",
+    "Remove-NlbClusterNode",
+    # The agent's own functions: the organisation lock (agent.ps1, "The organisation lock").
+    "Enter-CasdesiredLock",
+    "Update-CasdesiredLock",
+    "Exit-CasdesiredLock",
+    "Remove-CasdesiredLock",
+    "Get-CasdesiredLock",
+    "Register-CasdesiredPlan",
+)
+"""Every command the agent runs; anything else is refused. agent.ps1 repeats this list
+literally (``$AllowedCmdlets``; tests/agent checks the two are equal) so that no request can
+widen it. Names compare case-insensitively, as PowerShell's do."""
+
+_ALLOWED_KEYS = frozenset(name.lower() for name in ALLOWED_CMDLETS)
+
+KEEPALIVE_FAILED = "casdesired: stopped: the keepalive {cmdlet} failed: {message}"
+"""The agent's text (``stopped``, and the error of an ``until`` it cut short) when a keepalive
+fails: nothing after it was run."""
 
 
 def encode_command(script: str) -> str:
@@ -160,6 +208,28 @@ class Invocation:
 
 
 @dataclass(frozen=True)
+class Keepalive:
+    """An invocation the agent repeats while a request runs (e.g. renew the lock's lease)."""
+
+    invocation: Invocation
+    interval_seconds: float
+    """Run it whenever this long has passed since its last run (or the agent's start)."""
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"invocation": self.invocation.to_json(), "interval_seconds": self.interval_seconds}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> Keepalive:
+        invocation = data.get("invocation")
+        if not isinstance(invocation, dict):
+            raise ProtocolError("keepalive: invocation must be an object")
+        interval = float(data.get("interval_seconds", 0))
+        if not interval > 0:
+            raise ProtocolError(f"keepalive: bad interval_seconds {interval!r}")
+        return cls(invocation=Invocation.from_json(invocation), interval_seconds=interval)
+
+
+@dataclass(frozen=True)
 class ExchangeSession:
     """How the agent reaches the Exchange cmdlets."""
 
@@ -203,23 +273,53 @@ class Request:
     modules: tuple[str, ...] = ()
     """PowerShell modules to Import-Module first (2.0 does not auto-load them)."""
     protocol: int = PROTOCOL_VERSION
+    keepalive: Keepalive | None = None
+    """Repeated while the request runs; its failure stops the run (see the module docstring)."""
 
     def to_json(self) -> dict[str, JsonValue]:
-        return {
+        data: dict[str, JsonValue] = {
             "protocol": self.protocol,
             "exchange": self.exchange.to_json(),
             "modules": list(self.modules),
             "invocations": [i.to_json() for i in self.invocations],
         }
+        if self.keepalive is not None:
+            data["keepalive"] = self.keepalive.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, JsonValue]) -> Request:
         if data.get("protocol") != PROTOCOL_VERSION:
             raise ProtocolError(f"unsupported agent protocol {data.get('protocol')!r}")
+        keepalive = data.get("keepalive")
         return cls(
             invocations=tuple(Invocation.from_json(i) for i in data.get("invocations") or ()),
             exchange=ExchangeSession.from_json(data.get("exchange") or {}),
             modules=tuple(data.get("modules") or ()),
+            keepalive=Keepalive.from_json(keepalive) if keepalive else None,
+        )
+
+    def cmdlets(self) -> tuple[str, ...]:
+        """Every command name the request would run, its keepalive's included."""
+        names = [i.cmdlet for i in self.invocations]
+        if self.keepalive is not None:
+            names.append(self.keepalive.invocation.cmdlet)
+        return tuple(names)
+
+
+def is_allowed(cmdlet: str) -> bool:
+    """Whether the agent runs ``cmdlet`` (case-insensitive, as PowerShell compares names)."""
+    return cmdlet.lower() in _ALLOWED_KEYS
+
+
+def check_allowed(request: Request) -> None:
+    """Refuse, before anything is sent, a request naming a command the agent would refuse."""
+    refused = sorted({name for name in request.cmdlets() if not is_allowed(name)})
+    if refused:
+        names = ", ".join(repr(n) for n in refused)
+        raise ProtocolError(
+            f"casdesired will not send {names} to the agent: the agent runs only the commands "
+            "in casdesired.agent.protocol.ALLOWED_CMDLETS"
         )
 
 
@@ -285,6 +385,11 @@ class Response:
     fatal: str | None = None
     """Set when the agent could not run at all (no snap-in, Exchange 2013+, bad request)."""
     agent_protocol: int = PROTOCOL_VERSION
+    stopped: str | None = None
+    """Set when the request's keepalive failed: the agent ran nothing after it (the text is
+    :data:`KEEPALIVE_FAILED`)."""
+    keepalives: int = 0
+    """How many times the keepalive ran (successfully or not)."""
 
     def result(self, invocation_id: str) -> Result | None:
         return next((r for r in self.results if r.id == invocation_id), None)
@@ -296,6 +401,8 @@ class Response:
             "ps_version": self.ps_version,
             "exchange_version": self.exchange_version,
             "fatal": self.fatal,
+            "stopped": self.stopped,
+            "keepalives": self.keepalives,
             "results": [r.to_json() for r in self.results],
         }
 
@@ -309,6 +416,8 @@ class Response:
             ps_version=str(data.get("ps_version") or ""),
             exchange_version=data.get("exchange_version"),
             fatal=data.get("fatal"),
+            stopped=data.get("stopped"),
+            keepalives=int(data.get("keepalives") or 0),
         )
 
 

@@ -2,7 +2,10 @@
 
 Changes are grouped into batches; each batch is ONE agent request (the payload on stdin) whose
 first invocation renews the lock's lease (so a batch never writes under a lock that was broken
-or taken over) and, in the first batch, records the plan id as applied. Every invocation stops
+or taken over) and, in the first batch, records the plan id as applied. While the batch runs,
+the request's keepalive renews the lease every ``keepalive_seconds`` (between invocations and
+between drain polls); if a renewal fails, the agent runs nothing more and the execution stops
+with that reason. Every invocation stops
 the run at its failure (``on_error: stop``), so nothing after a failed change runs. A batch
 boundary is placed before each NLB drain-and-wait (the waits can be long) and every
 :data:`MAX_INVOCATIONS_PER_BATCH` invocations, so an interrupt is honoured between batches.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
 
@@ -117,14 +120,6 @@ def make_batches(
     return batches
 
 
-def lease_for(batch: Batch) -> int:
-    """The lease a batch needs: the default plus the longest it may legitimately wait."""
-    waits = sum(
-        i.until.timeout_seconds for c in batch.changes for i in c.invocations() if i.until
-    )
-    return locking.DEFAULT_LEASE_SECONDS + int(waits)
-
-
 @dataclass
 class Execution:
     """The outcome of every change, in plan order, and why it stopped (if it did)."""
@@ -151,8 +146,11 @@ def execute(
     progress: Callable[[str], None] = lambda _m: None,
     extras: list[ExtraExecutor] | None = None,
     environ: Mapping[str, str] | None = None,
+    lease_seconds: int = locking.DEFAULT_LEASE_SECONDS,
+    keepalive_seconds: float = locking.KEEPALIVE_SECONDS,
 ) -> Execution:
-    """Run ``changes`` batch by batch; stop at the first failure or when interrupted."""
+    """Run ``changes`` batch by batch; stop at the first failure, at a failed lease renewal or
+    when interrupted. ``keepalive_seconds`` must stay well under ``lease_seconds``."""
     outcomes = {id(c): Outcome(c) for c in changes}
     result = Execution([outcomes[id(c)] for c in changes])
     batches = make_batches(changes, extras, batch_limit(os.environ if environ is None else environ))
@@ -174,13 +172,17 @@ def execute(
                 return result
             outcomes[id(change)].status = Status.APPLIED
             continue
-        prefix: list[Invocation] = [locking.renew(lock_id, lease_for(batch))]
+        prefix: list[Invocation] = [locking.renew(lock_id, lease_seconds)]
         if not registered:
             prefix.append(locking.register_plan(lock_id, plan_id))
         invocations = [*prefix, *(i for c in batch.changes for i in c.invocations())]
         modules = tuple(sorted({m for c in batch.changes for m in c.modules}))
         try:
-            response = client.run(client.make_request(tuple(invocations), modules=modules))
+            request = replace(
+                client.make_request(tuple(invocations), modules=modules),
+                keepalive=locking.keepalive(lock_id, lease_seconds, keepalive_seconds),
+            )
+            response = client.run(request)
         except CasdesiredError as exc:
             for change in batch.changes:
                 outcomes[id(change)].status = Status.UNKNOWN
@@ -197,6 +199,12 @@ def execute(
         for change in batch.changes:
             outcome = outcomes[id(change)]
             _settle(outcome, response)
+            if outcome.status is not Status.APPLIED and response.stopped:
+                result.stopped = (
+                    f"renewing the lock's lease failed while batch {number} ran, so the agent "
+                    f"ran nothing more ({response.stopped})"
+                )
+                return result
             if outcome.status is Status.FAILED:
                 result.stopped = f"{change.describe()} failed"
                 return result

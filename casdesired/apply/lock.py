@@ -1,11 +1,15 @@
 """The organisation-wide lock, as casdesired asks the agent for it.
 
-The lock lives on the Windows endpoint host (a file the agent creates atomically under
-``%ProgramData%\\casdesired\\locks``; see the lock section of agent.ps1), so every pipeline of an
-organisation — whatever runner it runs on — sees the same lock, provided they all use the same
-endpoint. These helpers build the invocations of the agent's lock functions and read their
-answers; :mod:`casdesired.apply.run` puts them into the same command executions as its reads
-and writes, so locking costs no extra round trip.
+The lock lives on the Windows endpoint host (a file under ``%ProgramData%\\casdesired\\locks``
+that the agent only ever reads and rewrites under an exclusive handle; see the lock section of
+agent.ps1), so every pipeline of an organisation — whatever runner it runs on — sees the same
+lock, provided they all use the same endpoint. These helpers build the invocations of the
+agent's lock functions and read their answers; :mod:`casdesired.apply.run` puts them into the
+same command executions as its reads and writes, so locking costs no extra round trip.
+
+While a batch runs, the agent itself renews the lease (:func:`keepalive`) every
+:data:`KEEPALIVE_SECONDS`, between invocations and between the polls of an NLB drain wait; if
+a renewal fails (the lock was broken or taken over) the agent runs nothing more.
 """
 
 from __future__ import annotations
@@ -15,15 +19,22 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from casdesired.agent.protocol import Invocation, JsonValue, Response
+from casdesired.agent.protocol import Invocation, JsonValue, Keepalive, Response
 
 DEFAULT_LEASE_SECONDS = 900
-"""How long a lock outlives a silent holder (a killed CI job): 15 minutes, renewed per batch."""
+"""How long a lock outlives a silent holder (a killed CI job): 15 minutes. Renewed at the start
+of every batch and by the batch's keepalive while it runs."""
+
+KEEPALIVE_SECONDS = 60
+"""How often the agent renews the lease while a batch runs. One invocation may therefore take
+up to ``DEFAULT_LEASE_SECONDS - KEEPALIVE_SECONDS`` (14 minutes) without the lease lapsing;
+Exchange's Set-MailboxDatabase takes a second or two, and drain waits renew between polls."""
 
 ENTER = "lock:enter"
 UPDATE = "lock:update"
+KEEPALIVE = "lock:keepalive"
 REGISTER = "lock:register-plan"
 EXIT = "lock:exit"
 REMOVE = "lock:remove"
@@ -78,6 +89,12 @@ def renew(lock_id: str, lease_seconds: int) -> Invocation:
         parameters={"LockId": lock_id, "LeaseSeconds": lease_seconds},
         properties=("Expires",),
     )
+
+
+def keepalive(lock_id: str, lease_seconds: int, interval_seconds: float) -> Keepalive:
+    """The request-level keepalive that renews the lease while a batch runs."""
+    invocation = replace(renew(lock_id, lease_seconds), id=KEEPALIVE)
+    return Keepalive(invocation=invocation, interval_seconds=interval_seconds)
 
 
 def register_plan(lock_id: str, plan_id: str) -> Invocation:

@@ -189,6 +189,7 @@ class AgentClient:
         (Exchange 2013 or later) or :class:`ReadFailed` (the agent could not start).
         Failures of single invocations are not raised: they are in the response's results.
         """
+        protocol.check_allowed(request)  # never send what the agent's allow-list refuses
         stdin = protocol.encode_stdin(agent_script(), request)
         stdout, stderr, exit_code = self._execute(stdin)
         return self._response(stdout, stderr, exit_code)

@@ -1,9 +1,11 @@
 """The lab's agent: executes a request as casdesired/agent/agent.ps1 does on Windows.
 
 Every branch mirrors agent.ps1 (read it side by side): session mode and module loading, the
-Exchange 2013 refusal, ``& $cmdlet @parameters -ErrorAction Stop`` per invocation, property
-selection (a property the object lacks is left out), ``group_by`` counts, ``until`` polling,
-and ``on_error``. Texts the agent itself produces are the same strings as in agent.ps1.
+Exchange 2013 refusal, the allow-list of cmdlets, ``& $cmdlet @parameters -ErrorAction Stop``
+per invocation, property selection (a property the object lacks is left out), ``group_by``
+counts, ``until`` polling, ``on_error``, and the request's ``keepalive`` (run between
+invocations and between polls whenever its interval has passed; its failure stops the run).
+Texts the agent itself produces are the same strings as in agent.ps1.
 Cmdlets run through a :class:`CmdletRunner` (the Organisation), never as script text.
 """
 
@@ -14,19 +16,22 @@ import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from casdesired.agent.protocol import (
+    KEEPALIVE_FAILED,
     PROTOCOL_VERSION,
     Invocation,
     InvocationError,
     JsonValue,
+    Keepalive,
     ParamValue,
     Request,
     Response,
     Result,
+    is_allowed,
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
@@ -158,12 +163,56 @@ def execute(runner: CmdletRunner, request: Request) -> AgentRun:
             fatal = EXCHANGE_TOO_NEW.format(host=endpoint, version=version)
             return AgentRun(_response(runner, [], version, fatal=fatal), host_lines)
 
+    keepalive = _Keepalive(runner, request.keepalive, frozen, host_lines)
     for invocation in request.invocations:
-        result = _run_invocation(runner, invocation, frozen, host_lines)
+        if not keepalive.run_if_due():
+            break  # nothing more runs: later invocations have no result
+        result = _run_invocation(runner, invocation, frozen, host_lines, keepalive)
         results.append(result)
+        if keepalive.stopped is not None:
+            break  # it failed while this invocation polled
         if not result.ok and invocation.on_error != "continue":
             break
-    return AgentRun(_response(runner, results, version, fatal=None), host_lines)
+    response = _response(runner, results, version, fatal=None)
+    response = replace(response, stopped=keepalive.stopped, keepalives=keepalive.runs)
+    return AgentRun(response, host_lines)
+
+
+class _Keepalive:
+    """Invoke-AgentKeepalive: the request's keepalive, run whenever its interval has passed."""
+
+    def __init__(
+        self,
+        runner: CmdletRunner,
+        keepalive: Keepalive | None,
+        loaded: frozenset[Provider],
+        host_lines: list[str],
+    ) -> None:
+        self.runner = runner
+        self.keepalive = keepalive
+        self.loaded = loaded
+        self.host_lines = host_lines
+        self.last = runner.monotonic()
+        self.runs = 0
+        self.stopped: str | None = None
+
+    def run_if_due(self) -> bool:
+        """False once the keepalive has failed: the caller must run nothing more."""
+        if self.stopped is not None:
+            return False
+        if self.keepalive is None:
+            return True
+        if self.runner.monotonic() - self.last < self.keepalive.interval_seconds:
+            return True
+        invocation = self.keepalive.invocation
+        self.runs += 1
+        result = _run_invocation(self.runner, invocation, self.loaded, self.host_lines, None)
+        self.last = self.runner.monotonic()
+        if result.ok:
+            return True
+        message = result.error.message if result.error else "no result"
+        self.stopped = KEEPALIVE_FAILED.format(cmdlet=invocation.cmdlet, message=message)
+        return False
 
 
 def _response(
@@ -183,11 +232,15 @@ def _run_invocation(
     invocation: Invocation,
     loaded: frozenset[Provider],
     host_lines: list[str],
+    keepalive: _Keepalive | None,
 ) -> Result:
     objects: list[Obj] = []
     try:
         if not _CMDLET_NAME.match(invocation.cmdlet):
             raise _thrown(NOT_A_CMDLET.format(name=invocation.cmdlet))
+        if not is_allowed(invocation.cmdlet):
+            # Refused as PowerShell refuses an unknown command, before anything runs.
+            raise err.CommandNotFound(invocation.cmdlet)
         # agent.ps1 sets ErrorAction itself, over any value the request carried.
         parameters = {
             k: v for k, v in invocation.parameters.items() if k.lower() != "erroraction"
@@ -218,6 +271,8 @@ def _run_invocation(
                         values=", ".join(until.values),
                     ))
                 runner.sleep(until.interval_seconds)
+                if keepalive is not None and not keepalive.run_if_due():
+                    raise _thrown(keepalive.stopped or "")
             return Result(id=invocation.id, ok=True, objects=tuple(objects))
         output = runner.invoke(invocation.cmdlet, parameters, loaded)
         host_lines += output.host_lines

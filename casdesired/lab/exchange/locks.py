@@ -1,10 +1,23 @@
 """The agent's lock functions, as the lab runs them (mirror of the lock section of agent.ps1).
 
-On Windows the organisation-wide lock is a file the agent creates atomically under
-``%ProgramData%\\casdesired\\locks\\`` (``[IO.File]::Open(path, 'CreateNew')``), and every plan
-that started writing leaves a record under ``%ProgramData%\\casdesired\\applied\\``. The lab keeps
-those files in its state document (``OrgState.files``: Windows path → file text), so the lock
-survives lab restarts exactly as the file survives on the endpoint host.
+On Windows the organisation-wide lock is one file, ``%ProgramData%\\casdesired\\locks\\
+organisation.lock``, and every plan that started writing leaves a record under
+``%ProgramData%\\casdesired\\applied\\``. The lab keeps those files in its state document
+(``OrgState.files``: Windows path -> file text), so the lock survives lab restarts exactly as
+the file survives on the endpoint host.
+
+Every look at or change of the lock file is one read-modify-write under an EXCLUSIVE handle
+(``[IO.File]::Open(path, mode, ReadWrite, FileShare.None)``): while one agent holds it, any
+other open of that file fails with a sharing violation and is retried, so no interleaving of
+two agents can act on a lock another one is changing. agent.ps1's comment above
+Enter-CasdesiredLock lists the interleavings this rules out, and why the file is never deleted
+or renamed (an empty lock file is a free lock).
+
+To let a test interleave two contenders operation by operation, the file system is modelled
+explicitly (:class:`LockFiles`: open, read, write, close, with sharing violations) and each
+lock function is a generator (``*_steps``) that yields the name of the file operation it is
+about to perform. The lab drives a generator to its end inside one cmdlet call
+(:func:`run_steps`); tests drive several against one :class:`LockFiles` in any order.
 
 The functions are defined by the agent script itself, so they exist whatever the Exchange
 session mode; their parameters are bound as strictly as any cmdlet's (an unknown parameter
@@ -15,15 +28,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.cmdlets import Cmdlet, CmdletContext, Obj, Param
+from casdesired.lab.exchange.cmdlets import Cmdlet, CmdletContext, Handler, Obj, Param
 
 LOCK_PATH = "C:\\ProgramData\\casdesired\\locks\\organisation.lock"
 APPLIED_DIR = "C:\\ProgramData\\casdesired\\applied\\"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+OPEN_ATTEMPTS = 200
+"""How often an open that meets a sharing violation is tried (agent.ps1: every 50 ms, 10 s)."""
+RETRY_SECONDS = 0.05
 
 # agent.ps1's texts.
 LOCK_HELD = (
@@ -37,6 +56,77 @@ ALREADY_APPLIED = (
     "make a new plan."
 )
 BAD_ID = "casdesired: '{value}' is not a valid {what} (letters, digits and '-', at most 64)."
+LOCK_BUSY = (
+    "casdesired: the lock file {path} stayed in use by another process for 10 seconds; "
+    "try again."
+)
+UNREADABLE = "an unreadable lock (its writer was stopped mid-write)"
+"""TakenOverFrom when the file held something that is not a lock record."""
+SHARING_VIOLATION = (
+    "The process cannot access the file '{path}' because it is being used by another process."
+)
+
+Steps = Generator[str, None, list[Obj]]
+"""A lock function as a generator: yields the file operation it is about to perform."""
+
+
+class SharingViolation(Exception):
+    """``IOException``: another handle holds the file with ``FileShare.None``."""
+
+
+@dataclass
+class Handle:
+    path: str
+    closed: bool = False
+
+
+@dataclass
+class LockFiles:
+    """The endpoint's files with NTFS's share-mode rule for exclusive handles.
+
+    ``files`` is the lab state's file map (path -> text). A path in ``open_paths`` has an
+    exclusive handle open; opening it again fails with :class:`SharingViolation`.
+    """
+
+    files: dict[str, str]
+    open_paths: set[str] = field(default_factory=set)
+
+    def open_exclusive(self, path: str, *, create: bool) -> Handle | None:
+        """``[IO.File]::Open(path, OpenOrCreate | Open, ReadWrite, None)``; None when the file
+        does not exist and ``create`` is false (FileNotFoundException)."""
+        if path in self.open_paths:
+            raise SharingViolation(SHARING_VIOLATION.format(path=path))
+        if path not in self.files:
+            if not create:
+                return None
+            self.files[path] = ""
+        self.open_paths.add(path)
+        return Handle(path)
+
+    def read(self, handle: Handle) -> str:
+        self._check(handle)
+        return self.files[handle.path]
+
+    def write(self, handle: Handle, text: str) -> None:
+        """``SetLength(0)`` then ``Write``: the whole content replaced through the handle."""
+        self._check(handle)
+        self.files[handle.path] = text
+
+    def close(self, handle: Handle) -> None:
+        if not handle.closed:
+            handle.closed = True
+            self.open_paths.discard(handle.path)
+
+    def create_new(self, path: str, text: str) -> bool:
+        """``FileMode.CreateNew``: False if the file exists (the atomic test-and-set)."""
+        if path in self.files:
+            return False
+        self.files[path] = text
+        return True
+
+    def _check(self, handle: Handle) -> None:
+        if handle.closed or handle.path not in self.open_paths:
+            raise ValueError(f"handle on {handle.path} is not open")  # a bug in a step function
 
 
 def _thrown(message: str) -> err.ExchangeError:
@@ -49,24 +139,35 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
-def _parse(text: str) -> datetime:
+def _parse_time(text: str) -> datetime:
     return datetime.strptime(text[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
 
 
 def _check_id(value: str, what: str) -> str:
-    # The plan id becomes part of a file name: anything but a plain id could leave the folder.
+    # Ids become part of file names: anything but a plain id could leave the folder.
     if not _SAFE_ID.match(value):
         raise _thrown(BAD_ID.format(value=value, what=what))
     return value
 
 
-def _now(ctx: CmdletContext) -> datetime:
-    return datetime.fromtimestamp(ctx.now, timezone.utc)
-
-
-def _current(ctx: CmdletContext) -> dict[str, Any] | None:
-    text = ctx.state.files.get(LOCK_PATH)
-    return None if text is None else dict(json.loads(text))
+def parse_lock(text: str) -> dict[str, Any] | None:
+    """A lock file's record; None when it is empty (free) or not a lock record (a writer was
+    killed mid-write: nobody can be relying on it)."""
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), str) for k in ("lock_id", "owner", "acquired", "expires")
+    ):
+        return None
+    try:
+        _parse_time(data["expires"])
+    except ValueError:
+        return None
+    return dict(data)
 
 
 def _describe(lock: dict[str, Any] | None) -> str:
@@ -87,18 +188,17 @@ def _lock_object(lock: dict[str, Any], taken_over_from: str | None = None) -> Ob
     }
 
 
-def _write(ctx: CmdletContext, path: str, data: dict[str, Any]) -> None:
-    ctx.state.files[path] = json.dumps(data, separators=(",", ":"))
-    ctx.changed = True
+def _serialise(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
 
 
-def _applied_record(ctx: CmdletContext, plan_id: str) -> dict[str, Any] | None:
-    text = ctx.state.files.get(f"{APPLIED_DIR}{plan_id}.json")
+def _applied_record(files: LockFiles, plan_id: str) -> dict[str, Any] | None:
+    text = files.files.get(f"{APPLIED_DIR}{plan_id}.json")
     return None if text is None else dict(json.loads(text))
 
 
-def _refuse_applied(ctx: CmdletContext, plan_id: str) -> None:
-    record = _applied_record(ctx, plan_id)
+def _refuse_applied(files: LockFiles, plan_id: str) -> None:
+    record = _applied_record(files, plan_id)
     if record is not None:
         raise _thrown(
             ALREADY_APPLIED.format(
@@ -107,74 +207,191 @@ def _refuse_applied(ctx: CmdletContext, plan_id: str) -> None:
         )
 
 
-def enter_lock(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
+def _open(
+    files: LockFiles, *, create: bool, attempts: int
+) -> Generator[str, None, Handle | None]:
+    """Open-LockFile: the exclusive open, retried while another agent holds the file."""
+    for _ in range(attempts):
+        yield "open"
+        try:
+            return files.open_exclusive(LOCK_PATH, create=create)
+        except SharingViolation:
+            yield "wait"
+    raise _thrown(LOCK_BUSY.format(path=LOCK_PATH))
+
+
+def enter_steps(
+    files: LockFiles, now: datetime, args: dict[str, Any], *, attempts: int = OPEN_ATTEMPTS
+) -> Steps:
+    """Enter-CasdesiredLock: take the lock if it is free, expired, or already ours."""
     lock_id = _check_id(args["LockId"], "lock id")
     plan_id = _check_id(args["PlanId"], "plan id") if args.get("PlanId") else ""
     if plan_id:
-        _refuse_applied(ctx, plan_id)
-    now = _now(ctx)
-    current = _current(ctx)
-    taken_over_from: str | None = None
-    if current is not None and current["lock_id"] != lock_id:
-        if _parse(current["expires"]) > now:
-            raise _thrown(LOCK_HELD.format(**{"plan_id": current.get("plan_id") or "-", **current}))
-        # The lease ran out (a killed job): the file is removed and created anew.
-        taken_over_from = f"{current['owner']} (lock {current['lock_id']})"
-    lock = {
-        "lock_id": lock_id,
-        "owner": args["Owner"],
-        "plan_id": plan_id,
-        "acquired": _iso(now),
-        "expires": _iso(now + timedelta(seconds=args["LeaseSeconds"])),
-    }
-    _write(ctx, LOCK_PATH, lock)
+        _refuse_applied(files, plan_id)
+    handle = yield from _open(files, create=True, attempts=attempts)
+    assert handle is not None  # create=True always opens
+    try:
+        yield "read"
+        text = files.read(handle)
+        current = parse_lock(text)
+        taken_over_from: str | None = None
+        if current is None and text.strip():
+            taken_over_from = UNREADABLE
+        if current is not None and current["lock_id"] != lock_id:
+            if _parse_time(current["expires"]) > now:
+                raise _thrown(
+                    LOCK_HELD.format(**{**current, "plan_id": current.get("plan_id") or "-"})
+                )
+            # The lease ran out (a killed job). Nobody else can touch the file while we hold
+            # the handle, so replacing its content is the whole takeover.
+            taken_over_from = f"{current['owner']} (lock {current['lock_id']})"
+        lock = {
+            "lock_id": lock_id,
+            "owner": args["Owner"],
+            "plan_id": plan_id,
+            "acquired": _iso(now),
+            "expires": _iso(now + timedelta(seconds=args["LeaseSeconds"])),
+        }
+        yield "write"
+        files.write(handle, _serialise(lock))
+    finally:
+        yield "close"
+        files.close(handle)
     return [_lock_object(lock, taken_over_from)]
 
 
-def _held(ctx: CmdletContext, lock_id: str) -> dict[str, Any]:
-    current = _current(ctx)
+def _held(files: LockFiles, handle: Handle, lock_id: str) -> dict[str, Any]:
+    current = parse_lock(files.read(handle))
     if current is None or current["lock_id"] != lock_id:
         raise _thrown(NOT_HELD.format(lock_id=lock_id, current=_describe(current)))
     return current
 
 
-def update_lock(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
-    lock = _held(ctx, _check_id(args["LockId"], "lock id"))
-    lock["expires"] = _iso(_now(ctx) + timedelta(seconds=args["LeaseSeconds"]))
-    _write(ctx, LOCK_PATH, lock)
+def update_steps(
+    files: LockFiles, now: datetime, args: dict[str, Any], *, attempts: int = OPEN_ATTEMPTS
+) -> Steps:
+    """Update-CasdesiredLock: renew the lease of a lock that is still ours, else fail."""
+    lock_id = _check_id(args["LockId"], "lock id")
+    handle = yield from _open(files, create=False, attempts=attempts)
+    if handle is None:
+        raise _thrown(NOT_HELD.format(lock_id=lock_id, current="none"))
+    try:
+        yield "read"
+        lock = _held(files, handle, lock_id)
+        lock["expires"] = _iso(now + timedelta(seconds=args["LeaseSeconds"]))
+        yield "write"
+        files.write(handle, _serialise(lock))
+    finally:
+        yield "close"
+        files.close(handle)
     return [_lock_object(lock)]
 
 
-def exit_lock(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
+def exit_steps(
+    files: LockFiles, now: datetime, args: dict[str, Any], *, attempts: int = OPEN_ATTEMPTS
+) -> Steps:
+    """Exit-CasdesiredLock: empty the file if the lock is ours; nothing if it is free."""
     lock_id = _check_id(args["LockId"], "lock id")
-    current = _current(ctx)
-    if current is None:
-        return []  # nothing to release (already broken with unlock)
-    _held(ctx, lock_id)
-    del ctx.state.files[LOCK_PATH]
-    ctx.changed = True
+    handle = yield from _open(files, create=False, attempts=attempts)
+    if handle is None:
+        return []
+    try:
+        yield "read"
+        if parse_lock(files.read(handle)) is None:
+            return []  # nothing to release (already broken with unlock)
+        _held(files, handle, lock_id)
+        yield "write"
+        files.write(handle, "")
+    finally:
+        yield "close"
+        files.close(handle)
     return []
 
 
-def remove_lock(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
-    lock = _held(ctx, _check_id(args["LockId"], "lock id"))
-    del ctx.state.files[LOCK_PATH]
-    ctx.changed = True
+def remove_steps(
+    files: LockFiles, now: datetime, args: dict[str, Any], *, attempts: int = OPEN_ATTEMPTS
+) -> Steps:
+    """Remove-CasdesiredLock (``casdesired unlock``): break the lock named, whoever holds it."""
+    lock_id = _check_id(args["LockId"], "lock id")
+    handle = yield from _open(files, create=False, attempts=attempts)
+    if handle is None:
+        raise _thrown(NOT_HELD.format(lock_id=lock_id, current="none"))
+    try:
+        yield "read"
+        lock = _held(files, handle, lock_id)
+        yield "write"
+        files.write(handle, "")
+    finally:
+        yield "close"
+        files.close(handle)
     return [_lock_object(lock)]
 
 
-def get_lock(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
-    current = _current(ctx)
+def get_steps(
+    files: LockFiles, now: datetime, args: dict[str, Any], *, attempts: int = OPEN_ATTEMPTS
+) -> Steps:
+    """Get-CasdesiredLock: the current lock, if any (also when its lease ran out)."""
+    handle = yield from _open(files, create=False, attempts=attempts)
+    if handle is None:
+        return []
+    try:
+        yield "read"
+        current = parse_lock(files.read(handle))
+    finally:
+        yield "close"
+        files.close(handle)
     return [] if current is None else [_lock_object(current)]
 
 
-def register_plan(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
-    lock = _held(ctx, _check_id(args["LockId"], "lock id"))
+def register_steps(
+    files: LockFiles, now: datetime, args: dict[str, Any], *, attempts: int = OPEN_ATTEMPTS
+) -> Steps:
+    """Register-CasdesiredPlan: while holding the lock file, record the plan as applied."""
+    lock_id = _check_id(args["LockId"], "lock id")
     plan_id = _check_id(args["PlanId"], "plan id")
-    _refuse_applied(ctx, plan_id)
-    record = {"plan_id": plan_id, "owner": lock["owner"], "applied": _iso(_now(ctx))}
-    _write(ctx, f"{APPLIED_DIR}{plan_id}.json", record)
+    handle = yield from _open(files, create=False, attempts=attempts)
+    if handle is None:
+        raise _thrown(NOT_HELD.format(lock_id=lock_id, current="none"))
+    try:
+        yield "read"
+        lock = _held(files, handle, lock_id)
+        _refuse_applied(files, plan_id)
+        record = {"plan_id": plan_id, "owner": lock["owner"], "applied": _iso(now)}
+        yield "create-record"
+        if not files.create_new(f"{APPLIED_DIR}{plan_id}.json", _serialise(record)):
+            _refuse_applied(files, plan_id)  # created in between: say by whom
+    finally:
+        yield "close"
+        files.close(handle)
     return [{"PlanId": plan_id, "Applied": record["applied"]}]
+
+
+def run_steps(steps: Steps) -> list[Obj]:
+    """Drive a lock function to its end (the lab: no other agent holds a handle meanwhile)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: list[Obj] = done.value
+            return result
+
+
+StepFunction = Callable[[LockFiles, datetime, dict[str, Any]], Steps]
+
+
+def _handler(steps_of: StepFunction) -> Handler:
+    """A cmdlet handler running ``steps_of`` on the lab state's files at the call's time."""
+
+    def handle(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
+        files = LockFiles(ctx.state.files)
+        before = dict(files.files)
+        try:
+            return run_steps(steps_of(files, datetime.fromtimestamp(ctx.now, timezone.utc), args))
+        finally:
+            if files.files != before:
+                ctx.changed = True
+
+    return handle
 
 
 _LOCK_ID = Param("LockId", mandatory=True)
@@ -186,15 +403,16 @@ FUNCTIONS: dict[str, Cmdlet] = {
             "agent",
             (_LOCK_ID, Param("Owner", mandatory=True),
              Param("LeaseSeconds", "uint", mandatory=True), Param("PlanId")),
-            enter_lock,
+            _handler(enter_steps),
         ),
         Cmdlet("Update-CasdesiredLock", "agent",
-               (_LOCK_ID, Param("LeaseSeconds", "uint", mandatory=True)), update_lock),
-        Cmdlet("Exit-CasdesiredLock", "agent", (_LOCK_ID,), exit_lock),
-        Cmdlet("Remove-CasdesiredLock", "agent", (_LOCK_ID,), remove_lock),
-        Cmdlet("Get-CasdesiredLock", "agent", (), get_lock),
+               (_LOCK_ID, Param("LeaseSeconds", "uint", mandatory=True)),
+               _handler(update_steps)),
+        Cmdlet("Exit-CasdesiredLock", "agent", (_LOCK_ID,), _handler(exit_steps)),
+        Cmdlet("Remove-CasdesiredLock", "agent", (_LOCK_ID,), _handler(remove_steps)),
+        Cmdlet("Get-CasdesiredLock", "agent", (), _handler(get_steps)),
         Cmdlet("Register-CasdesiredPlan", "agent",
-               (_LOCK_ID, Param("PlanId", mandatory=True)), register_plan),
+               (_LOCK_ID, Param("PlanId", mandatory=True)), _handler(register_steps)),
     )
 }
 

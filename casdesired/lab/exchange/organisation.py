@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from casdesired.agent.protocol import ParamValue
 from casdesired.lab.exchange import cmdlets, locks, powershell, statefile
@@ -28,6 +28,31 @@ from casdesired.lab.process import ProcessResult
 MAILBOXES_PER_NEW_DATABASE = (20, 450)
 
 
+class LabClock(Protocol):
+    """Where the organisation's time comes from: wall clock (lock leases, NLB drains),
+    monotonic clock and sleep (``until`` polling, keepalives, slow-cmdlet faults). Tests pass a
+    fake one to run a 15-minute lease or a long drain in no time."""
+
+    def time(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clocks."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
 class Organisation:
     """An Exchange 2010 organisation for the lab, optionally backed by a state file."""
 
@@ -38,8 +63,10 @@ class Organisation:
         path: Path | None = None,
         journal: Journal | None = None,
         faults: Faults | None = None,
+        clock: LabClock | None = None,
     ) -> None:
         self._lock = threading.RLock()
+        self.clock: LabClock = clock if clock is not None else SystemClock()
         self._state = OrgState(data)
         self._path = path
         self._random_seed = self._state.random_seed
@@ -55,9 +82,10 @@ class Organisation:
         journal: Journal | None = None,
         faults: Faults | None = None,
         seed: int = 0,
+        clock: LabClock | None = None,
     ) -> Organisation:
         """A fresh in-memory organisation from a shipped seed; ``seed`` drives its GUIDs."""
-        return cls(_seeded(name, seed), journal=journal, faults=faults)
+        return cls(_seeded(name, seed), journal=journal, faults=faults, clock=clock)
 
     @classmethod
     def from_file(
@@ -86,7 +114,7 @@ class Organisation:
     def snapshot(self) -> dict[str, Any]:
         """The whole state as a JSON-ready document (what the state file holds)."""
         with self._lock:
-            self._state.settle(time.time())
+            self._state.settle(self.clock.time())
             return self._state.to_json()
 
     def load(self, data: dict[str, Any]) -> None:
@@ -168,10 +196,10 @@ class Organisation:
             return True
 
     def monotonic(self) -> float:
-        return time.monotonic()
+        return self.clock.monotonic()
 
     def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
+        self.clock.sleep(max(0.0, seconds))
 
     def invoke(
         self, cmdlet: str, parameters: Mapping[str, ParamValue], loaded: frozenset[Provider]
@@ -210,7 +238,7 @@ class Organisation:
                 raise err.ExchangeError(fault.message, target=identity or "",
                                         category=fault.category)
         with self._lock:
-            now = time.time()
+            now = self.clock.time()
             settled = self._state.settle(now)
             ctx = CmdletContext(self._state, now)
             produced = cmdlet.handler(ctx, args)
