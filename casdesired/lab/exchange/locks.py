@@ -254,8 +254,8 @@ def enter_steps(
         }
         yield "write"
         files.write(handle, _serialise(lock))
-    finally:
         yield "close"
+    finally:
         files.close(handle)
     return [_lock_object(lock, taken_over_from)]
 
@@ -281,8 +281,8 @@ def update_steps(
         lock["expires"] = _iso(now + timedelta(seconds=args["LeaseSeconds"]))
         yield "write"
         files.write(handle, _serialise(lock))
-    finally:
         yield "close"
+    finally:
         files.close(handle)
     return [_lock_object(lock)]
 
@@ -302,8 +302,8 @@ def exit_steps(
         _held(files, handle, lock_id)
         yield "write"
         files.write(handle, "")
-    finally:
         yield "close"
+    finally:
         files.close(handle)
     return []
 
@@ -321,8 +321,8 @@ def remove_steps(
         lock = _held(files, handle, lock_id)
         yield "write"
         files.write(handle, "")
-    finally:
         yield "close"
+    finally:
         files.close(handle)
     return [_lock_object(lock)]
 
@@ -337,8 +337,8 @@ def get_steps(
     try:
         yield "read"
         current = parse_lock(files.read(handle))
-    finally:
         yield "close"
+    finally:
         files.close(handle)
     return [] if current is None else [_lock_object(current)]
 
@@ -360,8 +360,8 @@ def register_steps(
         yield "create-record"
         if not files.create_new(f"{APPLIED_DIR}{plan_id}.json", _serialise(record)):
             _refuse_applied(files, plan_id)  # created in between: say by whom
-    finally:
         yield "close"
+    finally:
         files.close(handle)
     return [{"PlanId": plan_id, "Applied": record["applied"]}]
 
