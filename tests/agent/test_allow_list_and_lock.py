@@ -1,0 +1,138 @@
+"""agent.ps1's allow-list, lock section and keepalive against the Python side.
+
+No PowerShell runs here: the script is read as text (comments stripped), the way
+test_agent_script.py reads it. The lab mirrors the same steps and is exercised in
+tests/lab/test_locks_*.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from agent.test_agent_script import CODE
+from casdesired.agent import protocol
+from casdesired.errors import ProtocolError
+from casdesired.lab.exchange import locks
+from casdesired.transport.winrm import AgentClient, WinRMTarget
+
+MAIN = "$response = New-Map"
+"""Where agent.ps1's main part starts (comments are stripped from CODE)."""
+
+
+def function_body(name: str) -> str:
+    """The text of one function of agent.ps1, up to the next top-level function."""
+    match = re.search(rf"(?ms)^function {name} \{{\n(.*?)^\}}", CODE)
+    assert match, f"agent.ps1 has no function {name}"
+    return match.group(1)
+
+
+def test_the_agents_allow_list_is_protocols_list() -> None:
+    match = re.search(r"(?s)\$AllowedCmdlets\s*=\s*@\((.*?)\)", CODE)
+    assert match, "agent.ps1 must spell out $AllowedCmdlets"
+    listed = re.findall(r"'([A-Za-z]+-[A-Za-z0-9]+)'", match.group(1))
+    assert listed == list(protocol.ALLOWED_CMDLETS)
+    # Nothing but quoted names and commas: no variable or expression can creep into it.
+    assert re.fullmatch(r"[\s,]*", re.sub(r"'[A-Za-z]+-[A-Za-z0-9]+'", "", match.group(1)))
+
+
+def test_the_allow_list_is_checked_before_the_cmdlet_runs() -> None:
+    body = function_body("Invoke-AgentInvocation")
+    check = body.index("$AllowedCmdlets -contains $cmdlet")
+    assert check < body.index("& $cmdlet @parameters")
+    assert "CommandNotFoundException" in body[check:]
+    assert "is not recognized as the name of a cmdlet, " in body[check:]
+
+
+def test_every_lock_function_is_allowed_and_every_allowed_function_exists() -> None:
+    # The advanced functions (called like cmdlets); helpers such as Assert-CasdesiredId are not.
+    defined = {
+        name for name in re.findall(r"(?m)^function ([\w-]+)", CODE)
+        if "[CmdletBinding()]" in function_body(name)
+    }
+    allowed = {c for c in protocol.ALLOWED_CMDLETS if "-Casdesired" in c}
+    assert defined == allowed == {f.name for f in locks.FUNCTIONS.values()}
+
+
+@pytest.mark.parametrize("name", sorted(f.name for f in locks.FUNCTIONS.values()))
+def test_lock_functions_open_the_lock_file_only_exclusively(name: str) -> None:
+    body = function_body(name)
+    assert "Open-LockFile" in body
+    # Never delete, rename or overwrite the lock file outside the exclusive handle.
+    assert not re.search(r"\[System\.IO\.File\]::(Delete|Move|Replace|WriteAll)", body)
+    assert "$stream.Close()" in body
+
+
+def test_the_exclusive_open_is_fileshare_none_and_retried() -> None:
+    body = function_body("Open-LockFile")
+    assert "[System.IO.FileShare]::None" in body and "[System.IO.FileAccess]::ReadWrite" in body
+    assert "Start-Sleep" in body and "$LockOpenAttempts" in body
+    assert "stayed in use by another process for 10 " in body
+    assert locks.LOCK_BUSY.startswith("casdesired: the lock file {path} stayed in use")
+    attempts = int(re.search(r"\$LockOpenAttempts = (\d+)", CODE).group(1))  # type: ignore[union-attr]
+    pause = int(re.search(r"\$LockRetryMilliseconds = (\d+)", CODE).group(1))  # type: ignore[union-attr]
+    assert (attempts, pause / 1000) == (locks.OPEN_ATTEMPTS, locks.RETRY_SECONDS)
+    assert attempts * pause == 10_000  # the "10 seconds" of the message
+
+
+def test_no_lock_file_is_ever_deleted_or_renamed() -> None:
+    lock_section = CODE[CODE.index("$LockRoot ="):CODE.index(MAIN)]
+    assert not re.search(r"::(Delete|Move|Replace)\(\s*\$LockPath", lock_section)
+    assert "'an unreadable lock (its writer was stopped mid-write)'" in lock_section
+    assert locks.UNREADABLE == "an unreadable lock (its writer was stopped mid-write)"
+
+
+def test_the_keepalive_runs_between_invocations_and_polls_with_protocols_text() -> None:
+    keepalive = function_body("Invoke-AgentKeepalive")
+    before, _, after = protocol.KEEPALIVE_FAILED.partition("{cmdlet}")
+    assert f"'{before}'" in keepalive
+    assert f"'{after.partition('{message}')[0]}'" in keepalive
+    assert "Invoke-AgentInvocation $invocation $false" in keepalive  # no keepalive in keepalive
+    invocation = function_body("Invoke-AgentInvocation")
+    sleep = invocation.index("Start-Sleep -Milliseconds ([int]($interval * 1000))")
+    assert invocation.index("Invoke-AgentKeepalive", sleep) > sleep
+    main = CODE[CODE.index(MAIN):]
+    # The last loop over the invocations is the one that runs them (the first imports names).
+    loop = main[main.rindex("foreach ($invocation in $invocations) {"):]
+    assert loop.index("Invoke-AgentKeepalive") < loop.index("Invoke-AgentInvocation")
+    assert "$response['stopped'] = $KeepaliveState['stopped']" in main
+
+
+def test_the_reconciler_refuses_to_send_a_command_off_the_list() -> None:
+    # Port 9 on loopback: had anything been sent, this would be a connection error instead.
+    client = AgentClient(WinRMTarget(url="http://127.0.0.1:9/wsman", transport="ntlm",
+                                     username="u", password="p"))
+    request = protocol.Request(
+        invocations=(protocol.Invocation("1", "Get-ExchangeServer"),
+                     protocol.Invocation("2", "Remove-Item", {"Path": "C:\\"})),
+    )
+    with pytest.raises(ProtocolError) as refused:
+        client.run(request)
+    assert str(refused.value) == (
+        "casdesired will not send 'Remove-Item' to the agent: the agent runs only the commands "
+        "in casdesired.agent.protocol.ALLOWED_CMDLETS"
+    )
+    assert client.executions == 0 and client.requests == 0
+    keepalive = protocol.Keepalive(protocol.Invocation("k", "Invoke-Expression"), 5)
+    with pytest.raises(ProtocolError, match="'Invoke-Expression'"):
+        protocol.check_allowed(protocol.Request(invocations=(), keepalive=keepalive))
+
+
+def test_allowed_names_compare_case_insensitively_like_powershell() -> None:
+    assert protocol.is_allowed("set-mailboxdatabase")
+    assert not protocol.is_allowed(" Set-MailboxDatabase")
+    assert not protocol.is_allowed("Set-MailboxDatabase;Remove-Item")
+
+
+def test_keepalive_round_trips_and_rejects_nonsense() -> None:
+    request = protocol.Request(
+        invocations=(),
+        keepalive=protocol.Keepalive(protocol.Invocation("k", "Update-CasdesiredLock",
+                                                         {"LockId": "a", "LeaseSeconds": 9}), 30),
+    )
+    assert protocol.Request.from_json(request.to_json()) == request
+    data = request.to_json()
+    data["keepalive"]["interval_seconds"] = 0
+    with pytest.raises(ProtocolError, match="interval_seconds"):
+        protocol.Request.from_json(data)
