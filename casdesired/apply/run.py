@@ -249,7 +249,18 @@ class _Run:
             interrupted=self.interrupts,
             environ=self.environ,
         )
-        after, problems = self._read_and_release()
+        # A batch whose answer was lost may still be running on the endpoint (the agent renews
+        # the lease while it runs). Releasing now would let another pipeline write beside it:
+        # keep the lock, and let its lease end it, or an operator who has checked.
+        keep_lock = bool(result.by_status(execute.Status.UNKNOWN))
+        after, problems = self._read_and_release(release=not keep_lock)
+        if keep_lock:
+            self.locked = False  # deliberately left held: the finally must not release it
+            _say(self.err, f"casdesired: warning: lock {self.lock_id} is kept: the batch whose "
+                           "answer was lost may still be running on the endpoint. Its lease "
+                           f"ends {locking.DEFAULT_LEASE_SECONDS // 60} minutes after that batch "
+                           "stops; once you have checked the server, "
+                           f"casdesired unlock {self.lock_id}")
         applied = [o.change for o in result.by_status(execute.Status.APPLIED)]
         if after is not None:
             problems += verify.unconfirmed(applied, after)
@@ -279,6 +290,7 @@ class _Run:
                 "stopped": result.stopped,
                 "verification": problems,
                 "rollback": str(rollback_path) if rollback_path else None,
+                "lock_kept": keep_lock,
                 "exit_code": code,
             },
         )
@@ -288,11 +300,12 @@ class _Run:
         """A full re-diff is meaningful when the desired state is the plan's own."""
         return self.saved is None or self.desired.digest() == plan.desired_digest
 
-    def _read_and_release(self) -> tuple[LiveState | None, list[str]]:
+    def _read_and_release(self, release: bool = True) -> tuple[LiveState | None, list[str]]:
         """Verification read and lock release in one execution (the release runs regardless)."""
         reads = tuple(replace(i, on_error="continue") for i in read_invocations(self.hosts))
+        release_step = (locking.release(self.lock_id),) if release else ()
         request = self.client.make_request(
-            (*reads, locking.release(self.lock_id)), modules=read_modules(self.hosts)
+            (*reads, *release_step), modules=read_modules(self.hosts)
         )
         try:
             response = self.client.run(request)
