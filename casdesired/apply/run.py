@@ -95,6 +95,7 @@ def apply(
                 f"{earlier.get('who')} (audit log {options.audit_log}); make a new plan"
             )
     environ = os.environ if options.environ is None else options.environ
+    execute.batch_limit(environ)  # a bad tuning knob is refused before the lock or any audit
     with deferred_interrupts() as interrupts, connect(org, environ) as client:
         return _Run(desired, saved, options, out, err, client, interrupts).run()
 

@@ -145,9 +145,15 @@ def test_the_batch_size_knob_refuses_a_bad_value_before_any_write(
     env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(MAX_BATCH_ENV, "0")
-    code, _out, err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force")
+    audit = env.org_dir / "audit.jsonl"
+    commands_before = env.lab.journal.count("command")
+    code, _out, err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
+                          "--audit-log", str(audit))
     assert code == 1
     assert f"{MAX_BATCH_ENV} must be a whole number of at least 1, not '0'" in err
     assert "Traceback" not in err
     writes = [e for e in env.cmdlets() if str(e["cmdlet"]).startswith(("Set-", "New-", "Add-"))]
     assert writes == [] and env.current_lock() is None
+    # Refused before the lock was taken: nothing reached the server, no half-written audit.
+    assert env.lab.journal.count("command") == commands_before
+    assert not audit.exists()
