@@ -152,8 +152,8 @@ def test_the_batch_size_knob_refuses_a_bad_value_before_any_write(
     assert code == 1
     assert f"{MAX_BATCH_ENV} must be a whole number of at least 1, not '0'" in err
     assert "Traceback" not in err
-    writes = [e for e in env.cmdlets() if str(e["cmdlet"]).startswith(("Set-", "New-", "Add-"))]
-    assert writes == [] and env.current_lock() is None
     # Refused before the lock was taken: nothing reached the server, no half-written audit.
     assert env.lab.journal.count("command") == commands_before
     assert not audit.exists()
+    writes = [e for e in env.cmdlets() if str(e["cmdlet"]).startswith(("Set-", "New-", "Add-"))]
+    assert writes == [] and env.current_lock() is None
