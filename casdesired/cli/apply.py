@@ -56,7 +56,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--force",
         action="store_true",
-        help="allow what the policy's thresholds refuse (mass rebinding, any delete)",
+        help=(
+            "allow what the safety checks refuse: the policy's thresholds (mass rebinding, "
+            "any delete) and the DNS gate (an array name not resolving to its VIP)"
+        ),
     )
     parser.add_argument(
         "--lock-timeout",
