@@ -104,15 +104,16 @@ def test_silent_resolver_times_out_within_the_bound(bind_server: BindServer) -> 
     with silent_port() as port:
         started = time.monotonic()
         findings = check_arrays(
-            arrays, resolvers=[f"127.0.0.1:{port}"], server_addresses={}, timeout=0.25
+            arrays, resolvers=[f"127.0.0.1:{port}"], server_addresses={}, timeout=1.0
         )
         elapsed = time.monotonic() - started
 
     assert [f.rule for f in findings] == ["dns-timeout"] * 6
     assert f"DNS server 127.0.0.1:{port} did not answer" in findings[0].message
-    assert "within 0.25 s" in findings[0].message
-    # Lookups run side by side: six silent names cost about one timeout, not six (1.5 s).
-    assert elapsed < 1.0
+    assert "within 1 s" in findings[0].message
+    # Lookups run side by side: six silent names cost about one timeout, not six (6 s). The
+    # margin is wide so that a busy machine cannot make this fail.
+    assert elapsed < 4.0
 
 
 def test_each_internal_resolver_is_asked_once(bind_server: BindServer) -> None:

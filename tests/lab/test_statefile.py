@@ -95,12 +95,10 @@ def test_bad_state_files_give_one_clear_error(tmp_path: Path, content: str,
         Organisation.from_file(path)
 
 
-def test_add_databases_binds_like_exchange_and_is_fast() -> None:
+def test_add_databases_binds_like_exchange() -> None:
+    # (How fast this is belongs to bench/plan_bench.py, not to a unit test.)
     org = Organisation.from_seed()
-    started = time.perf_counter()
     org.add_databases(10_000, "HQ", "BENCH-DB")
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, elapsed
     (groups,) = call(org, Invocation("g", "Get-MailboxDatabase", {},
                                      group_by="RpcClientAccessServer")).results
     assert groups.groups is not None
