@@ -188,9 +188,6 @@ class OrgState:
             return array.fqdn
         return pointer.shown
 
-    def endpoint_server(self) -> Server:
-        return self.servers[_k(self.endpoint_host)]
-
     # ------------------------------------------------------------------ identity resolution
     def find_site(self, identity: str) -> AdSite:
         """AdSiteIdParameter: a site name, DN or GUID."""
