@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from casdesired import model
 from casdesired.changes.diff import order_changes
 from casdesired.changes.types import (
+    ArrayUpdate,
     BindingChange,
     Change,
     DnsRecordChange,
@@ -113,8 +114,19 @@ def fixes(changes: Iterable[Change]) -> set[str]:
 
 
 def rebound_arrays(changes: Iterable[Change]) -> set[str]:
-    """Array FQDNs (keys) that binding changes of the plan point databases at."""
-    return {model.key(c.target) for c in changes if isinstance(c, BindingChange)}
+    """Array FQDNs (keys) the plan points databases at.
+
+    Binding changes name their target; a new FQDN for an array that databases use moves those
+    databases too, at once (their RpcClientAccessServer follows the array object), so the new
+    name must resolve to the VIP just the same.
+    """
+    names: set[str] = set()
+    for c in changes:
+        if isinstance(c, BindingChange):
+            names.add(model.key(c.target))
+        elif isinstance(c, ArrayUpdate) and c.fqdn_changes and c.bound_databases:
+            names.add(model.key(c.fqdn))
+    return names
 
 
 def notes(
