@@ -132,10 +132,13 @@ def diff(
 
 
 def order_changes(changes: Iterable[Change]) -> list[Change]:
-    """Array create/update → NLB adds → Autodiscover → bindings → NLB removes → array deletes.
+    """Array creates → NLB adds → DNS record creates/updates and Autodiscover → array updates →
+    bindings → NLB removes → array deletes → DNS record deletes (``Change.order``).
 
-    Arrays exist before bindings use them; nodes join before others leave; arrays go only after
-    nothing points to them. Within a group, by site then identity, so plans are deterministic.
+    Arrays exist before bindings use them; a name resolves before an array takes it (its
+    databases follow a renamed array at once); nodes join before others leave; arrays and their
+    names go only after nothing points to them. Within a group, by site then identity, so plans
+    are deterministic.
     """
     return sorted(changes, key=lambda c: (c.order, model.key(c.site), model.key(c.identity)))
 

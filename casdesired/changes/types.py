@@ -58,7 +58,7 @@ class Change:
     kind: ClassVar[str] = ""
     action: ClassVar[Action] = Action.UPDATE
     order: ClassVar[int] = 0
-    """Position of this change's group in a plan (see casdesired.plan.plan)."""
+    """Position of this change's group in a plan (see casdesired.changes.diff.order_changes)."""
     needs_exchange: ClassVar[bool] = True
     """Whether the agent must load the Exchange cmdlets to run it."""
 
@@ -151,7 +151,7 @@ class ArrayUpdate(Change):
 
     kind: ClassVar[str] = "array_update"
     action: ClassVar[Action] = Action.UPDATE
-    order: ClassVar[int] = 0
+    order: ClassVar[int] = 3
 
     live_fqdn: str
     before_name: str
@@ -202,7 +202,7 @@ class ArrayDelete(Change):
 
     kind: ClassVar[str] = "array_delete"
     action: ClassVar[Action] = Action.DELETE
-    order: ClassVar[int] = 5
+    order: ClassVar[int] = 6
 
     fqdn: str
     name: str
@@ -236,7 +236,7 @@ class BindingChange(Change):
 
     kind: ClassVar[str] = "binding"
     action: ClassVar[Action] = Action.UPDATE
-    order: ClassVar[int] = 3
+    order: ClassVar[int] = 4
 
     database: str
     before_target: str
@@ -331,7 +331,7 @@ class NlbNodeRemove(Change):
 
     kind: ClassVar[str] = "nlb_node_remove"
     action: ClassVar[Action] = Action.DELETE
-    order: ClassVar[int] = 4
+    order: ClassVar[int] = 5
     needs_exchange: ClassVar[bool] = False
 
     cluster_host: str
@@ -455,7 +455,8 @@ class DnsRecordChange(Change):
     """
 
     order: ClassVar[int] = 2
-    """After arrays exist and NLB nodes joined, before the bindings that need the name."""
+    """After arrays are created and NLB nodes joined; before an FQDN-changing array update
+    (its databases follow the array onto the new name at once) and the bindings that need it."""
     needs_exchange: ClassVar[bool] = False
 
     name: str
@@ -508,8 +509,8 @@ class DnsRecordUpdate(DnsRecordChange):
 class DnsRecordDelete(DnsRecordChange):
     kind: ClassVar[str] = "dns_record_delete"
     action: ClassVar[Action] = Action.DELETE
-    order: ClassVar[int] = 6
-    """After the databases moved away and the array is gone."""
+    order: ClassVar[int] = 7
+    """After the databases moved away and the array is gone (or renamed away from the name)."""
 
 
 CHANGE_TYPES: dict[str, type[Change]] = {

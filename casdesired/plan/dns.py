@@ -9,12 +9,15 @@ apply's own planning). It
   ``blocks_apply`` (apply refuses unless ``--force``: :func:`gate_refusals`);
 * with management configured, plans each array's A record against the zone's primary
   (:func:`casdesired.dns.plan_records`) as typed :class:`DnsRecordChange` changes, ordered with
-  the other changes (creates and updates before the bindings, deletes after the array's).
+  the other changes (creates and updates before an array takes the name and before the
+  bindings, deletes after the array's), and deletes a renamed array's old name when it still
+  points at exactly this array's VIP (:func:`old_name_deletes`; otherwise noted and kept).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from casdesired import model
 from casdesired.changes.diff import order_changes
@@ -31,6 +34,7 @@ from casdesired.desired.config import DesiredState
 from casdesired.diagnostics import Severity
 from casdesired.dns.check import DnsFinding, expectations_from_sites
 from casdesired.dns.desired import DEFAULT_TIMEOUT, check_desired, in_scope, resolvers_for, site_of
+from casdesired.dns.lookup import sorted_addresses, to_dns_name
 from casdesired.dns.records import RecordChange, plan_records, primary_lookup
 from casdesired.dns.tsig import TsigConfig
 from casdesired.plan.dnsnote import DnsNote
@@ -88,20 +92,99 @@ def inverse(change: DnsRecordChange) -> DnsRecordChange:
     return to_change(record.inverse(), change.site, tsig)
 
 
+@dataclass
+class PlannedRecords:
+    """The A-record changes of a plan, and the notes about old names it leaves alone."""
+
+    changes: list[DnsRecordChange] = field(default_factory=list)
+    notes: list[DnsNote] = field(default_factory=list)
+
+
 def record_changes(
-    desired: DesiredState, sites: Iterable[str] | None = None
-) -> list[DnsRecordChange]:
-    """The A-record changes of the arrays in scope; none without ``dns.management``."""
+    desired: DesiredState,
+    sites: Iterable[str] | None = None,
+    renames: Iterable[ArrayUpdate] = (),
+) -> PlannedRecords:
+    """The A-record changes of the arrays in scope; none without ``dns.management``.
+
+    ``renames`` are the plan's array updates: the old name of an array whose FQDN changes is
+    deleted after the rename (:func:`old_name_deletes`).
+    """
     tsig = desired.organisation.dns.management
     if tsig is None:
-        return []
+        return PlannedRecords()
     scope = in_scope(desired, sites)
     site_by_fqdn = {
         model.key(s.array.fqdn): s.name for s in scope if s.array is not None
     }
     expected = expectations_from_sites(scope)
-    planned = plan_records(expected, tsig=tsig, live=primary_lookup(tsig))
-    return [to_change(r, site_by_fqdn.get(model.key(r.name), ""), tsig) for r in planned]
+    live = primary_lookup(tsig)
+    planned = plan_records(expected, tsig=tsig, live=live)
+    result = PlannedRecords(
+        [to_change(r, site_by_fqdn.get(model.key(r.name), ""), tsig) for r in planned]
+    )
+    old_name_deletes(desired, renames, tsig, live, result)
+    return result
+
+
+def old_name_deletes(
+    desired: DesiredState,
+    renames: Iterable[ArrayUpdate],
+    tsig: TsigConfig,
+    live: Callable[[str], set[str]],
+    into: PlannedRecords,
+) -> None:
+    """Delete a renamed array's old A record, but only when it is provably this array's.
+
+    The old record goes only if the primary holds exactly the array's VIP there (it is this
+    array's name, nothing else uses it) and no declared array takes the old name. Anything else
+    — another address, several, a name outside the managed zone — is left as is and noted.
+    Deleting it takes the old endpoint offline, which is what makes Outlook 2007/2010 profiles
+    still naming it repair themselves through Autodiscover.
+    """
+    declared = {model.key(s.array.fqdn) for s in desired.sites if s.array is not None}
+    sites = {s.key: s for s in desired.sites}
+    for rename in renames:
+        if not rename.fqdn_changes or model.key(rename.live_fqdn) in declared:
+            continue
+        site = sites.get(model.key(rename.site))
+        array = site.array if site is not None else None
+        lb = array.load_balancer if array is not None else None
+        if lb is None:
+            continue
+        old = rename.live_fqdn
+        zone = tsig.zone_name
+        if not to_dns_name(old).is_subdomain(zone):
+            into.notes.append(_kept(rename, array, f"it is outside the managed zone {tsig.zone}"))
+            continue
+        current = tuple(sorted_addresses(live(old)))
+        if not current:
+            continue
+        if current != (lb.vip,):
+            shown = ", ".join(current)
+            into.notes.append(
+                _kept(rename, array, f"it resolves to {shown}, not this array's VIP {lb.vip}")
+            )
+            continue
+        record = RecordChange(
+            "delete", old.rstrip(".").lower(), zone.to_text(omit_final_dot=True), current, (),
+            tsig.ttl,
+        )
+        into.changes.append(to_change(record, rename.site, tsig))
+
+
+def _kept(rename: ArrayUpdate, array: model.CasArray | None, why: str) -> DnsNote:
+    return DnsNote(
+        severity=Severity.WARNING,
+        rule="dns-old-name-kept",
+        name=rename.live_fqdn,
+        message=(
+            f"array {rename.live_fqdn} is renamed to {rename.fqdn}; its old DNS name is left as "
+            f"is because {why} (remove it yourself once nothing uses it)"
+        ),
+        site=rename.site,
+        location=array.source if array is not None else None,
+    )
 
 
 def fixes(changes: Iterable[Change]) -> set[str]:
@@ -162,7 +245,9 @@ def attach_dns(
 ) -> Plan:
     """Add the DNS record changes and the DNS notes to ``plan`` (in place; also returned)."""
     scope = list(sites) if sites is not None else None
-    records: list[Change] = list(record_changes(desired, scope))
+    renames = [c for c in (*plan.changes, *plan.withheld) if isinstance(c, ArrayUpdate)]
+    planned = record_changes(desired, scope, renames)
+    records: list[Change] = list(planned.changes)
     blocked = {model.key(f.site) for f in plan.findings if f.blocking and f.site}
     everything_blocked = any(f.blocking and f.site is None for f in plan.findings)
     held = [c for c in records if everything_blocked or model.key(c.site) in blocked]
@@ -170,5 +255,5 @@ def attach_dns(
     plan.withheld = order_changes([*plan.withheld, *held])
     with resolvers_for(desired.organisation) as resolvers:
         findings = check_desired(desired, resolvers, sites=scope, timeout=timeout)
-    plan.dns = notes(findings, desired, plan.changes)
+    plan.dns = [*notes(findings, desired, plan.changes), *planned.notes]
     return plan
