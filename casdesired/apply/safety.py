@@ -48,10 +48,18 @@ PreWriteCheck = Callable[[SafetyContext], list[Refusal]]
 
 
 def check_blocking_findings(ctx: SafetyContext) -> list[Refusal]:
-    """Blocking findings refuse whatever the flags: the plan itself says it must not run."""
+    """Blocking findings refuse whatever the flags, as far as they reach.
+
+    A finding blocks its own site: the plan withholds that site's changes, and the other sites'
+    changes may run. So apply refuses only for a finding that names no site (it blocks the whole
+    organisation), or one whose site still has changes in the plan (a damaged or hand-made plan;
+    ``diff`` never leaves them there).
+    """
+    sites_changed = {model.key(c.site) for c in ctx.plan.changes}
     return [
         Refusal(f"blocking finding: {finding.message} (fix it, then make a new plan)")
         for finding in ctx.plan.blocking_findings
+        if finding.site is None or model.key(finding.site) in sites_changed
     ]
 
 

@@ -11,7 +11,8 @@ Rules (issue 4 §4–§5):
   Exchange 2013+ server are blocking findings: the site's changes are withheld.
 * NLB: declared members missing live are added; the plan never leaves a cluster without a node
   that is converged now and stays.
-* An array delete while databases would still point to it is a blocking finding.
+* An array delete while databases would still point to it is a blocking finding — checked
+  after withholding, so a rebinding withheld with its site does not count as moving away.
 
 :func:`diff` is the entry point (DesiredState + LiveState); :func:`diff_input` does the work on
 plain model objects so it can be tested, and benchmarked, on hand-built estates.
@@ -247,7 +248,6 @@ class _Differ:
         self.bindings()
         self.settle_array_updates()
         self.unmanaged_databases()
-        self.array_deletes_unbound()
         self.withhold_blocked()
         return self.out
 
@@ -515,12 +515,15 @@ class _Differ:
                 )
             )
 
-    def array_deletes_unbound(self) -> None:
-        """Refuse to delete an array that databases would still point to after the plan."""
-        rebound = {
-            model.key(c.database): c.target for c in self.changes if isinstance(c, BindingChange)
-        }
-        for change in self.changes:
+    def array_deletes_unbound(self, going: list[Change]) -> bool:
+        """Block the site of an array delete that databases would still point to afterwards.
+
+        ``going`` are the changes not withheld: a rebinding withheld with its site (or left out
+        of a ``--site`` run) does not move its database away. True when a finding was added.
+        """
+        rebound = {model.key(c.database): c.target for c in going if isinstance(c, BindingChange)}
+        added = False
+        for change in going:
             if not isinstance(change, ArrayDelete):
                 continue
             gone = self.canonical(change.fqdn)
@@ -529,25 +532,68 @@ class _Differ:
                 for k, db in self.live.databases.items()
                 if self.canonical(rebound.get(k, db.rpc_client_access_server)) == gone
             ]
-            if still:
-                more = f" and {len(still) - 5} more" if len(still) > 5 else ""
-                shown = ", ".join(still[:5]) + more
-                self.finding(
-                    Severity.ERROR,
-                    "array-delete-in-use",
-                    f"CAS array {change.fqdn} would be deleted while {len(still)} database(s) "
-                    f"still use it ({shown}); bind them elsewhere in the YAML first",
-                    change.site,
-                )
+            if not still:
+                continue
+            more = f" and {len(still) - 5} more" if len(still) > 5 else ""
+            shown = ", ".join(still[:5]) + more
+            self.finding(
+                Severity.ERROR,
+                "array-delete-in-use",
+                f"CAS array {change.fqdn} would be deleted while {len(still)} database(s) "
+                f"still use it ({shown}); {self._why_still_bound(still)}",
+                change.site,
+            )
+            added = True
+        return added
+
+    def _why_still_bound(self, databases: list[str]) -> str:
+        """What keeps the databases on a deleted array: the advice the finding ends with."""
+        blocked = self.out.blocked_sites
+        elsewhere: dict[str, str] = {}  # site key -> site name that rebinds some of them
+        for name in databases:
+            binding = self.inp.bindings.get(model.key(name))
+            if binding is None:
+                continue
+            site = self.canonical_site.get(self.canonical(binding.rpc_client_access_server))
+            if site is not None:
+                elsewhere.setdefault(model.key(site), site)
+        out_of_run = [n for k, n in elsewhere.items() if k not in self.scope]
+        held = [n for k, n in elsewhere.items() if k in self.scope and k in blocked]
+        if out_of_run:
+            sites = ", ".join(out_of_run)
+            flags = " ".join(f"--site {n}" for n in out_of_run)
+            return (
+                f"site(s) {sites} rebind them, but this run leaves them out: run with {flags} "
+                "as well, so the rebindings go first"
+            )
+        if held:
+            return (
+                f"site(s) {', '.join(held)} rebind them, but their changes are withheld by "
+                "blocking findings; fix those first"
+            )
+        return "bind them elsewhere in the YAML first"
 
     def withhold_blocked(self) -> None:
-        blocked = self.out.blocked_sites
-        everything = self.out.blocked_everything
+        """Withhold the changes of blocked sites, then re-check array deletes on what is left.
+
+        Withholding a site's rebindings can leave another site's array delete in use; blocking
+        that site withholds more, so repeat until nothing new is blocked (each round blocks at
+        least one more site).
+        """
+        while True:
+            blocked = self.out.blocked_sites
+            everything = self.out.blocked_everything
+            going = [
+                c for c in self.changes if not (everything or model.key(c.site) in blocked)
+            ]
+            if not self.array_deletes_unbound(going):
+                break
+        kept = {id(c) for c in going}
         for change in order_changes(self.changes):
-            if everything or model.key(change.site) in blocked:
-                self.out.withheld.append(change)
-            else:
+            if id(change) in kept:
                 self.out.changes.append(change)
+            else:
+                self.out.withheld.append(change)
 
 
 def _server_record(srv: model.CasServer, like: model.CasServer | None = None) -> dict[str, Any]:

@@ -276,3 +276,49 @@ def test_missing_nlb_cluster_is_blocking() -> None:
     del clusters["br-cas01.contoso.local"]
     result = diff_input(seed_input(nlb=clusters))
     assert [(f.rule, f.site) for f in result.findings] == [("nlb-cluster-missing", "Branch")]
+
+
+Bindings = dict[str, model.DatabaseBinding]
+
+
+def hq_absent_with_dbs_rebound_to_branch() -> tuple[list[model.Site], Bindings]:
+    """HQ's array goes; HQ-DB01/02 (on it now) are bound by the YAML to Branch's array."""
+    sites = desired_sites()
+    hq = sites[0]
+    assert hq.array is not None
+    sites[0] = replace(hq, array=replace(hq.array, ensure=model.Ensure.ABSENT))
+    bindings = {k: b for k, b in seed_input().bindings.items() if k.startswith("br")}
+    for name in ("HQ-DB01", "HQ-DB02"):
+        bindings[model.key(name)] = model.DatabaseBinding(name, "outlook-branch.contoso.local")
+    return sites, bindings
+
+
+def test_array_delete_whose_rebindings_are_withheld_is_withheld_too() -> None:
+    sites, bindings = hq_absent_with_dbs_rebound_to_branch()
+    # Without a problem in Branch, the rebindings run first and the delete goes ahead.
+    result = diff_input(seed_input(sites=sites, bindings=bindings))
+    assert [f for f in result.findings if f.blocking] == []
+    assert any(isinstance(c, ArrayDelete) for c in result.changes)
+    # A blocking finding in Branch withholds the rebindings (they are Branch's changes): the
+    # delete would strand HQ-DB01/02 on a deleted array, so HQ is blocked as well.
+    diag = Diagnostic(
+        Location("sites/branch.yaml", 9, 7), Severity.ERROR, "no such database", "database-missing"
+    )
+    result = diff_input(seed_input(sites=sites, bindings=bindings, binding_diagnostics=[diag]))
+    (finding,) = [f for f in result.findings if f.rule == "array-delete-in-use"]
+    assert finding.site == "HQ" and finding.blocking
+    assert "HQ-DB01" in finding.message and "HQ-DB02" in finding.message
+    assert "Branch" in finding.message and "withheld" in finding.message
+    assert result.changes == []
+    assert any(isinstance(c, ArrayDelete) for c in result.withheld)
+
+
+def test_array_delete_in_use_with_site_names_the_site_that_rebinds() -> None:
+    sites, bindings = hq_absent_with_dbs_rebound_to_branch()
+    result = diff_input(
+        seed_input(sites=sites[:1], all_sites=sites, bindings=bindings, scoped=True)
+    )
+    (finding,) = [f for f in result.findings if f.rule == "array-delete-in-use"]
+    assert "site(s) Branch rebind them" in finding.message
+    assert "--site Branch" in finding.message
+    assert "bind them elsewhere in the YAML" not in finding.message
