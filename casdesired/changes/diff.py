@@ -9,8 +9,9 @@ Rules (issue 4 §4–§5):
   site's live array is an FQDN *update*, never a delete-and-recreate.
 * A CAS declared in one site but living in another, a declared server missing live, and any
   Exchange 2013+ server are blocking findings: the site's changes are withheld.
-* NLB: declared members missing live are added; the plan never leaves a cluster without a node
-  that is converged now and stays.
+* NLB: declared members missing live are added; a node that is a declared server of the site
+  but not in ``members`` is drained and removed (other undeclared nodes only with prune); the
+  plan never leaves a cluster without a node that is converged now and stays.
 * An array delete while databases would still point to it is a blocking finding — checked
   after withholding, so a rebinding withheld with its site does not count as moving away.
 
@@ -412,10 +413,13 @@ class _Differ:
                     node_interface=interface,
                 )
             )
+        # The declared members list is authoritative for the site's declared servers: one that
+        # is a node but no longer a member is taken out. Other nodes are not ours unless pruned.
+        declared_here = {srv.key for srv in site.servers}
         removed: set[str] = set()
         for k in comparison.only_live:
             node = next(n for n in cluster.nodes if n.key == k)
-            if self.prunes(site):
+            if k in declared_here or self.prunes(site):
                 srv = self.live.servers.get(k) or self.desired_servers.get(k)
                 self.changes.append(
                     NlbNodeRemove(

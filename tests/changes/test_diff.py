@@ -322,3 +322,38 @@ def test_array_delete_in_use_with_site_names_the_site_that_rebinds() -> None:
     assert "site(s) Branch rebind them" in finding.message
     assert "--site Branch" in finding.message
     assert "bind them elsewhere in the YAML" not in finding.message
+
+
+def test_a_declared_server_taken_out_of_members_is_drained_and_removed_without_prune() -> None:
+    sites = desired_sites()
+    hq = sites[0]
+    assert hq.array is not None and hq.array.load_balancer is not None
+    lb = hq.array.load_balancer
+    only_cas01 = replace(lb, nodes=tuple(n for n in lb.nodes if n.server == "HQ-CAS01"))
+    sites[0] = replace(hq, array=replace(hq.array, load_balancer=only_cas01))
+    live, clusters = live_estate()
+    live.servers["hq-cas03"] = server("HQ-CAS03", "HQ", live=True)
+    clusters["hq-cas01.contoso.local"] = nlb_with(
+        clusters["hq-cas01.contoso.local"], ("HQ-CAS02", "Converged"), ("HQ-CAS03", "Converged")
+    )
+    result = diff_input(seed_input(sites=sites, live=live, nlb=clusters))
+    (remove,) = [c for c in result.changes if isinstance(c, NlbNodeRemove)]
+    assert (remove.server, remove.server_fqdn) == ("HQ-CAS02", "hq-cas02.contoso.local")
+    assert remove.action.value == "delete"  # apply needs --force for it
+    assert [i.cmdlet for i in remove.invocations()] == [
+        "Stop-NlbClusterNode", "Get-NlbClusterNode", "Remove-NlbClusterNode"
+    ]
+    unmanaged = {(u.kind, u.identity) for u in result.unmanaged}
+    assert ("nlb_node", "HQ-CAS03") in unmanaged  # not a declared server: not ours
+    assert ("nlb_node", "HQ-CAS02") not in unmanaged
+    # Never leave the cluster without a converged node: HQ-CAS01 stopped, HQ-CAS02 the last.
+    clusters["hq-cas01.contoso.local"] = replace(
+        clusters["hq-cas01.contoso.local"],
+        nodes=(
+            model.NlbNode("HQ-CAS01", "NLB", "Stopped"),
+            model.NlbNode("HQ-CAS02", "NLB", "Converged"),
+        ),
+    )
+    result = diff_input(seed_input(sites=sites, live=live, nlb=clusters))
+    assert [f.rule for f in result.findings if f.blocking] == ["nlb-no-converged-node"]
+    assert any(isinstance(c, NlbNodeRemove) for c in result.withheld)
