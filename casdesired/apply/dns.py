@@ -3,7 +3,8 @@
 * :func:`check_dns_gate` (a :data:`casdesired.apply.safety.PRE_WRITE_CHECKS` entry): before the
   first write, every array the plan points databases at must resolve, through every internal
   resolver, to exactly its VIP — asked now, not at plan time — unless the plan itself creates or
-  updates that array's A record (that change runs first and is verified). ``--force`` overrides.
+  updates that array's A record (that change runs first and is verified). ``--force`` overrides
+  (the refusal is ``overridable``; :func:`casdesired.apply.safety.run_checks` drops it).
   A saved plan's record changes must also target the zone and server ``dns.management`` names.
 * :class:`DnsRecordExecutor` (an :data:`casdesired.apply.execute.EXTRA_EXECUTORS` entry) sends a
   :class:`~casdesired.changes.types.DnsRecordChange` as an RFC 2136 update, its secret read from
@@ -65,7 +66,7 @@ def check_dns_gate(ctx: safety.SafetyContext) -> list[safety.Refusal]:
     """Refuse to point databases at an array whose FQDN does not resolve to its VIP."""
     refusals = _management_refusals(ctx)
     desired = ctx.desired
-    if desired is None or ctx.force:
+    if desired is None:
         return refusals
     pending = rebound_arrays(ctx.plan.changes) - fixes(ctx.plan.changes)
     expected = [e for e in expectations_from_sites(desired.sites) if model.key(e.fqdn) in pending]
@@ -74,8 +75,8 @@ def check_dns_gate(ctx: safety.SafetyContext) -> list[safety.Refusal]:
     with resolvers_for(desired.organisation) as resolvers:
         findings = check_arrays(expected, resolvers=resolvers.internal)
     try:
-        require_resolution(findings, force=ctx.force)
-    except PlanRefused as exc:
+        require_resolution(findings)
+    except PlanRefused as exc:  # --force overrides it (safety.run_checks decides)
         refusals.append(safety.Refusal(str(exc), overridable=True))
     return refusals
 

@@ -8,8 +8,10 @@ the list (the DNS gate: "an array's FQDN must resolve to its VIP", see casdesire
     from casdesired.apply import safety
     safety.PRE_WRITE_CHECKS.append(my_dns_check)
 
-A check receives the plan, the live state read under the lock, the desired state when known,
-the organisation's policy and whether ``--force`` was given.
+A check receives the plan, the live state read under the lock, the desired state when known
+and the organisation's policy. It reports every refusal it finds, marking those ``--force``
+overrides (``Refusal.overridable``); :func:`run_checks` alone drops them when ``--force`` was
+given.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from casdesired import model
-from casdesired.changes.types import Action, BindingChange
 from casdesired.desired.config import DesiredState, Policy
 from casdesired.live.reader import LiveState
 from casdesired.plan.depends import compare_objects, live_objects
 from casdesired.plan.plan import Plan
+from casdesired.plan.thresholds import needs_force
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,9 @@ class SafetyContext:
 class Refusal:
     message: str
     overridable: bool = False
-    """True when ``--force`` would allow it (thresholds); stale plans and blockers never."""
+    """True when ``--force`` overrides it (thresholds, the DNS gate); stale plans, blocking
+    findings and scope never. :func:`run_checks` is the one place that applies ``--force``:
+    checks report what they find and never look at the flag themselves."""
 
 
 PreWriteCheck = Callable[[SafetyContext], list[Refusal]]
@@ -81,38 +85,13 @@ def check_stale(ctx: SafetyContext) -> list[Refusal]:
 
 
 def check_thresholds(ctx: SafetyContext) -> list[Refusal]:
-    """octoDNS-style thresholds from the organisation's policy; ``--force`` overrides them."""
-    if ctx.force:
-        return []
-    refusals = []
-    policy = ctx.policy
+    """The policy's thresholds (:func:`casdesired.plan.thresholds.needs_force`, the same reasons
+    the plan shows under its safety decisions); ``--force`` overrides them."""
     total = len(ctx.live.estate.databases)
-    rebinds = sum(1 for c in ctx.plan.changes if isinstance(c, BindingChange))
-    if total >= policy.min_databases_for_threshold and total > 0:
-        percent = 100.0 * rebinds / total
-        if percent > policy.max_rebind_percent:
-            refusals.append(
-                Refusal(
-                    f"threshold max_rebind_percent: the plan rebinds {rebinds} of {total} "
-                    f"databases ({percent:.1f}%), above the policy's "
-                    f"{policy.max_rebind_percent:g}% "
-                    f"(applies from {policy.min_databases_for_threshold} databases); "
-                    "re-run with --force to apply it anyway",
-                    overridable=True,
-                )
-            )
-    deletes = [c for c in ctx.plan.changes if c.action is Action.DELETE]
-    if deletes:
-        shown = ", ".join(c.describe() for c in deletes[:5])
-        more = f" and {len(deletes) - 5} more" if len(deletes) > 5 else ""
-        refusals.append(
-            Refusal(
-                f"deletes need --force: the plan deletes {len(deletes)} object(s) ({shown}{more}); "
-                "re-run with --force to apply it anyway",
-                overridable=True,
-            )
-        )
-    return refusals
+    return [
+        Refusal(f"{reason}; re-run with --force to apply it anyway", overridable=True)
+        for reason in needs_force(ctx.plan.changes, total, ctx.policy)
+    ]
 
 
 def check_scope(ctx: SafetyContext) -> list[Refusal]:
@@ -134,7 +113,8 @@ PRE_WRITE_CHECKS: list[PreWriteCheck] = [
 
 
 def run_checks(ctx: SafetyContext, checks: list[PreWriteCheck] | None = None) -> list[Refusal]:
+    """Every check's refusals, less those ``--force`` overrides when it was given."""
     refusals: list[Refusal] = []
     for check in PRE_WRITE_CHECKS if checks is None else checks:
         refusals.extend(check(ctx))
-    return refusals
+    return [r for r in refusals if not (ctx.force and r.overridable)]

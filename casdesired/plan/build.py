@@ -16,6 +16,7 @@ from casdesired.live.reader import LiveState, read_live
 from casdesired.plan.depends import live_objects
 from casdesired.plan.dns import attach_dns
 from casdesired.plan.plan import Plan
+from casdesired.plan.thresholds import needs_force
 from casdesired.transport.winrm import AgentClient, target_from_config
 
 Progress = Callable[[str], None]
@@ -90,4 +91,8 @@ def make_plan(
     if progress:
         progress("checking DNS")
     attach_dns(plan, desired, sites=scope)
+    # After the DNS record changes joined: a record delete needs --force like any delete.
+    plan.needs_force = needs_force(
+        plan.changes, len(live.estate.databases), desired.organisation.policy
+    )
     return PlanRun(plan=plan, live=live)

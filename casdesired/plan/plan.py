@@ -128,6 +128,8 @@ class Plan:
     """Per-object fingerprints of the live objects it depends on (casdesired.plan.depends)."""
     dns: list[DnsNote] = field(default_factory=list)
     """DNS findings (casdesired.plan.dns): shown apart from the changes; some block apply."""
+    needs_force: list[str] = field(default_factory=list)
+    """Why apply will refuse this plan unless ``--force`` (casdesired.plan.thresholds)."""
     plan_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: str = field(default_factory=_now)
 
@@ -215,6 +217,7 @@ class Plan:
             "counts": {**self.counts, "mailboxes_affected": self.mailboxes_affected},
             "changes": [_change_json(c) for c in self.changes],
             "safety": [n.to_json() for n in self.safety],
+            "needs_force": list(self.needs_force),
             "findings": [f.to_json() for f in self.findings],
             "withheld": [_change_json(c) for c in self.withheld],
             "unmanaged": [u.to_json() for u in self.unmanaged],
@@ -251,6 +254,7 @@ class Plan:
             withheld=withheld,
             unmanaged=[Unmanaged.from_json(u) for u in data["unmanaged"]],
             dns=[DnsNote.from_json(n) for n in data.get("dns", [])],
+            needs_force=[str(r) for r in data.get("needs_force", [])],
             sites=tuple(sites) if sites is not None else None,
             depends_on=dict(data["depends_on"]) if "depends_on" in data else None,
             plan_id=data["plan_id"],

@@ -96,6 +96,9 @@ class MarkdownRenderer:
         else:
             lines.append("No changes: the live organisation matches the desired state.")
         lines += ["", "#### Safety decisions", ""]
+        if plan.needs_force:
+            lines += [f"- **needs `--force`**: {cell(reason)}" for reason in plan.needs_force]
+            lines.append("")
         if plan.safety:
             lines += _table(
                 ["Change", "Site", "Mailboxes", "Why it matters"],
@@ -104,7 +107,7 @@ class MarkdownRenderer:
                     for n in plan.safety
                 ),
             )
-        else:
+        elif not plan.needs_force:
             lines.append("None.")
         lines += ["", "#### Findings", ""]
         if plan.findings:

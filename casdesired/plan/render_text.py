@@ -77,9 +77,11 @@ class TextRenderer:
             console.print(
                 Text("No changes. The live organisation matches the desired state.", style="green")
             )
-        if plan.safety:
+        if plan.safety or plan.needs_force:
             console.print()
             console.print(Text("Safety notes (read before applying):", style="bold"))
+            for reason in plan.needs_force:
+                console.print(Text(f"  ! needs --force: {clean(reason)}", style="bold red"))
             # The Outlook profile warning is the same for every note: say it once, after them.
             suffix = f"; {OUTLOOK_PROFILE_WARNING}"
             for note in plan.safety:
