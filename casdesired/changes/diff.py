@@ -398,6 +398,7 @@ class _Differ:
                 lb.source or array.source,
             )
             return
+        self.nlb_facts(site, array, lb, cluster)
         comparison = compare({n.key: {} for n in lb.nodes}, {n.key: {} for n in cluster.nodes})
         for k in comparison.only_desired:
             node = next(n for n in lb.nodes if n.key == k)
@@ -450,6 +451,58 @@ class _Differ:
                 site.name,
                 lb.source or array.source,
             )
+
+    def nlb_facts(
+        self,
+        site: model.Site,
+        array: model.CasArray,
+        lb: model.LoadBalancer,
+        cluster: model.LoadBalancer,
+    ) -> None:
+        """The declared cluster's facts against the live one; casdesired changes neither.
+
+        A VIP or interface that differs means the YAML describes another cluster than the one
+        answering (or the cluster was reconfigured): membership changes made on that basis could
+        be wrong, so the site is blocked. A declared member that is a node but not converged only
+        warns: it is in the cluster, it just takes no traffic now.
+        """
+        where = lb.source or array.source
+        if lb.vip and cluster.vip and model.key(lb.vip) != model.key(cluster.vip):
+            self.finding(
+                Severity.ERROR,
+                "nlb-vip-mismatch",
+                f"the NLB cluster on {lb.cluster_host} has VIP {cluster.vip}, but array "
+                f"{array.fqdn} declares {lb.vip}; casdesired does not change cluster VIPs: "
+                "correct the YAML, or the cluster (Add-NlbClusterVip / Set-NlbClusterVip), first",
+                site.name,
+                where,
+            )
+        if (
+            lb.interface
+            and cluster.interface
+            and lb.interface.casefold() != cluster.interface.casefold()
+        ):
+            self.finding(
+                Severity.ERROR,
+                "nlb-interface-mismatch",
+                f"the NLB cluster on {lb.cluster_host} runs on interface {cluster.interface}, "
+                f"but array {array.fqdn} declares interface {lb.interface}; nodes would be "
+                "added on the wrong interface: correct the YAML first",
+                site.name,
+                where,
+            )
+        declared = {n.key for n in lb.nodes}
+        for node in cluster.nodes:
+            if node.key in declared and not node.converged:
+                self.finding(
+                    Severity.WARNING,
+                    "nlb-member-not-converged",
+                    f"{node.server}, a declared member of the NLB cluster on {lb.cluster_host}, "
+                    f"is {node.state or 'in an unknown state'}, not Converged: it takes no "
+                    "traffic (Start-NlbClusterNode, or Resume-NlbClusterNode if suspended)",
+                    site.name,
+                    where,
+                )
 
     def bindings(self) -> None:
         site_of_file = {s.source.path: s.name for s in self.all_sites if s.source is not None}

@@ -357,3 +357,31 @@ def test_a_declared_server_taken_out_of_members_is_drained_and_removed_without_p
     result = diff_input(seed_input(sites=sites, live=live, nlb=clusters))
     assert [f.rule for f in result.findings if f.blocking] == ["nlb-no-converged-node"]
     assert any(isinstance(c, NlbNodeRemove) for c in result.withheld)
+
+
+def test_nlb_vip_and_interface_are_compared_and_unconverged_members_warned() -> None:
+    live, clusters = live_estate()
+    hq = "hq-cas01.contoso.local"
+    clusters[hq] = replace(clusters[hq], vip="10.1.0.99")
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    (vip,) = [f for f in result.findings if f.rule == "nlb-vip-mismatch"]
+    assert vip.blocking and vip.site == "HQ"
+    assert "10.1.0.99" in vip.message and "10.1.0.50" in vip.message
+    assert {c.site for c in result.changes} == {"Branch"}  # HQ's changes are withheld
+
+    live, clusters = live_estate()
+    clusters[hq] = replace(clusters[hq], interface="Ethernet 2")
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    (iface,) = [f for f in result.findings if f.rule == "nlb-interface-mismatch"]
+    assert iface.blocking and iface.site == "HQ"
+    assert "Ethernet 2" in iface.message and "interface NLB" in iface.message
+
+    live, clusters = live_estate()
+    clusters[hq] = replace(clusters[hq], nodes=(model.NlbNode("HQ-CAS01", "NLB", "Suspended"),))
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    (warning,) = result.findings
+    assert (warning.rule, warning.blocking, warning.site) == (
+        "nlb-member-not-converged", False, "HQ"
+    )
+    assert "HQ-CAS01" in warning.message and "Suspended" in warning.message
+    assert {c.site for c in result.changes} == {"HQ", "Branch"}  # a warning withholds nothing
