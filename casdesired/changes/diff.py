@@ -55,6 +55,9 @@ class LiveView(Protocol):
     @property
     def nlb(self) -> Mapping[str, model.LoadBalancer]: ...
 
+    @property
+    def exchange_roles(self) -> Mapping[str, str]: ...
+
 _VERSION_MAJOR = re.compile(r"(\d+)\.\d+")
 
 
@@ -96,6 +99,8 @@ class DiffInput:
     all_sites: Sequence[model.Site] = ()
     """Every declared site (for resolving binding targets outside the scope); default: sites."""
     scoped: bool = False
+    exchange_roles: Mapping[str, str] = field(default_factory=dict)
+    """``ServerRole`` of every Exchange server by server key (CAS or not), when read."""
 
 
 def diff(
@@ -127,6 +132,7 @@ def diff(
             allow_prune=desired.organisation.policy.allow_prune,
             all_sites=desired.sites,
             scoped=sites is not None,
+            exchange_roles=live.exchange_roles,
         )
     )
     result.sites = tuple(s.name for s in scope) if scope_names is not None else None
@@ -269,14 +275,21 @@ class _Differ:
         for srv in site.servers:
             live = self.live.servers.get(srv.key)
             if live is None:
-                self.finding(
-                    Severity.ERROR,
-                    "server-missing",
-                    f"CAS server {srv.name} is declared in site {site.name} but Exchange does not "
-                    "know it (Get-ExchangeServer); install it or remove it from the YAML",
-                    site.name,
-                    srv.source,
-                )
+                roles = self.inp.exchange_roles.get(srv.key)
+                if roles is not None:
+                    message = (
+                        f"server {srv.name} is declared as a CAS server in site {site.name}, but "
+                        f"it does not have the Client Access role (Get-ExchangeServer shows "
+                        f"ServerRole: {roles or 'none'}); install the role or remove it from "
+                        "the YAML"
+                    )
+                else:
+                    message = (
+                        f"CAS server {srv.name} is declared in site {site.name} but Exchange "
+                        "does not know it (Get-ExchangeServer); install it or remove it from the "
+                        "YAML"
+                    )
+                self.finding(Severity.ERROR, "server-missing", message, site.name, srv.source)
                 continue
             if model.key(live.site) != site.key:
                 self.finding(
@@ -316,7 +329,7 @@ class _Differ:
                     f"{site.name} are withheld",
                     site.name,
                 )
-            if k not in desired:
+            if k not in self.desired_servers:  # declared in another site: a finding there
                 self.out.unmanaged.append(
                     Unmanaged("server", live.name, site.name, "CAS server not declared")
                 )
@@ -350,6 +363,16 @@ class _Differ:
             if by_fqdn is not None:
                 self.changes.append(
                     ArrayDelete(site=site.name, fqdn=by_fqdn.fqdn, name=by_fqdn.name)
+                )
+            elif live_in_site is not None:
+                self.finding(
+                    Severity.WARNING,
+                    "array-absent-other-fqdn",
+                    f"site {site.name} declares array {wanted.fqdn} absent, but the site's live "
+                    f"array is {live_in_site.fqdn}: nothing is deleted. To remove it, declare "
+                    f"fqdn {live_in_site.fqdn} with ensure: absent",
+                    site.name,
+                    wanted.source,
                 )
             return
         current = by_fqdn or live_in_site

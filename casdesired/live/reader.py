@@ -69,6 +69,10 @@ class LiveState:
     """The Windows host the agent ran on."""
     exchange_version: str | None = None
     """AdminDisplayVersion of the Exchange server the agent talked to."""
+    exchange_roles: dict[str, str] = field(default_factory=dict)
+    """``ServerRole`` of every Exchange server by server key, CAS or not: lets the plan say a
+    declared server lacks the Client Access role instead of "unknown". Not fingerprinted: the
+    servers that matter are in ``estate``."""
 
     def fingerprint(self) -> str:
         """sha256 of a canonical JSON of everything read (stable whatever the read order)."""
@@ -282,12 +286,15 @@ def live_state_from_response(
 
     servers = _Objects(response, SERVERS, _describe(SERVERS))
     exchange: dict[str, tuple[str, str, str]] = {}  # key → (name, site, version)
+    roles: dict[str, str] = {}
     for obj in servers.objects():
         name = servers.text(obj, "Name") or ""
         servers.text(obj, "Fqdn")
         site = _site_name(servers.text(obj, "Site") or "")
         version = servers.text(obj, "AdminDisplayVersion") or ""
         exchange[model.key(name)] = (name, site, version)
+        role = obj.get("ServerRole")  # only for messages: never a reason to fail the read
+        roles[model.key(name)] = role if isinstance(role, str) else ""
 
     cas = _Objects(response, CAS, _describe(CAS))
     cas_servers: dict[str, model.CasServer] = {}
@@ -354,7 +361,11 @@ def live_state_from_response(
         extra_arrays=arrays.values(),  # a second array in one site must not vanish
     )
     return LiveState(
-        estate=estate, nlb=nlb, host=response.host, exchange_version=response.exchange_version
+        estate=estate,
+        nlb=nlb,
+        host=response.host,
+        exchange_version=response.exchange_version,
+        exchange_roles=roles,
     )
 
 

@@ -88,6 +88,7 @@ def make_plan(
         desired_digest=desired.digest(),
     )
     plan.depends_on = live_objects(live, scope)
+    plan.root = str(desired.organisation.path)
     if progress:
         progress("checking DNS")
     attach_dns(plan, desired, sites=scope)

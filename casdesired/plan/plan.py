@@ -130,6 +130,9 @@ class Plan:
     """DNS findings (casdesired.plan.dns): shown apart from the changes; some block apply."""
     needs_force: list[str] = field(default_factory=list)
     """Why apply will refuse this plan unless ``--force`` (casdesired.plan.thresholds)."""
+    root: str | None = field(default=None, compare=False)
+    """The organisation directory, so renderers meant to be shared (Markdown) can show YAML
+    locations relative to it instead of the runner's absolute paths. Not saved."""
     plan_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: str = field(default_factory=_now)
 
@@ -175,6 +178,16 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def no_changes_message(self) -> str:
+        """What to say when the plan has no changes: in sync, or nothing *can* run."""
+        if self.withheld or self.blocking_findings:
+            return (
+                f"No changes can run: {len(self.withheld)} withheld by "
+                f"{len(self.blocking_findings)} blocking finding(s) (see below)."
+            )
+        return "No changes. The live organisation matches the desired state."
 
     @property
     def blocking_findings(self) -> list[Finding]:

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import replace
+from pathlib import PurePath
 from typing import TextIO
 
 from casdesired.changes.types import Change
+from casdesired.diagnostics import Location
 from casdesired.plan.plan import Plan
 
 # Characters that Markdown (tables, emphasis, links, code spans) or HTML would interpret, as
@@ -38,6 +42,25 @@ def cell(value: object) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def where(location: Location | None, root: str | None) -> str:
+    """A YAML location for a comment others read: relative to the organisation directory.
+
+    A pull-request comment must not show the runner's absolute paths (they mean nothing to the
+    reader and disclose the runner's layout): outside the directory, or with none known, only
+    the file's name is shown.
+    """
+    if location is None:
+        return ""
+    path = PurePath(location.path)
+    shown = path.name
+    if root is not None:
+        with suppress(ValueError):  # outside the directory: the name only
+            shown = path.relative_to(root).as_posix()
+    elif not path.is_absolute():
+        shown = path.as_posix()
+    return str(replace(location, path=shown))
 
 
 def _values(values: dict[str, object] | None) -> str:
@@ -94,7 +117,7 @@ class MarkdownRenderer:
         if plan.changes:
             lines += _table(headers, _change_rows(plan.changes))
         else:
-            lines.append("No changes: the live organisation matches the desired state.")
+            lines.append(cell(plan.no_changes_message))
         lines += ["", "#### Safety decisions", ""]
         if plan.needs_force:
             lines += [f"- **needs `--force`**: {cell(reason)}" for reason in plan.needs_force]
@@ -118,7 +141,7 @@ class MarkdownRenderer:
                         ("**blocking**" if f.blocking else "warning"),
                         cell(f.rule),
                         cell(f.site or "(all)"),
-                        cell(f.location or ""),
+                        cell(where(f.location, plan.root)),
                         cell(f.message),
                     ]
                     for f in plan.findings
@@ -135,7 +158,7 @@ class MarkdownRenderer:
                         (f"**{cell(n.label)}**" if n.blocks_apply else cell(n.label)),
                         cell(n.rule),
                         cell(n.name),
-                        cell(n.location or ""),
+                        cell(where(n.location, plan.root)),
                         cell(n.message),
                     ]
                     for n in plan.dns

@@ -74,9 +74,8 @@ class TextRenderer:
             for change in plan.changes:
                 console.print(self._change(change))
         else:
-            console.print(
-                Text("No changes. The live organisation matches the desired state.", style="green")
-            )
+            blocked = bool(plan.withheld or plan.blocking_findings)
+            console.print(Text(plan.no_changes_message, style="bold red" if blocked else "green"))
         if plan.safety or plan.needs_force:
             console.print()
             console.print(Text("Safety notes (read before applying):", style="bold"))

@@ -385,3 +385,26 @@ def test_nlb_vip_and_interface_are_compared_and_unconverged_members_warned() -> 
     )
     assert "HQ-CAS01" in warning.message and "Suspended" in warning.message
     assert {c.site for c in result.changes} == {"HQ", "Branch"}  # a warning withholds nothing
+
+
+def test_a_cas_declared_in_the_wrong_site_is_not_also_unmanaged_in_its_live_site() -> None:
+    live, clusters = live_estate()
+    live.servers["hq-cas02"] = server("HQ-CAS02", "Branch", live=True)
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    assert [f.rule for f in result.findings] == ["server-in-other-site"]
+    assert ("server", "HQ-CAS02") not in {(u.kind, u.identity) for u in result.unmanaged}
+
+
+def test_absent_array_with_an_fqdn_the_live_array_does_not_have_is_a_finding() -> None:
+    sites = desired_sites()
+    hq = sites[0]
+    assert hq.array is not None
+    sites[0] = replace(
+        hq, array=replace(hq.array, fqdn="old-hq.contoso.local", ensure=model.Ensure.ABSENT)
+    )
+    result = diff_input(seed_input(sites=sites))
+    (finding,) = [f for f in result.findings if f.rule == "array-absent-other-fqdn"]
+    assert finding.site == "HQ" and not finding.blocking
+    assert "old-hq.contoso.local" in finding.message
+    assert "outlook-hq.contoso.local" in finding.message and "nothing is deleted" in finding.message
+    assert not [c for c in result.changes if isinstance(c, ArrayDelete)]
