@@ -17,6 +17,7 @@ equality, so a desired object equals its live twin when their content matches.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -27,6 +28,18 @@ from casdesired.diagnostics import Location
 def key(identity: str) -> str:
     """The comparison key for an Exchange identity (names and FQDNs are case-insensitive)."""
     return identity.strip().rstrip(".").lower()
+
+
+_VERSION_MAJOR = re.compile(r"Version\s+(\d+)\.", re.IGNORECASE)
+
+
+def exchange_major(version: str | None) -> int | None:
+    """14 for ``Version 14.3 (Build 123.4)`` (``AdminDisplayVersion``); None when unknown.
+
+    14 is Exchange 2010; 15 and later are 2013+, which casdesired refuses to manage.
+    """
+    match = _VERSION_MAJOR.search(version or "")
+    return int(match.group(1)) if match else None
 
 
 class LoadBalancerKind(str, Enum):
@@ -184,10 +197,6 @@ class Estate:
         for db in databases:
             estate.databases[db.key] = db
         return estate
-
-    def site_of_array(self, fqdn: str) -> Site | None:
-        array = self.arrays.get(key(fqdn))
-        return self.sites.get(key(array.site)) if array else None
 
     def array_in_site(self, site: str) -> CasArray | None:
         k = key(site)

@@ -21,7 +21,6 @@ plain model objects so it can be tested, and benchmarked, on hand-built estates.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,8 +56,6 @@ class LiveView(Protocol):
 
     @property
     def exchange_roles(self) -> Mapping[str, str]: ...
-
-_VERSION_MAJOR = re.compile(r"(\d+)\.\d+")
 
 
 @dataclass
@@ -149,14 +146,6 @@ def order_changes(changes: Iterable[Change]) -> list[Change]:
     are deterministic.
     """
     return sorted(changes, key=lambda c: (c.order, model.key(c.site), model.key(c.identity)))
-
-
-def exchange_major(version: str | None) -> int | None:
-    """The major version in ``Version 14.3 (Build 123.4)``; None when unknown."""
-    if not version:
-        return None
-    match = _VERSION_MAJOR.search(version)
-    return int(match.group(1)) if match else None
 
 
 class _Differ:
@@ -273,8 +262,8 @@ class _Differ:
         }
         comparison = compare(desired, live_records)
         for srv in site.servers:
-            live = self.live.servers.get(srv.key)
-            if live is None:
+            twin = self.live.servers.get(srv.key)  # the declared server as read
+            if twin is None:
                 roles = self.inp.exchange_roles.get(srv.key)
                 if roles is not None:
                     message = (
@@ -291,15 +280,15 @@ class _Differ:
                     )
                 self.finding(Severity.ERROR, "server-missing", message, site.name, srv.source)
                 continue
-            if model.key(live.site) != site.key:
+            if model.key(twin.site) != site.key:
                 self.finding(
                     Severity.ERROR,
                     "server-in-other-site",
                     f"CAS server {srv.name} is declared in site {site.name} but Active Directory "
-                    f"places it in site {live.site}. No Exchange cmdlet can move a server: in AD "
+                    f"places it in site {twin.site}. No Exchange cmdlet can move a server: in AD "
                     f"Sites and Services, associate the subnet of {srv.fqdn}'s IP address with "
                     f"site {site.name} (Sites > Subnets), or declare the server in site "
-                    f"{live.site}. Changes to site {site.name} are withheld until then.",
+                    f"{twin.site}. Changes to site {site.name} are withheld until then.",
                     site.name,
                     srv.source,
                 )
@@ -309,29 +298,29 @@ class _Differ:
                 self.changes.append(
                     AutodiscoverChange(
                         site=site.name,
-                        server=live.name,
-                        before_internal_uri=live.autodiscover_internal_uri,
+                        server=twin.name,
+                        before_internal_uri=twin.autodiscover_internal_uri,
                         internal_uri=(
                             srv.autodiscover_internal_uri if "internal_uri" in fields_ else None
                         ),
-                        before_site_scope=live.autodiscover_site_scope,
+                        before_site_scope=twin.autodiscover_site_scope,
                         site_scope=srv.autodiscover_site_scope if "site_scope" in fields_ else None,
                     )
                 )
-        for k, live in live_here.items():
-            major = exchange_major(live.version)
+        for k, present in live_here.items():  # every server read in this site
+            major = model.exchange_major(present.version)
             if major is not None and major >= 15:
                 self.finding(
                     Severity.ERROR,
                     "exchange-2013",
-                    f"server {live.name} in site {site.name} runs Exchange 2013 or later "
-                    f"({live.version}): casdesired manages Exchange 2010 only; changes to site "
+                    f"server {present.name} in site {site.name} runs Exchange 2013 or later "
+                    f"({present.version}): casdesired manages Exchange 2010 only; changes to site "
                     f"{site.name} are withheld",
                     site.name,
                 )
             if k not in self.desired_servers:  # declared in another site: a finding there
                 self.out.unmanaged.append(
-                    Unmanaged("server", live.name, site.name, "CAS server not declared")
+                    Unmanaged("server", present.name, site.name, "CAS server not declared")
                 )
 
     def array(self, site: model.Site) -> None:
@@ -426,15 +415,20 @@ class _Differ:
         for k in comparison.only_desired:
             node = next(n for n in lb.nodes if n.key == k)
             srv = self.desired_servers.get(k) or self.live.servers.get(k)
-            interface = node.interface or lb.interface or ""
+            # Two interfaces, two roles: -InterfaceName is the cluster's interface on the host
+            # the cmdlet targets (declared, else as read); -NewNodeInterface is the joining
+            # server's own adapter (declared per node, else the cluster's interface name, which
+            # the hosts of one cluster usually share).
+            cluster_interface = lb.interface or cluster.interface or ""
+            node_interface = node.interface or cluster_interface
             self.changes.append(
                 NlbNodeAdd(
                     site=site.name,
                     cluster_host=lb.cluster_host,
-                    interface=lb.interface or interface,
+                    interface=cluster_interface,
                     server=node.server,
                     server_fqdn=srv.fqdn if srv else node.server,
-                    node_interface=interface,
+                    node_interface=node_interface,
                 )
             )
         # The declared members list is authoritative for the site's declared servers: one that

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,6 @@ ARRAYS = "read:arrays"
 DATABASES = "read:databases"
 MAILBOXES = "read:mailbox-counts"
 
-_VERSION = re.compile(r"Version\s+(\d+)\.", re.IGNORECASE)
 
 
 def _describe(invocation_id: str) -> str:
@@ -269,12 +267,6 @@ def _site_name(canonical: str) -> str:
     return canonical.rstrip("/").rsplit("/", 1)[-1]
 
 
-def exchange_major(version: str | None) -> int | None:
-    """14 for ``Version 14.3 (Build 123.4)``; None when unknown."""
-    match = _VERSION.search(version or "")
-    return int(match.group(1)) if match else None
-
-
 def live_state_from_response(
     response: protocol.Response, nlb_hosts: Iterable[str] = ()
 ) -> LiveState:
@@ -321,7 +313,7 @@ def live_state_from_response(
         name = str(obj["Name"])
         k = model.key(name)
         _, site, version = exchange[k]
-        if k not in cas_servers and (exchange_major(version) or 0) >= 15:
+        if k not in cas_servers and (model.exchange_major(version) or 0) >= 15:
             cas_servers[k] = model.CasServer(
                 name=name, fqdn=str(obj["Fqdn"]), site=site, version=version
             )

@@ -408,3 +408,22 @@ def test_absent_array_with_an_fqdn_the_live_array_does_not_have_is_a_finding() -
     assert "old-hq.contoso.local" in finding.message
     assert "outlook-hq.contoso.local" in finding.message and "nothing is deleted" in finding.message
     assert not [c for c in result.changes if isinstance(c, ArrayDelete)]
+
+
+def test_nlb_add_sends_the_cluster_interface_and_the_new_node_interface_apart() -> None:
+    sites = desired_sites()
+    hq = sites[0]
+    assert hq.array is not None and hq.array.load_balancer is not None
+    lb = hq.array.load_balancer
+    nodes = tuple(
+        replace(n, interface="Ethernet 3") if n.server == "HQ-CAS02" else n for n in lb.nodes
+    )
+    sites[0] = replace(hq, array=replace(hq.array, load_balancer=replace(lb, nodes=nodes)))
+    (add,) = [c for c in diff_input(seed_input(sites=sites)).changes if isinstance(c, NlbNodeAdd)]
+    params = dict(add.invocations()[0].parameters)
+    assert (params["InterfaceName"], params["NewNodeInterface"]) == ("NLB", "Ethernet 3")
+    # No declared cluster interface: the cluster's own (as read), never the new node's.
+    bare = replace(lb, nodes=nodes, interface=None)
+    sites[0] = replace(hq, array=replace(hq.array, load_balancer=bare))
+    (add,) = [c for c in diff_input(seed_input(sites=sites)).changes if isinstance(c, NlbNodeAdd)]
+    assert (add.interface, add.node_interface) == ("NLB", "Ethernet 3")
