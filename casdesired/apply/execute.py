@@ -12,6 +12,9 @@ boundary is placed before each NLB drain-and-wait (the waits can be long) and ev
 
 Changes that are not carried out by the agent (e.g. a DNS record update from the runner) go to
 an :class:`ExtraExecutor` registered in :data:`EXTRA_EXECUTORS`; each runs as its own step.
+Such a step writes without the agent, so before it a small agent request (no Exchange session)
+renews the lease and — when it is the plan's first write — records the plan id: a DNS-first or
+DNS-only plan is registered on the endpoint before anything is written, like any other.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
 
-from casdesired.agent.protocol import Invocation, Response
+from casdesired.agent.protocol import ExchangeSession, Invocation, Request, Response
 from casdesired.apply import lock as locking
-from casdesired.changes.types import Change
+from casdesired.changes.types import Change, DnsRecordChange
 from casdesired.errors import CasdesiredError
 from casdesired.transport.winrm import AgentClient
 
@@ -54,15 +57,24 @@ class Status(str, Enum):
     """The connection failed while its batch ran: it may or may not have happened."""
 
 
+AGENT_ERROR_LABEL = "Exchange said"
+"""How the report introduces an error text that came back from the agent (Exchange's cmdlets)."""
+
+
 @dataclass
 class Outcome:
     change: Change
     status: Status = Status.NOT_ATTEMPTED
     error: str | None = None
+    error_label: str = AGENT_ERROR_LABEL
+    """Who said ``error``, as the report introduces it (e.g. "DNS server said")."""
 
 
 class ExtraExecutor(Protocol):
-    """Carries out changes the agent does not (the hook for e.g. DNS record changes)."""
+    """Carries out changes the agent does not (the hook for e.g. DNS record changes).
+
+    An executor may also have an ``error_label`` attribute (e.g. ``"DNS server said"``): how
+    the report introduces its error texts (see :func:`error_label`)."""
 
     def handles(self, change: Change) -> bool: ...
 
@@ -85,6 +97,16 @@ class Batch:
     @property
     def size(self) -> int:
         return sum(len(c.invocations()) for c in self.changes)
+
+
+def error_label(extra: ExtraExecutor, change: Change) -> str:
+    """Who an extra executor's error text comes from: its own ``error_label`` if it has one."""
+    label = getattr(extra, "error_label", None)
+    if isinstance(label, str) and label:
+        return label
+    if isinstance(change, DnsRecordChange):
+        return "DNS server said"
+    return f"{type(extra).__name__} said"
 
 
 def _extra_for(change: Change, extras: list[ExtraExecutor]) -> ExtraExecutor | None:
@@ -153,7 +175,8 @@ def execute(
     when interrupted. ``keepalive_seconds`` must stay well under ``lease_seconds``."""
     outcomes = {id(c): Outcome(c) for c in changes}
     result = Execution([outcomes[id(c)] for c in changes])
-    batches = make_batches(changes, extras, batch_limit(os.environ if environ is None else environ))
+    env = os.environ if environ is None else environ
+    batches = make_batches(changes, extras, batch_limit(env))
     registered = False
     for number, batch in enumerate(batches, start=1):
         if interrupted():
@@ -162,12 +185,21 @@ def execute(
             return result
         progress(f"applying batch {number} of {len(batches)} ({len(batch.changes)} change(s))")
         if batch.extra is not None:
+            # The agent does not carry this write, so its renewal and (first write) the plan
+            # id's registration go first, on their own: a lock broken or taken over, or a plan
+            # already applied elsewhere, stops the apply before the write.
+            problem = _renew_before_extra(client, lock_id, plan_id, lease_seconds, registered)
+            if problem:
+                result.stopped = problem
+                return result
+            registered = True
             change = batch.changes[0]
             try:
-                batch.extra.execute(change, os.environ if environ is None else environ)
+                batch.extra.execute(change, env)
             except CasdesiredError as exc:
                 outcomes[id(change)].status = Status.FAILED
                 outcomes[id(change)].error = str(exc)
+                outcomes[id(change)].error_label = error_label(batch.extra, change)
                 result.stopped = f"{change.describe()} failed"
                 return result
             outcomes[id(change)].status = Status.APPLIED
@@ -212,6 +244,22 @@ def execute(
                 result.stopped = f"the agent stopped before {change.describe()}"
                 return result
     return result
+
+
+def _renew_before_extra(
+    client: AgentClient, lock_id: str, plan_id: str, lease_seconds: int, registered: bool
+) -> str | None:
+    """Renew the lease (and register the plan id if not yet done) in one small request, with
+    no Exchange session: what stopped the apply, or None when the write may go ahead."""
+    prefix = [locking.renew(lock_id, lease_seconds)]
+    if not registered:
+        prefix.append(locking.register_plan(lock_id, plan_id))
+    request = Request(invocations=tuple(prefix), exchange=ExchangeSession(mode="none"))
+    try:
+        response = client.run(request)
+    except CasdesiredError as exc:
+        return f"nothing more was run: renewing the lock before the next step failed ({exc})"
+    return _prefix_failure(response, prefix)
 
 
 def _prefix_failure(response: Response, prefix: list[Invocation]) -> str | None:

@@ -375,7 +375,7 @@ class _Run:
             # sequence in a database name cannot forge report lines or drive the terminal.
             line = f"  {outcome.status.value}: {clean(outcome.change.describe())}"
             if outcome.error:
-                line += f"\n      Exchange said: {clean(outcome.error)}"
+                line += f"\n      {outcome.error_label}: {clean(outcome.error)}"
             _say(self.out, line)
         if result.stopped:
             _say(self.out, f"Stopped: {clean(result.stopped)}.")
