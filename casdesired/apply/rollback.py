@@ -4,7 +4,10 @@ It is an ordinary :class:`~casdesired.plan.plan.Plan` (reviewable with the same 
 appliable with ``casdesired apply ROLLBACKFILE``), computed from the changes that were applied
 and the live state read before them (the NLB interfaces a removed node needs to come back).
 Its per-object fingerprints are those of the state the apply left, so it is refused as stale if
-anything moves after the apply.
+anything moves after the apply. Without that state (the verification read failed) there is
+nothing honest to pin it to, so no rollback plan is made (see :func:`rollback_plan`'s caller).
+Only changes known to be applied are undone: a change whose outcome is unknown (the connection
+broke while it ran) is left out rather than "undone" as if it had happened.
 """
 
 from __future__ import annotations
@@ -91,9 +94,12 @@ def inverse(change: Change, before: LiveState) -> tuple[Change | None, str | Non
 
 
 def rollback_plan(
-    plan: Plan, applied: list[Change], before: LiveState, after: LiveState | None
+    plan: Plan, applied: list[Change], before: LiveState, after: LiveState
 ) -> tuple[Plan, list[str]]:
-    """The rollback of ``applied`` (a plan) and what it could not restore."""
+    """The rollback of ``applied`` (a plan, pinned to ``after``) and what it could not restore.
+
+    ``before`` is the state read before the apply (what a removed NLB node's interfaces were);
+    ``after`` is the state the apply left, which the rollback plan depends on."""
     changes: list[Change] = []
     gaps: list[str] = []
     for change in applied:
@@ -102,14 +108,13 @@ def rollback_plan(
             changes.append(undo)
         elif why:
             gaps.append(why)
-    state = after or before
     rollback = Plan(
         organisation=plan.organisation,
         endpoint=plan.endpoint,
-        live_fingerprint=state.fingerprint(),
+        live_fingerprint=after.fingerprint(),
         desired_digest=f"rollback of plan {plan.plan_id}",
         changes=order_changes(changes),
         sites=plan.sites,
-        depends_on=live_objects(state, plan.sites) if after is not None else None,
+        depends_on=live_objects(after, plan.sites),
     )
     return rollback, gaps

@@ -270,8 +270,8 @@ class _Run:
                     f"still different after the apply: {d}"
                     for d in verify.remaining(self.desired, after, plan.sites)
                 ]
-        rollback_path = self._write_rollback(plan, result, before, after)
-        self._report(result, problems, rollback_path)
+        rollback_path, rollback_notes = self._write_rollback(plan, result, before, after)
+        self._report(result, problems, rollback_path, rollback_notes)
         code = 0
         if not result.ok or problems:
             code = 1
@@ -291,6 +291,7 @@ class _Run:
                 "stopped": result.stopped,
                 "verification": problems,
                 "rollback": str(rollback_path) if rollback_path else None,
+                "rollback_notes": rollback_notes,
                 "lock_kept": keep_lock,
                 "exit_code": code,
             },
@@ -346,25 +347,46 @@ class _Run:
         result: execute.Execution,
         before: LiveState,
         after: LiveState | None,
-    ) -> Path | None:
-        done = [
-            o.change
-            for o in result.outcomes
-            if o.status in (execute.Status.APPLIED, execute.Status.UNKNOWN)
-        ]
-        if not done:
-            return None
-        rollback, gaps = rollback_plan(plan, done, before, after)
+    ) -> tuple[Path | None, list[str]]:
+        """The rollback plan's path (None when none was written) and what the report says
+        about what it leaves out."""
+        applied = [o.change for o in result.by_status(execute.Status.APPLIED)]
+        unknown = len(result.by_status(execute.Status.UNKNOWN))
+        if not applied:
+            if not unknown:
+                return None, []
+            return None, [
+                f"no rollback plan: no change is known to be applied ({unknown} unknown: the "
+                "connection broke while they ran); the next plan shows what happened"
+            ]
+        if after is None:
+            return None, [
+                "no rollback plan: the state after the apply could not be read; make a plan "
+                "from the previous YAML"
+            ]
+        notes = []
+        if unknown:
+            # Undoing a change that may never have happened would "restore" a value that was
+            # never replaced: leave it out, and let the next plan show reality.
+            notes.append(
+                f"the rollback plan leaves out {unknown} change(s) whose outcome is unknown "
+                "(the connection broke while they ran); the next plan shows what happened"
+            )
+        rollback, gaps = rollback_plan(plan, applied, before, after)
         path = self.options.rollback_out or (
             self.options.audit_log.parent / f"casdesired-rollback-{plan.plan_id}.json"
         )
         rollback.save(path)
         for gap in gaps:
             _say(self.err, f"casdesired: warning: the rollback plan cannot restore: {gap}")
-        return path
+        return path, notes
 
     def _report(
-        self, result: execute.Execution, problems: list[str], rollback: Path | None
+        self,
+        result: execute.Execution,
+        problems: list[str],
+        rollback: Path | None,
+        rollback_notes: list[str],
     ) -> None:
         total = len(result.outcomes)
         applied = result.by_status(execute.Status.APPLIED)
@@ -385,6 +407,8 @@ class _Run:
             _say(self.out, "Verified: the live organisation shows every applied change.")
         if rollback is not None:
             _say(self.out, f"Rollback plan: {rollback} (review: casdesired apply {rollback})")
+        for note in rollback_notes:
+            _say(self.out, f"Rollback: {note}.")
         if not result.ok or problems:
             failed = len(result.by_status(execute.Status.FAILED))
             not_attempted = len(result.by_status(execute.Status.NOT_ATTEMPTED))

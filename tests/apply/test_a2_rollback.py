@@ -1,0 +1,70 @@
+"""The rollback plan only undoes what is known to have happened, pinned to a state that was read.
+
+Through the real CLI, real pywinrm and the loopback lab.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from apply.labenv import Env, cli
+from casdesired.apply.execute import MAX_BATCH_ENV
+from casdesired.plan.plan import Plan
+
+
+def _finished(env: Env) -> dict[str, object]:
+    entry = json.loads(env.audit.read_text().splitlines()[-1])
+    assert entry["event"] == "apply-finished"
+    return dict(entry)
+
+
+def test_no_rollback_plan_is_written_when_the_state_after_the_apply_could_not_be_read(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every change applied, then the verification read fails: a rollback pinned to the state
+    # before the apply would be refused as stale by construction, so none is written.
+    env.lab.faults.update({"cmdlets": [{"cmdlet": "Get-MailboxDatabase", "after": 1}]})
+    code, out, _err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
+                          "--audit-log", str(env.audit))
+    assert code == 1
+    assert "Applied 8 of 8 change(s)." in out
+    assert ("Rollback: no rollback plan: the state after the apply could not be read; make a "
+            "plan from the previous YAML.") in out
+    assert "Rollback plan:" not in out
+    assert list(env.tmp.glob("casdesired-rollback-*.json")) == []
+    finished = _finished(env)
+    assert finished["rollback"] is None
+    assert finished["rollback_notes"] == [
+        "no rollback plan: the state after the apply could not be read; make a plan from the "
+        "previous YAML"
+    ]
+
+
+def test_changes_of_unknown_outcome_are_left_out_of_the_rollback_and_the_report_says_so(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of 3: the connection drops on batch 2's Command (its agent never starts), so
+    # BR-DB01..03 are "unknown" — and were in fact never rebound.
+    monkeypatch.setenv(MAX_BATCH_ENV, "3")
+    saved = env.tmp / "before.json"
+    assert cli(capsys, "plan", str(env.org_dir), "--out", str(saved))[0] == 0
+    changes = Plan.load(saved).changes
+    env.lab.faults.update({"wire": [{"kind": "drop", "action": "Command", "after": 2}]})
+    try:
+        code, out, _err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
+                              "--audit-log", str(env.audit))
+    finally:
+        env.lab.faults.clear()
+    assert code == 1
+    assert [f"unknown: {c.describe()}" in out for c in changes[3:6]] == [True] * 3
+    assert ("Rollback: the rollback plan leaves out 3 change(s) whose outcome is unknown (the "
+            "connection broke while they ran); the next plan shows what happened.") in out
+    rollback = Plan.load(Path(str(_finished(env)["rollback"])))
+    undone = [c.describe() for c in rollback.changes]
+    assert len(undone) == 3  # the inverses of the three applied changes, nothing more
+    assert not [d for d in undone if "rebind database" in d]
+    assert {c.kind for c in rollback.changes} == {"array_delete", "nlb_node_remove",
+                                                  "autodiscover"}
