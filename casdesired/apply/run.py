@@ -24,7 +24,7 @@ from casdesired.agent import protocol
 from casdesired.apply import audit, execute, safety, verify
 from casdesired.apply import lock as locking
 from casdesired.apply.dns import register as register_dns
-from casdesired.apply.interrupts import Interrupts, deferred_interrupts
+from casdesired.apply.interrupts import Interrupts, PromptInterrupted, deferred_interrupts
 from casdesired.apply.rollback import rollback_plan
 from casdesired.changes.diff import diff
 from casdesired.changes.types import NlbNodeAdd, NlbNodeRemove
@@ -201,9 +201,14 @@ class _Run:
             return 0
         if not self.options.auto_approve:
             assert self.options.ask is not None
-            answer = self.options.ask(
-                "Apply these changes? Only 'yes' is accepted: "
-            )
+            try:
+                with self.interrupts.raising():
+                    answer = self.options.ask("Apply these changes? Only 'yes' is accepted: ")
+            except PromptInterrupted:
+                # On a new line: the terminal shows ^C right after the prompt. The lock is
+                # released by run()'s finally, as for any refusal.
+                _say(self.err, "\ncasdesired: cancelled, nothing was changed")
+                return self.interrupts.exit_code
             if answer.strip() != "yes":
                 _say(self.err, "casdesired: apply cancelled; nothing was changed")
                 return 1
