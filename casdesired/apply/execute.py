@@ -234,7 +234,7 @@ def execute(
             if outcome.status is not Status.APPLIED and response.stopped:
                 result.stopped = (
                     f"renewing the lock's lease failed while batch {number} ran, so the agent "
-                    f"ran nothing more ({response.stopped})"
+                    f"ran nothing more ({locking.agent_text(response.stopped)})"
                 )
                 return result
             if outcome.status is Status.FAILED:
@@ -266,7 +266,9 @@ def _prefix_failure(response: Response, prefix: list[Invocation]) -> str | None:
     for invocation in prefix:
         found = response.result(invocation.id)
         if found is None or not found.ok:
-            message = found.error.message if found and found.error else "no result"
+            message = locking.agent_text(found.error.message) if found and found.error else (
+                "no result"
+            )
             return f"nothing in this batch was run: {invocation.cmdlet} failed: {message}"
     return None
 
@@ -282,7 +284,10 @@ def _settle(outcome: Outcome, response: Response) -> None:
         if not found.ok:
             outcome.status = Status.FAILED
             error = found.error
-            outcome.error = error.message if error else "failed without a message"
+            # Exchange's own text as it is; the agent's (e.g. a drain wait's timeout) unprefixed.
+            outcome.error = (
+                locking.agent_text(error.message) if error else "failed without a message"
+            )
             if step > 0:
                 outcome.error += f" (at step {invocation.id})"
             return

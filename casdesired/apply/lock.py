@@ -52,6 +52,16 @@ CI_JOB_VARIABLES = (
 )
 
 
+AGENT_PREFIX = "casdesired: "
+"""How the agent starts its own error texts (it also talks to people running it by hand)."""
+
+
+def agent_text(message: str) -> str:
+    """The agent's error text without its own ``casdesired:`` prefix, for wrapping in ours
+    (which adds the prefix once: ``casdesired: error: lock ... is not held here``)."""
+    return message[len(AGENT_PREFIX):] if message.startswith(AGENT_PREFIX) else message
+
+
 def owner(environ: Mapping[str, str] | None = None) -> str:
     """``user@runner-host``, plus the CI job id when the environment names one."""
     env = os.environ if environ is None else environ
@@ -180,6 +190,6 @@ def entered(response: Response) -> LockAnswer:
     if result is None:
         return LockAnswer(None, "the agent did not run Enter-CasdesiredLock", False)
     if not result.ok or not result.objects:
-        message = result.error.message if result.error else "no lock object returned"
+        message = agent_text(result.error.message) if result.error else "no lock object returned"
         return LockAnswer(None, message, HELD_MARKER in message)
     return LockAnswer(LockInfo.from_object(result.objects[0]), None, False)

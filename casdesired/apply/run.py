@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -322,7 +323,7 @@ class _Run:
         if released is not None and released.ok:
             self.locked = False
         elif released is not None and released.error:
-            _say(self.err, f"casdesired: warning: {released.error.message}")
+            _say(self.err, f"casdesired: warning: {locking.agent_text(released.error.message)}")
             self.locked = False  # not ours any more: never retry releasing someone else's
         try:
             return live_state_from_response(response, self.hosts), []
@@ -343,7 +344,7 @@ class _Run:
             return
         result = response.result(locking.EXIT)
         if result is not None and not result.ok and result.error:
-            _say(self.err, f"casdesired: warning: {result.error.message}")
+            _say(self.err, f"casdesired: warning: {locking.agent_text(result.error.message)}")
         self.locked = False
 
     def _write_rollback(
@@ -411,7 +412,12 @@ class _Run:
         if not problems and applied:
             _say(self.out, "Verified: the live organisation shows every applied change.")
         if rollback is not None:
-            _say(self.out, f"Rollback plan: {rollback} (review: casdesired apply {rollback})")
+            # The whole command, runnable from any directory: a plan file needs its organisation.
+            org_dir = self.desired.organisation.path.absolute()
+            review = shlex.join(
+                ["casdesired", "apply", str(rollback.absolute()), "--config", str(org_dir)]
+            )
+            _say(self.out, f"Rollback plan: {rollback} (review: {review})")
         for note in rollback_notes:
             _say(self.out, f"Rollback: {note}.")
         if not result.ok or problems:

@@ -107,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
         directory = args.config
         if args.sites:
             raise ConfigError("--site limits a plan made now; a saved plan keeps its own sites")
+        if not directory.is_dir():
+            raise ConfigError(
+                f"{directory}: no such organisation directory: applying the plan file {target} "
+                "needs the organisation directory it was made from (--config DIR)"
+            )
     desired = load_desired(directory)
     if desired.has_errors():
         for diagnostic in desired.diagnostics:

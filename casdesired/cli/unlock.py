@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     result = response.result(invocation.id)
     if result is None or not result.ok:
         message = result.error.message if result and result.error else "no answer"
-        raise PlanRefused(message)
+        raise PlanRefused(locking.agent_text(message))  # the CLI adds "casdesired: error: "
     if not result.objects:
         print("No lock is held.")
         return 0
