@@ -87,7 +87,7 @@ def test_a_lock_broken_mid_batch_stops_it_and_the_report_says_why(env: Env) -> N
                         + [execute.Status.NOT_ATTEMPTED] * (len(DATABASES) - applied))
     assert result.stopped is not None
     assert result.stopped.startswith("renewing the lock's lease failed while batch 1 ran, so "
-                                     "the agent ran nothing more (casdesired: stopped: the "
+                                     "the agent ran nothing more (stopped: the "
                                      "keepalive Update-CasdesiredLock failed: casdesired: lock "
                                      f"{LOCK_ID} is not held here")
     # The journal agrees: exactly the applied writes ran, none after the failed renewal.
