@@ -12,7 +12,10 @@ broke while it ran) is left out rather than "undone" as if it had happened.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from casdesired import model
+from casdesired.apply.execute import Execution, Status
 from casdesired.changes.diff import order_changes
 from casdesired.changes.types import (
     ArrayCreate,
@@ -118,3 +121,37 @@ def rollback_plan(
         depends_on=live_objects(after, plan.sites),
     )
     return rollback, gaps
+
+
+def write_rollback(
+    plan: Plan, result: Execution, before: LiveState, after: LiveState | None, path: Path
+) -> tuple[Path | None, list[str], list[str]]:
+    """Write the rollback of what ``result`` applied to ``path``, if there is an honest one.
+
+    Returns the path written (None when none was), the notes for the report (what it leaves
+    out, or why there is none) and the gaps (applied changes it cannot restore)."""
+    applied = [o.change for o in result.by_status(Status.APPLIED)]
+    unknown = len(result.by_status(Status.UNKNOWN))
+    if not applied:
+        if not unknown:
+            return None, [], []
+        return None, [
+            f"no rollback plan: no change is known to be applied ({unknown} unknown: the "
+            "connection broke while they ran); the next plan shows what happened"
+        ], []
+    if after is None:
+        return None, [
+            "no rollback plan: the state after the apply could not be read; make a plan "
+            "from the previous YAML"
+        ], []
+    notes = []
+    if unknown:
+        # Undoing a change that may never have happened would "restore" a value that was never
+        # replaced: leave it out, and let the next plan show reality.
+        notes.append(
+            f"the rollback plan leaves out {unknown} change(s) whose outcome is unknown "
+            "(the connection broke while they ran); the next plan shows what happened"
+        )
+    rollback, gaps = rollback_plan(plan, applied, before, after)
+    rollback.save(path)
+    return path, notes, gaps

@@ -6,14 +6,14 @@
 3. Run every pre-write safety check (:mod:`.safety`), show the plan, ask for "yes" on a
    terminal (``--auto-approve`` in pipelines).
 4. Execute in batches (:mod:`.execute`), stop at the first failure or interrupt.
-5. Re-read and release the lock in one execution; verify; write the rollback plan and the
-   audit log; report applied / failed / not attempted.
+5. Re-read and release the lock in one execution; verify; write the rollback plan
+   (:mod:`.rollback`) and the audit log (:mod:`.audit`); report applied / failed / not
+   attempted (:mod:`.report`).
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -22,11 +22,12 @@ from typing import TextIO
 
 from casdesired import model
 from casdesired.agent import protocol
-from casdesired.apply import audit, execute, safety, verify
+from casdesired.apply import audit, execute, report, safety, verify
 from casdesired.apply import lock as locking
 from casdesired.apply.dns import register as register_dns
 from casdesired.apply.interrupts import Interrupts, PromptInterrupted, deferred_interrupts
-from casdesired.apply.rollback import rollback_plan
+from casdesired.apply.report import say
+from casdesired.apply.rollback import write_rollback
 from casdesired.changes.diff import diff
 from casdesired.changes.types import NlbNodeAdd, NlbNodeRemove
 from casdesired.desired.config import DesiredState
@@ -41,7 +42,7 @@ from casdesired.plan.build import connect, nlb_hosts
 from casdesired.plan.depends import live_objects
 from casdesired.plan.dns import attach_dns
 from casdesired.plan.plan import Plan, checksum
-from casdesired.plan.render_text import TextRenderer, clean
+from casdesired.plan.render_text import TextRenderer
 from casdesired.transport.winrm import AgentClient
 
 LOCK_RETRY_SECONDS = 2.0
@@ -60,11 +61,6 @@ class ApplyOptions:
     ask: Callable[[str], str] | None = None
     """Reads the answer on a terminal; None when there is no terminal."""
     environ: dict[str, str] | None = None
-
-
-def _say(stream: TextIO, text: str) -> None:
-    stream.write(text + "\n")
-    stream.flush()
 
 
 def apply(
@@ -95,10 +91,10 @@ def apply(
                 f"plan {saved.plan_id} was already applied on {earlier.get('time')} by "
                 f"{earlier.get('who')} (audit log {options.audit_log}); make a new plan"
             )
-    environ = os.environ if options.environ is None else options.environ
+    environ: Mapping[str, str] = os.environ if options.environ is None else options.environ
     execute.batch_limit(environ)  # a bad tuning knob is refused before the lock or any audit
     with deferred_interrupts() as interrupts, connect(org, environ) as client:
-        return _Run(desired, saved, options, out, err, client, interrupts).run()
+        return _Run(desired, saved, options, out, err, client, interrupts, environ).run()
 
 
 class _Run:
@@ -111,6 +107,7 @@ class _Run:
         err: TextIO,
         client: AgentClient,
         interrupts: Interrupts,
+        environ: Mapping[str, str],
     ) -> None:
         self.desired = desired
         self.saved = saved
@@ -120,10 +117,8 @@ class _Run:
         self.client = client
         self.interrupts = interrupts
         self.lock_id = locking.new_lock_id()
-        self.who = locking.owner(options.environ)
-        self.environ: Mapping[str, str] = (
-            os.environ if options.environ is None else options.environ
-        )
+        self.environ = environ
+        self.who = locking.owner(environ)
         self.locked = False
         sites = saved.sites if saved is not None else options.sites
         self.sites = list(sites) if sites is not None else None
@@ -167,8 +162,8 @@ class _Run:
             if answer.lock is not None:
                 self.locked = True
                 if answer.lock.taken_over_from:
-                    _say(self.err, "casdesired: took over the expired lock of "
-                                   f"{answer.lock.taken_over_from}")
+                    say(self.err, "casdesired: took over the expired lock of "
+                                  f"{answer.lock.taken_over_from}")
                 return live_state_from_response(response, self.hosts)
             if not answer.busy:
                 raise PlanRefused(answer.error or "could not take the organisation lock")
@@ -177,7 +172,7 @@ class _Run:
                     f"{answer.error} (waited {self.options.lock_timeout:g} s; "
                     "--lock-timeout SECONDS waits longer)"
                 )
-            _say(self.err, "casdesired: the organisation is locked; waiting (--lock-timeout)")
+            say(self.err, "casdesired: the organisation is locked; waiting (--lock-timeout)")
             time.sleep(min(LOCK_RETRY_SECONDS, max(0.0, deadline - time.monotonic())))
 
     def _locked(self, live: LiveState) -> int:
@@ -198,7 +193,7 @@ class _Run:
                 "refused before any change was made:\n  " + "\n  ".join(r.message for r in refusals)
             )
         if not plan.changes:
-            _say(self.out, "Nothing to apply.")
+            say(self.out, "Nothing to apply.")
             return 0
         if not self.options.auto_approve:
             assert self.options.ask is not None
@@ -208,13 +203,13 @@ class _Run:
             except PromptInterrupted:
                 # On a new line: the terminal shows ^C right after the prompt. The lock is
                 # released by run()'s finally, as for any refusal.
-                _say(self.err, "\ncasdesired: cancelled, nothing was changed")
+                say(self.err, "\ncasdesired: cancelled, nothing was changed")
                 return self.interrupts.exit_code
             if answer.strip() != "yes":
-                _say(self.err, "casdesired: apply cancelled; nothing was changed")
+                say(self.err, "casdesired: apply cancelled; nothing was changed")
                 return 1
         if self.interrupts():
-            _say(self.err, "casdesired: interrupted before the first change; nothing was changed")
+            say(self.err, "casdesired: interrupted before the first change; nothing was changed")
             return self.interrupts.exit_code
         return self._execute(plan, live)
 
@@ -263,11 +258,11 @@ class _Run:
         after, problems = self._read_and_release(release=not keep_lock)
         if keep_lock:
             self.locked = False  # deliberately left held: the finally must not release it
-            _say(self.err, f"casdesired: warning: lock {self.lock_id} is kept: the batch whose "
-                           "answer was lost may still be running on the endpoint. Its lease "
-                           f"ends {locking.DEFAULT_LEASE_SECONDS // 60} minutes after that batch "
-                           "stops; once you have checked the server, "
-                           f"casdesired unlock {self.lock_id}")
+            say(self.err, f"casdesired: warning: lock {self.lock_id} is kept: the batch whose "
+                          "answer was lost may still be running on the endpoint. Its lease "
+                          f"ends {locking.DEFAULT_LEASE_SECONDS // 60} minutes after that batch "
+                          "stops; once you have checked the server, "
+                          f"casdesired unlock {self.lock_id}")
         applied = [o.change for o in result.by_status(execute.Status.APPLIED)]
         if after is not None:
             problems += verify.unconfirmed(applied, after)
@@ -276,8 +271,8 @@ class _Run:
                     f"still different after the apply: {d}"
                     for d in verify.remaining(self.desired, after, plan.sites)
                 ]
-        rollback_path, rollback_notes = self._write_rollback(plan, result, before, after)
-        self._report(result, problems, rollback_path, rollback_notes)
+        rollback = self._write_rollback(plan, result, before, after)
+        report.render(result, problems, rollback, self.out, self.err)
         code = 0
         if not result.ok or problems:
             code = 1
@@ -296,8 +291,8 @@ class _Run:
                 "changes": audit.change_records(result.outcomes),
                 "stopped": result.stopped,
                 "verification": problems,
-                "rollback": str(rollback_path) if rollback_path else None,
-                "rollback_notes": rollback_notes,
+                "rollback": str(rollback.path) if rollback.path else None,
+                "rollback_notes": rollback.notes,
                 "lock_kept": keep_lock,
                 "exit_code": code,
             },
@@ -323,7 +318,7 @@ class _Run:
         if released is not None and released.ok:
             self.locked = False
         elif released is not None and released.error:
-            _say(self.err, f"casdesired: warning: {locking.agent_text(released.error.message)}")
+            say(self.err, f"casdesired: warning: {locking.agent_text(released.error.message)}")
             self.locked = False  # not ours any more: never retry releasing someone else's
         try:
             return live_state_from_response(response, self.hosts), []
@@ -339,12 +334,12 @@ class _Run:
         try:
             response = self.client.run(request)
         except CasdesiredError as exc:
-            _say(self.err, f"casdesired: warning: could not release lock {self.lock_id} ({exc}); "
-                           f"its lease expires by itself, or: casdesired unlock {self.lock_id}")
+            say(self.err, f"casdesired: warning: could not release lock {self.lock_id} ({exc}); "
+                          f"its lease expires by itself, or: casdesired unlock {self.lock_id}")
             return
         result = response.result(locking.EXIT)
         if result is not None and not result.ok and result.error:
-            _say(self.err, f"casdesired: warning: {locking.agent_text(result.error.message)}")
+            say(self.err, f"casdesired: warning: {locking.agent_text(result.error.message)}")
         self.locked = False
 
     def _write_rollback(
@@ -353,78 +348,11 @@ class _Run:
         result: execute.Execution,
         before: LiveState,
         after: LiveState | None,
-    ) -> tuple[Path | None, list[str]]:
-        """The rollback plan's path (None when none was written) and what the report says
-        about what it leaves out."""
-        applied = [o.change for o in result.by_status(execute.Status.APPLIED)]
-        unknown = len(result.by_status(execute.Status.UNKNOWN))
-        if not applied:
-            if not unknown:
-                return None, []
-            return None, [
-                f"no rollback plan: no change is known to be applied ({unknown} unknown: the "
-                "connection broke while they ran); the next plan shows what happened"
-            ]
-        if after is None:
-            return None, [
-                "no rollback plan: the state after the apply could not be read; make a plan "
-                "from the previous YAML"
-            ]
-        notes = []
-        if unknown:
-            # Undoing a change that may never have happened would "restore" a value that was
-            # never replaced: leave it out, and let the next plan show reality.
-            notes.append(
-                f"the rollback plan leaves out {unknown} change(s) whose outcome is unknown "
-                "(the connection broke while they ran); the next plan shows what happened"
-            )
-        rollback, gaps = rollback_plan(plan, applied, before, after)
+    ) -> report.RollbackResult:
         path = self.options.rollback_out or (
             self.options.audit_log.parent / f"casdesired-rollback-{plan.plan_id}.json"
         )
-        rollback.save(path)
+        written, notes, gaps = write_rollback(plan, result, before, after, path)
         for gap in gaps:
-            _say(self.err, f"casdesired: warning: the rollback plan cannot restore: {gap}")
-        return path, notes
-
-    def _report(
-        self,
-        result: execute.Execution,
-        problems: list[str],
-        rollback: Path | None,
-        rollback_notes: list[str],
-    ) -> None:
-        total = len(result.outcomes)
-        applied = result.by_status(execute.Status.APPLIED)
-        _say(self.out, "")
-        _say(self.out, f"Applied {len(applied)} of {total} change(s).")
-        for outcome in result.outcomes:
-            # Names and Exchange's text shown escaped, as in the plan: a newline or an escape
-            # sequence in a database name cannot forge report lines or drive the terminal.
-            line = f"  {outcome.status.value}: {clean(outcome.change.describe())}"
-            if outcome.error:
-                line += f"\n      {outcome.error_label}: {clean(outcome.error)}"
-            _say(self.out, line)
-        if result.stopped:
-            _say(self.out, f"Stopped: {clean(result.stopped)}.")
-        for problem in problems:
-            _say(self.out, f"Verification: {clean(problem)}")
-        if not problems and applied:
-            _say(self.out, "Verified: the live organisation shows every applied change.")
-        if rollback is not None:
-            # The whole command, runnable from any directory: a plan file needs its organisation.
-            org_dir = self.desired.organisation.path.absolute()
-            review = shlex.join(
-                ["casdesired", "apply", str(rollback.absolute()), "--config", str(org_dir)]
-            )
-            _say(self.out, f"Rollback plan: {rollback} (review: {review})")
-        for note in rollback_notes:
-            _say(self.out, f"Rollback: {note}.")
-        if not result.ok or problems:
-            failed = len(result.by_status(execute.Status.FAILED))
-            not_attempted = len(result.by_status(execute.Status.NOT_ATTEMPTED))
-            unknown = len(result.by_status(execute.Status.UNKNOWN))
-            _say(self.err, f"casdesired: error: apply incomplete: {len(applied)} applied, "
-                           f"{failed} failed, {not_attempted} not attempted"
-                           + (f", {unknown} unknown (connection lost)" if unknown else "")
-                           + (f", {len(problems)} verification problem(s)" if problems else ""))
+            say(self.err, f"casdesired: warning: the rollback plan cannot restore: {gap}")
+        return report.RollbackResult(written, self.desired.organisation.path, notes)
