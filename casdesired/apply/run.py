@@ -28,7 +28,6 @@ from casdesired.apply.dns import register as register_dns
 from casdesired.apply.interrupts import Interrupts, PromptInterrupted, deferred_interrupts
 from casdesired.apply.report import say
 from casdesired.apply.rollback import write_rollback
-from casdesired.changes.diff import diff
 from casdesired.changes.types import NlbNodeAdd, NlbNodeRemove
 from casdesired.desired.config import DesiredState
 from casdesired.errors import CasdesiredError, PlanRefused, ReadFailed
@@ -38,9 +37,7 @@ from casdesired.live.reader import (
     read_invocations,
     read_modules,
 )
-from casdesired.plan.build import connect, nlb_hosts
-from casdesired.plan.depends import live_objects
-from casdesired.plan.dns import attach_dns
+from casdesired.plan.build import connect, nlb_hosts, plan_from_live
 from casdesired.plan.plan import Plan, checksum
 from casdesired.plan.render_text import TextRenderer
 from casdesired.transport.winrm import AgentClient
@@ -214,17 +211,8 @@ class _Run:
         return self._execute(plan, live)
 
     def _make_plan(self, live: LiveState) -> Plan:
-        changeset = diff(self.desired, live, sites=self.sites)
-        org = self.desired.organisation
-        plan = Plan.from_changeset(
-            changeset,
-            organisation=org.name,
-            endpoint=org.connection.endpoint,
-            live_fingerprint=live.fingerprint(),
-            desired_digest=self.desired.digest(),
-        )
-        plan.depends_on = live_objects(live, self.sites)
-        return attach_dns(plan, self.desired, sites=self.sites)  # record changes and DNS notes
+        # The same plan `casdesired plan` shows: DNS record changes, notes and --force needs.
+        return plan_from_live(self.desired, live, sites=self.sites)
 
     def _execute(self, plan: Plan, before: LiveState) -> int:
         started = audit.now()

@@ -77,6 +77,18 @@ def make_plan(
     """Read the live organisation (one command execution), diff it, and build the plan."""
     scope = list(sites) if sites is not None else None
     live = read_live(client, nlb_hosts=nlb_hosts(desired, scope), progress=progress)
+    return PlanRun(plan=plan_from_live(desired, live, sites=scope, progress=progress), live=live)
+
+
+def plan_from_live(
+    desired: DesiredState,
+    live: LiveState,
+    *,
+    sites: Iterable[str] | None = None,
+    progress: Progress | None = None,
+) -> Plan:
+    """The plan for ``desired`` against a live state already read (plan and apply share it)."""
+    scope = list(sites) if sites is not None else None
     if progress:
         progress("comparing with the desired state")
     changeset = diff(desired, live, sites=scope)
@@ -96,4 +108,4 @@ def make_plan(
     plan.needs_force = needs_force(
         plan.changes, len(live.estate.databases), desired.organisation.policy
     )
-    return PlanRun(plan=plan, live=live)
+    return plan

@@ -68,3 +68,14 @@ def test_a_plan_within_the_policy_needs_no_force(capsys: pytest.CaptureFixture[s
     assert "needs --force" not in text
     _, markdown, _ = run(capsys, "plan", "--format", "markdown", str(SITES), "--site", "Branch")
     assert "needs `--force`" not in markdown
+
+
+def test_apply_shows_the_same_plan_with_the_force_need_before_refusing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # apply builds its plan with the same code as `casdesired plan`, so the reviewer of a
+    # terminal apply sees the --force need before the refusal, not only in it.
+    code, out, err = run(capsys, "apply", str(SITES), "--auto-approve")
+    assert code == 1
+    assert f"needs --force: {REASON}" in out
+    assert f"refused before any change was made:\n  {REASON}" in err
