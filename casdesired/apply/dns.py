@@ -84,6 +84,8 @@ def check_dns_gate(ctx: safety.SafetyContext) -> list[safety.Refusal]:
 class DnsRecordExecutor:
     """Carries out DNS record changes (not the agent's): RFC 2136 update, then verification."""
 
+    error_label = "DNS server said"
+
     def handles(self, change: Change) -> bool:
         return isinstance(change, DnsRecordChange)
 

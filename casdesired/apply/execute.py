@@ -27,7 +27,7 @@ from typing import Protocol
 
 from casdesired.agent.protocol import ExchangeSession, Invocation, Request, Response
 from casdesired.apply import lock as locking
-from casdesired.changes.types import Change, DnsRecordChange
+from casdesired.changes.types import Change
 from casdesired.errors import CasdesiredError
 from casdesired.transport.winrm import AgentClient
 
@@ -104,8 +104,6 @@ def error_label(extra: ExtraExecutor, change: Change) -> str:
     label = getattr(extra, "error_label", None)
     if isinstance(label, str) and label:
         return label
-    if isinstance(change, DnsRecordChange):
-        return "DNS server said"
     return f"{type(extra).__name__} said"
 
 
