@@ -99,7 +99,7 @@ class Batch:
         return sum(len(c.invocations()) for c in self.changes)
 
 
-def error_label(extra: ExtraExecutor, change: Change) -> str:
+def error_label(extra: ExtraExecutor) -> str:
     """Who an extra executor's error text comes from: its own ``error_label`` if it has one."""
     label = getattr(extra, "error_label", None)
     if isinstance(label, str) and label:
@@ -197,7 +197,7 @@ def execute(
             except CasdesiredError as exc:
                 outcomes[id(change)].status = Status.FAILED
                 outcomes[id(change)].error = str(exc)
-                outcomes[id(change)].error_label = error_label(batch.extra, change)
+                outcomes[id(change)].error_label = error_label(batch.extra)
                 result.stopped = f"{change.describe()} failed"
                 return result
             outcomes[id(change)].status = Status.APPLIED
