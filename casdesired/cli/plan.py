@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
+from rich.live import Live
+from rich.spinner import Spinner
 
 from casdesired.desired.loader import load_desired
 from casdesired.diagnostics import Severity
@@ -129,5 +131,12 @@ def progress_reporter(stream: TextIO) -> Iterator[Callable[[str], None]]:
         yield lambda _message: None
         return
     console = Console(file=stream, highlight=False, markup=False)
-    with console.status("reading the live organisation") as status:
-        yield lambda message: status.update(message)
+    spinner = Spinner("dots", text="reading the live organisation")
+    with Live(spinner, console=console, transient=True, refresh_per_second=12.5) as live:
+
+        def show(message: str) -> None:
+            # Drawn at once, not at the next tick: a fast step is still seen on the terminal.
+            spinner.update(text=message)
+            live.refresh()
+
+        yield show
