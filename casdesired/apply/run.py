@@ -24,7 +24,7 @@ from casdesired import model
 from casdesired.agent import protocol
 from casdesired.apply import audit, execute, report, safety, verify
 from casdesired.apply import lock as locking
-from casdesired.apply.dns import register as register_dns
+from casdesired.apply.dns import DnsRecordExecutor, check_dns_gate, check_dns_management
 from casdesired.apply.interrupts import Interrupts, PromptInterrupted, deferred_interrupts
 from casdesired.apply.report import say
 from casdesired.apply.rollback import write_rollback
@@ -44,7 +44,18 @@ from casdesired.transport.winrm import AgentClient
 
 LOCK_RETRY_SECONDS = 2.0
 
-register_dns()  # the DNS gate before the first write, and the DNS record-change executor
+PRE_WRITE_CHECKS: tuple[safety.PreWriteCheck, ...] = (
+    safety.check_blocking_findings,
+    safety.check_scope,
+    safety.check_stale,
+    safety.check_thresholds,
+    check_dns_management,
+    check_dns_gate,
+)
+"""Every check run before the first write, in order; all their refusals are shown at once."""
+
+EXECUTORS: tuple[execute.ExtraExecutor, ...] = (DnsRecordExecutor(),)
+"""Who carries out the changes the agent does not: DNS record changes (RFC 2136)."""
 
 
 @dataclass
@@ -182,7 +193,8 @@ class _Run:
                 force=self.options.force,
                 desired=self.desired,
                 saved_plan=self.saved is not None,
-            )
+            ),
+            PRE_WRITE_CHECKS,
         )
         TextRenderer().render(plan, self.out)
         if refusals:
@@ -237,6 +249,7 @@ class _Run:
             lock_id=self.lock_id,
             plan_id=plan.plan_id,
             interrupted=self.interrupts,
+            extras=EXECUTORS,
             environ=self.environ,
         )
         # A batch whose answer was lost may still be running on the endpoint (the agent renews
@@ -340,7 +353,9 @@ class _Run:
         path = self.options.rollback_out or (
             self.options.audit_log.parent / f"casdesired-rollback-{plan.plan_id}.json"
         )
-        written, notes, gaps = write_rollback(plan, result, before, after, path)
+        written, notes, gaps = write_rollback(
+            plan, result, before, after, path, self.desired.organisation.policy
+        )
         for gap in gaps:
             say(self.err, f"casdesired: warning: the rollback plan cannot restore: {gap}")
         return report.RollbackResult(written, self.desired.organisation.path, notes)

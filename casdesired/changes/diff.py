@@ -26,8 +26,14 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from casdesired import model
+from casdesired.changes.changeset import (
+    ChangeSet,
+    ExtraSource,
+    blocked_sites,
+    going_ahead,
+    order_changes,
+)
 from casdesired.changes.compare import compare
-from casdesired.changes.findings import Finding, Unmanaged
 from casdesired.changes.types import (
     ArrayCreate,
     ArrayDelete,
@@ -38,8 +44,10 @@ from casdesired.changes.types import (
     NlbNodeAdd,
     NlbNodeRemove,
 )
-from casdesired.diagnostics import Diagnostic, Location, Severity
+from casdesired.changes.unmanaged import Unmanaged
+from casdesired.diagnostics import Diagnostic
 from casdesired.errors import ConfigError
+from casdesired.findings import Finding, Location, Severity, Source
 
 if TYPE_CHECKING:
     from casdesired.desired.config import DesiredState
@@ -56,28 +64,6 @@ class LiveView(Protocol):
 
     @property
     def exchange_roles(self) -> Mapping[str, str]: ...
-
-
-@dataclass
-class ChangeSet:
-    """The result of a diff: ordered changes, findings, withheld changes, unmanaged objects."""
-
-    changes: list[Change] = field(default_factory=list)
-    """Ordered as they must run (see :func:`order_changes`)."""
-    findings: list[Finding] = field(default_factory=list)
-    withheld: list[Change] = field(default_factory=list)
-    """Changes of sites a blocking finding names; shown, never applied."""
-    unmanaged: list[Unmanaged] = field(default_factory=list)
-    sites: tuple[str, ...] | None = None
-    """The sites the diff was limited to (None: every declared site)."""
-
-    @property
-    def blocked_sites(self) -> set[str]:
-        return {model.key(f.site) for f in self.findings if f.blocking and f.site}
-
-    @property
-    def blocked_everything(self) -> bool:
-        return any(f.blocking and f.site is None for f in self.findings)
 
 
 @dataclass(frozen=True)
@@ -98,12 +84,22 @@ class DiffInput:
     scoped: bool = False
     exchange_roles: Mapping[str, str] = field(default_factory=dict)
     """``ServerRole`` of every Exchange server by server key (CAS or not), when read."""
+    sources: Sequence[ExtraSource] = ()
+    """Extra sources of changes and findings (DNS), consulted before withholding."""
 
 
 def diff(
-    desired: DesiredState, live: LiveView, *, sites: Iterable[str] | None = None
+    desired: DesiredState,
+    live: LiveView,
+    *,
+    sites: Iterable[str] | None = None,
+    sources: Sequence[ExtraSource] = (),
 ) -> ChangeSet:
-    """Compare the desired state with the live organisation (optionally only some sites)."""
+    """Compare the desired state with the live organisation (optionally only some sites).
+
+    ``sources`` add their changes and findings (DNS records and checks) to the Exchange ones
+    before anything is withheld, so withholding and every later safety check see one list.
+    """
     from casdesired.desired.bindings import resolve_bindings
 
     declared = {s.key: s for s in desired.sites}
@@ -119,7 +115,7 @@ def diff(
         scope = [s for s in desired.sites if s.key in wanted]
     live_names = [db.database for db in live.estate.databases.values()]
     bindings, diagnostics = resolve_bindings(desired, live_names)
-    result = diff_input(
+    return diff_input(
         DiffInput(
             sites=scope,
             bindings=bindings,
@@ -130,22 +126,10 @@ def diff(
             all_sites=desired.sites,
             scoped=sites is not None,
             exchange_roles=live.exchange_roles,
-        )
+            sources=sources,
+        ),
+        sites=tuple(s.name for s in scope) if scope_names is not None else None,
     )
-    result.sites = tuple(s.name for s in scope) if scope_names is not None else None
-    return result
-
-
-def order_changes(changes: Iterable[Change]) -> list[Change]:
-    """Array creates → NLB adds → DNS record creates/updates and Autodiscover → array updates →
-    bindings → NLB removes → array deletes → DNS record deletes (``Change.order``).
-
-    Arrays exist before bindings use them; a name resolves before an array takes it (its
-    databases follow a renamed array at once); nodes join before others leave; arrays and their
-    names go only after nothing points to them. Within a group, by site then identity, so plans
-    are deterministic.
-    """
-    return sorted(changes, key=lambda c: (c.order, model.key(c.site), model.key(c.identity)))
 
 
 class _Differ:
@@ -156,8 +140,9 @@ class _Differ:
         self.live = inp.live
         self.all_sites = list(inp.all_sites or inp.sites)
         self.scope = {s.key for s in inp.sites}
-        self.out = ChangeSet()
         self.changes: list[Change] = []
+        self.findings: list[Finding] = []
+        self.unmanaged: list[Unmanaged] = []
         # Desired servers org-wide (a binding may name a server of another site).
         self.desired_servers = {srv.key: srv for s in self.all_sites for srv in s.servers}
         # Identity aliases -> canonical object id, so "HQ-CAS01" equals "hq-cas01.contoso.local"
@@ -223,11 +208,11 @@ class _Differ:
         site: str | None,
         location: Location | None = None,
     ) -> None:
-        self.out.findings.append(Finding(severity, rule, message, site, location))
+        self.findings.append(Finding(severity, rule, message, site, location))
 
     # --- the rules ----------------------------------------------------------------------------
 
-    def run(self) -> ChangeSet:
+    def run(self, sites: tuple[str, ...] | None = None) -> ChangeSet:
         for site in self.inp.sites:
             self.servers(site)
             self.array(site)
@@ -244,8 +229,19 @@ class _Differ:
         self.bindings()
         self.settle_array_updates()
         self.unmanaged_databases()
-        self.withhold_blocked()
-        return self.out
+        proposed = tuple(self.changes)
+        for source in self.inp.sources:
+            found = source(proposed)
+            self.changes.extend(found.changes)
+            self.findings.extend(found.findings)
+        going, withheld = self.withhold_blocked()
+        return ChangeSet(
+            changes=tuple(going),
+            findings=tuple(self.findings),
+            withheld=tuple(withheld),
+            unmanaged=tuple(self.unmanaged),
+            sites=sites,
+        )
 
     def prunes(self, site: model.Site) -> bool:
         return site.prune and self.inp.allow_prune
@@ -319,7 +315,7 @@ class _Differ:
                     site.name,
                 )
             if k not in self.desired_servers:  # declared in another site: a finding there
-                self.out.unmanaged.append(
+                self.unmanaged.append(
                     Unmanaged("server", present.name, site.name, "CAS server not declared")
                 )
 
@@ -333,7 +329,7 @@ class _Differ:
                         ArrayDelete(site=site.name, fqdn=live_in_site.fqdn, name=live_in_site.name)
                     )
                 else:
-                    self.out.unmanaged.append(
+                    self.unmanaged.append(
                         Unmanaged("array", live_in_site.fqdn, site.name, "array not declared")
                     )
             return
@@ -449,7 +445,7 @@ class _Differ:
                 )
                 removed.add(k)
             else:
-                self.out.unmanaged.append(
+                self.unmanaged.append(
                     Unmanaged(
                         "nlb_node",
                         node.server,
@@ -526,7 +522,16 @@ class _Differ:
         for diagnostic in self.inp.binding_diagnostics:
             site = site_of_file.get(diagnostic.location.path)
             if site is None or model.key(site) in self.scope or not self.inp.scoped:
-                self.out.findings.append(Finding.from_diagnostic(diagnostic, site))
+                self.findings.append(
+                    Finding(
+                        diagnostic.severity,
+                        diagnostic.rule or "binding",
+                        diagnostic.message,
+                        site,
+                        diagnostic.location,
+                        source=Source.DESIRED,
+                    )
+                )
         desired: dict[str, dict[str, Any]] = {}
         targets: dict[str, tuple[str, str]] = {}
         for k, binding in self.inp.bindings.items():
@@ -580,7 +585,7 @@ class _Differ:
             site = self.canonical_site.get(self.canonical(db.rpc_client_access_server))
             if self.inp.scoped and (site is None or model.key(site) not in self.scope):
                 continue
-            self.out.unmanaged.append(
+            self.unmanaged.append(
                 Unmanaged(
                     "database",
                     db.database,
@@ -622,7 +627,7 @@ class _Differ:
 
     def _why_still_bound(self, databases: list[str]) -> str:
         """What keeps the databases on a deleted array: the advice the finding ends with."""
-        blocked = self.out.blocked_sites
+        blocked = blocked_sites(self.findings)
         elsewhere: dict[str, str] = {}  # site key -> site name that rebinds some of them
         for name in databases:
             binding = self.inp.bindings.get(model.key(name))
@@ -647,27 +652,20 @@ class _Differ:
             )
         return "bind them elsewhere in the YAML first"
 
-    def withhold_blocked(self) -> None:
-        """Withhold the changes of blocked sites, then re-check array deletes on what is left.
+    def withhold_blocked(self) -> tuple[list[Change], list[Change]]:
+        """The changes that go ahead and those withheld, each in the order they run.
 
         Withholding a site's rebindings can leave another site's array delete in use; blocking
-        that site withholds more, so repeat until nothing new is blocked (each round blocks at
-        least one more site).
+        that site withholds more, so re-check array deletes until nothing new is blocked (each
+        round blocks at least one more site).
         """
         while True:
-            blocked = self.out.blocked_sites
-            everything = self.out.blocked_everything
-            going = [
-                c for c in self.changes if not (everything or model.key(c.site) in blocked)
-            ]
+            going = going_ahead(self.changes, self.findings)
             if not self.array_deletes_unbound(going):
                 break
         kept = {id(c) for c in going}
-        for change in order_changes(self.changes):
-            if id(change) in kept:
-                self.out.changes.append(change)
-            else:
-                self.out.withheld.append(change)
+        ordered = order_changes(self.changes)
+        return [c for c in ordered if id(c) in kept], [c for c in ordered if id(c) not in kept]
 
 
 def _server_record(srv: model.CasServer, like: model.CasServer | None = None) -> dict[str, Any]:
@@ -685,6 +683,6 @@ def _server_record(srv: model.CasServer, like: model.CasServer | None = None) ->
     return record
 
 
-def diff_input(inp: DiffInput) -> ChangeSet:
+def diff_input(inp: DiffInput, *, sites: tuple[str, ...] | None = None) -> ChangeSet:
     """The diff on plain model objects (what :func:`diff` calls)."""
-    return _Differ(inp).run()
+    return _Differ(inp).run(sites)

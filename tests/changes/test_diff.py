@@ -34,7 +34,7 @@ def test_seed_shaped_estate_gives_the_expected_changes_in_order() -> None:
         ("binding", "HQ-DB05"),
         ("binding", "HQ-DB06"),
     ]
-    assert result.findings == []
+    assert result.findings == ()
     rebinding = {c.database: c for c in result.changes if isinstance(c, BindingChange)}
     assert rebinding["HQ-DB05"].before_target == "hq-cas02.contoso.local"
     assert rebinding["HQ-DB05"].target == "outlook-hq.contoso.local"
@@ -75,7 +75,7 @@ def test_in_sync_estate_has_no_changes_and_case_does_not_matter() -> None:
         ),
     )
     result = diff_input(seed_input(live=live, nlb=clusters))
-    assert result.changes == [] and result.findings == []
+    assert result.changes == () and result.findings == ()
 
 
 def test_server_bindings_compare_name_and_fqdn_alike() -> None:
@@ -185,7 +185,7 @@ def test_missing_server_and_exchange_2013_are_blocking() -> None:
     result = diff_input(seed_input(live=live, nlb=clusters))
     rules = {(f.rule, f.site) for f in result.findings if f.blocking}
     assert rules == {("server-missing", "HQ"), ("exchange-2013", "Branch")}
-    assert result.changes == []
+    assert result.changes == ()
     assert "Exchange 2010 only" in next(
         f.message for f in result.findings if f.rule == "exchange-2013"
     )
@@ -309,7 +309,7 @@ def test_array_delete_whose_rebindings_are_withheld_is_withheld_too() -> None:
     assert finding.site == "HQ" and finding.blocking
     assert "HQ-DB01" in finding.message and "HQ-DB02" in finding.message
     assert "Branch" in finding.message and "withheld" in finding.message
-    assert result.changes == []
+    assert result.changes == ()
     assert any(isinstance(c, ArrayDelete) for c in result.withheld)
 
 
