@@ -1,15 +1,18 @@
 """``casdesired lab serve``: run the Exchange 2010 lab on loopback for trying the tool by hand.
 
 Prints the WS-Man URL, the account it accepts (a lab password, printed on purpose), the CA
-file for ``--tls`` and the control API token, then serves until Ctrl-C.
+file for ``--tls`` and the control API token, then serves until Ctrl-C (SIGINT) or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, cast
 
@@ -36,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = parser.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
     serve = actions.add_parser(
         "serve",
-        help="serve the lab until Ctrl-C",
+        help="serve the lab until Ctrl-C or SIGTERM",
         description=(
             "Serve an Exchange 2010 organisation over WS-Management on loopback. Without "
             "--state it serves the example organisation's seed in memory. The password is "
@@ -106,14 +109,44 @@ def run(args: argparse.Namespace) -> int:
         lab.stop()
         raise LabStartFailed(f"cannot listen on {args.bind}:{args.port}: {exc.strerror}") from None
     try:
-        _announce(lab, args, dns_server.address)
-        threading.Event().wait()  # until Ctrl-C (KeyboardInterrupt)
-    except KeyboardInterrupt:
-        print("lab stopped", file=sys.stderr)
+        with _stop_requested() as stop:
+            _announce(lab, args, dns_server.address)
+            stop.wait()
+            print(f"lab stopped ({stop.signal_name})", file=sys.stderr)
     finally:
         dns_server.stop()
         lab.stop()
     return 0
+
+
+class _StopRequest(threading.Event):
+    """Set by SIGINT or SIGTERM; remembers which one arrived."""
+
+    signal_name = ""
+
+
+@contextmanager
+def _stop_requested() -> Iterator[_StopRequest]:
+    """Stop on SIGINT (Ctrl-C) and on SIGTERM, installed explicitly for the ``with`` block.
+
+    Python turns SIGINT into KeyboardInterrupt only if the process did not inherit it
+    ignored -- and a background job of a non-interactive shell (``cmd &`` in a script, CI)
+    does inherit SIG_IGN. SIGTERM (``kill``, service managers) would otherwise end the lab
+    without stopping it, leaving its NTLM account file and TLS CA behind.
+    """
+    stop = _StopRequest()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop.signal_name = signal.Signals(signum).name
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            # None: a handler not installed from Python; the default is the honest fallback.
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
 def run_reset(args: argparse.Namespace) -> int:
