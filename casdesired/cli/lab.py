@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     serve.add_argument("--state", type=Path, metavar="FILE",
-                       help="state file to load and save (created from the seed if missing)")
+                       help="state file to load and save (created from its NAME.seed.json, "
+                            "else the example seed, if missing)")
     serve.add_argument("--port", type=int, default=0, metavar="N",
                        help="TCP port (default: a free one)")
     serve.add_argument("--tls", action="store_true", help="HTTPS with a generated certificate")
@@ -62,13 +63,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
                        help="address to listen on (default: 127.0.0.1)")
     serve.set_defaults(func=run)
-    # `lab reset` (brief D): put the embedded lab's state file back to the repository's seed.
+    # `lab reset`: put the embedded lab's state file back to its own seed.
     reset = actions.add_parser(
         "reset",
-        help="put the embedded lab's state back to the seed",
+        help="put the embedded lab's state back to its seed",
         description=(
             "Reset the state file of the embedded lab that the organisation in DIR targets "
-            "(connection.endpoint: lab) to the seed kept in the repository."
+            "(connection.endpoint: lab) to its own seed, kept beside it as NAME.seed.json: "
+            "the shipped example's seed, or the organisation as the lab first read the file. "
+            "A reset never replaces one organisation with another; an unreadable state file "
+            "is moved to NAME.json.unreadable, not overwritten."
         ),
     )
     reset.add_argument("directory", nargs="?", type=Path, default=Path("sites"), metavar="DIR",
@@ -87,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         organisation = Organisation.from_file(args.state, journal=journal, faults=faults)
     else:
         organisation = Organisation.from_seed(journal=journal, faults=faults)
-    password = os.environ.get(PASSWORD_ENV)
-    credentials = LabCredentials(password=password) if password else LabCredentials()
+    # The account is in the organisation's own domain (FABRIKAM\casadmin for fabrikam.local).
+    credentials = LabCredentials.for_organisation(organisation, os.environ.get(PASSWORD_ENV))
     lab = Lab(
         organisation,
         host=args.bind,
@@ -152,7 +156,11 @@ def _stop_requested() -> Iterator[_StopRequest]:
 def run_reset(args: argparse.Namespace) -> int:
     from casdesired.lab.embedded import reset_directory
 
-    print(f"lab state reset to the seed: {reset_directory(args.directory)}")
+    done = reset_directory(args.directory)
+    print(f"lab state reset to its seed: {done.state}")
+    print(f"  seed: {done.seed}")
+    if done.unreadable_kept is not None:
+        print(f"  the unreadable state file was kept as {done.unreadable_kept}")
     return 0
 
 
