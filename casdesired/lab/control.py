@@ -7,7 +7,8 @@ running lab's organisation. Bodies are JSON.
 =======  ===============  ==================================================
 GET      /lab/state       the organisation's snapshot
 PUT      /lab/state       load a snapshot (replaces the organisation's state)
-POST     /lab/reset       back to the seed; faults cleared; shells closed
+POST     /lab/reset       back to the organisation's own seed; faults cleared;
+                          shells closed
 GET/PUT  /lab/faults      the fault settings (PUT replaces the fields given)
 GET      /lab/journal     every entry, oldest first
 DELETE   /lab/journal     empty the journal

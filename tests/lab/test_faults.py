@@ -99,20 +99,24 @@ def test_stop_releases_a_hung_request(
     organisation: FakeOrganisation, wire: Wire, connect: Connect
 ) -> None:
     lab = wire.lab(organisation, faults=Faults(wire=[WireFault("hang")])).start()
-    proto = connect(lab, answered=False, operation_timeout_sec=20, read_timeout_sec=30)
-    errors: list[BaseException] = []
+    try:
+        proto = connect(lab, answered=False, operation_timeout_sec=20, read_timeout_sec=30)
+        errors: list[BaseException] = []
 
-    def call() -> None:
-        try:
-            proto.open_shell()
-        except BaseException as exc:
-            errors.append(exc)
+        def call() -> None:
+            try:
+                proto.open_shell()
+            except BaseException as exc:
+                errors.append(exc)
 
-    thread = threading.Thread(target=call)
-    thread.start()
-    time.sleep(0.3)
-    started = time.monotonic()
-    lab.stop()
-    thread.join(timeout=10)
-    assert time.monotonic() - started < 5
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        lab.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the hung request outlived the lab's stop"
+        assert time.monotonic() - started < 5
+    finally:
+        lab.stop()  # also when connecting or a wait failed (stop is idempotent)
     assert errors and isinstance(errors[0], requests.exceptions.ConnectionError)
