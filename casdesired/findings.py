@@ -5,8 +5,9 @@ One type, :class:`Finding`, whoever found it (:class:`Source`): the rules over t
 DNS checks. The location travels with the data (octoDNS's ``ValidationError(fqdn, reasons,
 context)``): where the YAML declares the object, the site it concerns, and for DNS the name it
 is about. What a finding *does* to a plan is decided by the plan, from these facts: an error
-from the diff withholds its site's changes (:attr:`Finding.blocking`); a DNS error blocks apply
-only when the plan points databases at that name (``casdesired.plan.thresholds``).
+from the diff withholds its site's changes, or only its object's (:attr:`Finding.scope`,
+:meth:`Finding.withholds`); a DNS error blocks apply only when the plan points databases at that
+name (``casdesired.plan.thresholds``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ class Source(str, Enum):
     """The organisation's DNS resolvers (array names and their VIPs)."""
 
 
+class Scope(str, Enum):
+    """What an error from the diff withholds."""
+
+    SITE = "site"
+    """Every change of its site (of the whole organisation, when it names no site)."""
+    OBJECT = "object"
+    """Only the changes of the object it names (:attr:`Finding.name`): the rest of the site
+    plans and applies (an Exchange 2013 server in a 2010 site, a database on one)."""
+
+
 @dataclass(frozen=True)
 class Finding:
     """One problem, where it was found, and what it concerns."""
@@ -69,14 +80,20 @@ class Finding:
     location: Location | None = None
     """Where in the YAML the object involved is declared, when known."""
     name: str | None = None
-    """The DNS name it is about (DNS findings)."""
+    """The object it is about: a DNS name (DNS findings), or the server, database or array an
+    object-scoped finding withholds the changes of."""
     source: Source = Source.EXCHANGE
+    scope: Scope = Scope.SITE
 
     @property
     def blocking(self) -> bool:
-        """An error that withholds its site's changes. DNS errors never withhold: they block
-        apply, and only when the plan needs the name (the plan decides)."""
+        """An error that withholds changes (its site's, or its object's). DNS errors never
+        withhold: they block apply, and only when the plan needs the name (the plan decides)."""
         return self.severity is Severity.ERROR and self.source is not Source.DNS
+
+    @property
+    def object_scoped(self) -> bool:
+        return self.scope is Scope.OBJECT and self.name is not None
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
@@ -84,7 +101,7 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         """As a plan's ``findings`` entry (``schemas/plan.schema.json``)."""
-        return {
+        data = {
             "severity": self.severity.value,
             "rule": self.rule,
             "message": self.message,
@@ -92,12 +109,15 @@ class Finding:
             "blocking": self.blocking,
             "location": str(self.location) if self.location else None,
         }
+        if self.object_scoped:
+            data["object"] = self.name
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], source: Source = Source.EXCHANGE) -> Finding:
         """From a plan's ``findings`` or ``dns`` entry (what the plan derived is dropped)."""
         location = data.get("location")
-        name = data.get("name")
+        name = data.get("name", data.get("object"))
         return cls(
             severity=Severity(data["severity"]),
             rule=str(data["rule"]),
@@ -106,4 +126,5 @@ class Finding:
             location=Location.parse(location) if location else None,
             name=str(name) if name is not None else None,
             source=source,
+            scope=Scope.OBJECT if "object" in data else Scope.SITE,
         )

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from casdesired import model
+from casdesired.changes.changeset import withheld_by
 from casdesired.desired.config import DesiredState, Policy
 from casdesired.live.reader import LiveState
 from casdesired.plan.depends import compare_objects, live_objects
@@ -51,16 +52,16 @@ PreWriteCheck = Callable[[SafetyContext], list[Refusal]]
 def check_blocking_findings(ctx: SafetyContext) -> list[Refusal]:
     """Blocking findings refuse whatever the flags, as far as they reach.
 
-    A finding blocks its own site: the plan withholds that site's changes, and the other sites'
-    changes may run. So apply refuses only for a finding that names no site (it blocks the whole
-    organisation), or one whose site still has changes in the plan (a damaged or hand-made plan;
-    ``diff`` never leaves them there).
+    A finding blocks its own site (or only its object): the plan withholds those changes, and
+    the rest may run. So apply refuses only for a finding that names no site (it blocks the
+    whole organisation), or one whose site (or object) still has changes in the plan (a damaged
+    or hand-made plan; ``diff`` never leaves them there).
     """
-    sites_changed = {model.key(c.site) for c in ctx.plan.changes}
     return [
         Refusal(f"blocking finding: {finding.message} (fix it, then make a new plan)")
         for finding in ctx.plan.blocking_findings
-        if finding.site is None or model.key(finding.site) in sites_changed
+        if any(withheld_by(change, [finding]) for change in ctx.plan.changes)
+        or (finding.site is None and not finding.object_scoped)
     ]
 
 

@@ -55,20 +55,36 @@ class ChangeSet:
 
 def blocked_sites(findings: Iterable[Finding]) -> set[str]:
     """Keys of the sites whose changes blocking findings withhold."""
-    return {model.key(f.site) for f in findings if f.blocking and f.site}
+    return {model.key(f.site) for f in findings if f.blocking and not f.object_scoped and f.site}
+
+
+def blocked_objects(findings: Iterable[Finding]) -> set[str]:
+    """Keys of the objects whose changes object-scoped blocking findings withhold."""
+    return {model.key(f.name) for f in findings if f.blocking and f.object_scoped and f.name}
 
 
 def blocks_everything(findings: Iterable[Finding]) -> bool:
-    """A blocking finding that names no site withholds every change."""
-    return any(f.blocking and f.site is None for f in findings)
+    """A blocking finding that names no site (and no object) withholds every change."""
+    return any(f.blocking and not f.object_scoped and f.site is None for f in findings)
+
+
+def withheld_by(change: Change, findings: Sequence[Finding]) -> bool:
+    """Whether a blocking finding withholds ``change``: its site's, or one about its object."""
+    if blocks_everything(findings):
+        return True
+    if model.key(change.site) in blocked_sites(findings):
+        return True
+    return bool(change.subjects & blocked_objects(findings))
 
 
 def going_ahead(changes: Iterable[Change], findings: Sequence[Finding]) -> list[Change]:
     """The changes no blocking finding withholds."""
     if blocks_everything(findings):
         return []
-    blocked = blocked_sites(findings)
-    return [c for c in changes if model.key(c.site) not in blocked]
+    sites, objects = blocked_sites(findings), blocked_objects(findings)
+    return [
+        c for c in changes if model.key(c.site) not in sites and not (c.subjects & objects)
+    ]
 
 
 def order_changes(changes: Iterable[Change]) -> list[Change]:

@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING
 
 from casdesired import model
 from casdesired.changes.arrays import array_deletes_in_use, diff_array
-from casdesired.changes.bindings import diff_bindings, settle_array_updates, unmanaged_databases
+from casdesired.changes.bindings import (
+    diff_bindings,
+    orphaned_pointers,
+    settle_array_updates,
+    unmanaged_databases,
+)
 from casdesired.changes.changeset import ChangeSet, ExtraSource, going_ahead, order_changes
 from casdesired.changes.context import DiffContext, DiffInput, LiveView
 from casdesired.changes.nlb import diff_nlb
@@ -105,6 +110,7 @@ def diff_input(inp: DiffInput, *, sites: tuple[str, ...] | None = None) -> Chang
                 site.source,
             )
     diff_bindings(d)
+    orphaned_pointers(d)
     settle_array_updates(d)
     unmanaged_databases(d)
     proposed = tuple(d.changes)

@@ -1,8 +1,13 @@
 """CAS servers: where each is declared against where AD places it, and its Autodiscover SCP.
 
-A declared server Exchange does not know (or that lacks the Client Access role), one AD places
-in another site, and any Exchange 2013+ server in the site are findings; managed Autodiscover
-settings that differ become :class:`~casdesired.changes.types.AutodiscoverChange`.
+A declared server Exchange does not know (or that lacks the Client Access role), or one AD
+places in another site, withholds its site's changes; managed Autodiscover settings that differ
+become :class:`~casdesired.changes.types.AutodiscoverChange`.
+
+Exchange 2010/2013 coexistence is a normal migration state, not a site-wide stop: a 2013+ server
+is never a member of a 2010 CAS array (Exchange leaves it out of Members), so one the YAML
+declares is an error about that server alone (its own changes are withheld), and an undeclared
+one is only noted (shared/domain/exchange2010-field.md §7).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from casdesired.changes.compare import compare
 from casdesired.changes.context import DiffContext
 from casdesired.changes.types import AutodiscoverChange
 from casdesired.changes.unmanaged import Unmanaged
-from casdesired.findings import Severity
+from casdesired.findings import Finding, Scope, Severity
 
 
 def diff_servers(d: DiffContext, site: model.Site) -> None:
@@ -77,18 +82,45 @@ def diff_servers(d: DiffContext, site: model.Site) -> None:
     for k, present in live_here.items():  # every server read in this site
         major = model.exchange_major(present.version)
         if major is not None and major >= 15:
-            d.finding(
-                Severity.ERROR,
-                "exchange-2013",
-                f"server {present.name} in site {site.name} runs Exchange 2013 or later "
-                f"({present.version}): casdesired manages Exchange 2010 only; changes to site "
-                f"{site.name} are withheld",
-                site.name,
-            )
+            declared = next((srv for srv in site.servers if srv.key == k), None)
+            _coexisting(d, site, present, declared)
         if k not in d.desired_servers:  # declared in another site: a finding there
             d.unmanaged.append(
                 Unmanaged("server", present.name, site.name, "CAS server not declared")
             )
+
+
+def _coexisting(
+    d: DiffContext, site: model.Site, server: model.CasServer, declared: model.CasServer | None
+) -> None:
+    """An Exchange 2013+ server in a 2010 site: an error about it when the YAML declares it,
+    a note otherwise. Either way the rest of the site plans and applies."""
+    if declared is None:
+        d.finding(
+            Severity.WARNING,
+            "exchange-2013-coexistence",
+            f"server {server.name} in site {site.name} runs Exchange 2013 or later "
+            f"({server.version}): it is not a member of the site's CAS array and casdesired "
+            "leaves it alone; keep the array FQDN on the Exchange 2010 VIP until the last 2010 "
+            "mailbox has moved",
+            site.name,
+        )
+        return
+    d.findings.append(
+        Finding(
+            Severity.ERROR,
+            "exchange-2013-declared",
+            f"server {server.name} is declared as a CAS server of site {site.name}, but it runs "
+            f"Exchange 2013 or later ({server.version}): it is never a member of an Exchange "
+            "2010 CAS array, and casdesired manages Exchange 2010 only; remove it from the "
+            f"site's servers (and NLB members). Its changes are withheld; the rest of site "
+            f"{site.name} goes ahead",
+            site.name,
+            declared.source,
+            name=server.name,
+            scope=Scope.OBJECT,
+        )
+    )
 
 
 def _server_record(srv: model.CasServer, like: model.CasServer | None = None) -> dict[str, Any]:

@@ -90,6 +90,12 @@ class Change:
         return 0
 
     @property
+    def subjects(self) -> frozenset[str]:
+        """Keys of the objects this change acts on: an object-scoped finding about any of
+        them withholds it."""
+        return frozenset({self.identity.strip().rstrip(".").lower()})
+
+    @property
     def modules(self) -> tuple[str, ...]:
         """PowerShell modules the agent must import first."""
         return ()
@@ -319,6 +325,13 @@ class NlbNodeAdd(Change):
     def modules(self) -> tuple[str, ...]:
         return (NLB_MODULE,)
 
+    @property
+    def subjects(self) -> frozenset[str]:
+        return frozenset(
+            name.strip().rstrip(".").lower()
+            for name in (self.identity, self.server, self.server_fqdn)
+        )
+
     def before(self) -> dict[str, JsonValue] | None:
         return None
 
@@ -369,6 +382,13 @@ class NlbNodeRemove(Change):
     @property
     def modules(self) -> tuple[str, ...]:
         return (NLB_MODULE,)
+
+    @property
+    def subjects(self) -> frozenset[str]:
+        return frozenset(
+            name.strip().rstrip(".").lower()
+            for name in (self.identity, self.server, self.server_fqdn)
+        )
 
     def before(self) -> dict[str, JsonValue] | None:
         return {"cluster_host": self.cluster_host, "node": self.server}
