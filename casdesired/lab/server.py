@@ -153,7 +153,7 @@ class Lab:
         service = WSManService(self._shells, self.journal, self.hostname, "", self._stop)
         control = ControlAPI(
             self.organisation, self.faults, self.journal, self.token,
-            on_reset=self._shells.clear,
+            on_reset=self._shells.clear, shells=self._shells.report,
         )
         config = EndpointConfig(
             service=service,
@@ -193,6 +193,8 @@ class Lab:
 
     @property
     def open_shells(self) -> int:
+        """Shells created and not deleted (also ``GET /lab/shells``): 0 once every client
+        cleaned up, whatever failed on the way."""
         return len(self._shells) if self._shells is not None else 0
 
     def stop(self) -> None:

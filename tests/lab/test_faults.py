@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 import winrm
-from winrm.exceptions import WinRMTransportError, WSManFaultError
+from winrm.exceptions import InvalidCredentialsError, WinRMTransportError, WSManFaultError
 
 from casdesired.lab.faults import Faults, WireFault
 from casdesired.lab.server import Lab
 
-from .conftest import FakeOrganisation, Wire, run
+from .conftest import FakeOrganisation, Wire, observe_replies, run
 
 Connect = Callable[..., winrm.Protocol]
 
@@ -74,6 +74,39 @@ def test_hang_is_a_read_timeout_and_ends_quickly(
     with pytest.raises(requests.exceptions.ReadTimeout):
         connect(lab, answered=False, operation_timeout_sec=1, read_timeout_sec=2).open_shell()
     assert time.monotonic() - started < 5
+    assert run(connect(lab), "hostname")[2] == 0
+
+
+def test_401_refuses_one_operation_as_windows_does(
+    lab: Lab, faults: Faults, wire: Wire, connect: Connect
+) -> None:
+    faults.wire.append(WireFault("401", action="Receive"))
+    proto = connect(lab)
+    replies = observe_replies(proto)
+    shell = proto.open_shell()
+    command = proto.run_command(shell, "hostname")
+    with pytest.raises((InvalidCredentialsError, WinRMTransportError)) as caught:
+        proto.get_command_output(shell, command)
+    if wire.sealed:
+        # requests_ntlm authenticates anew and re-sends the message sealed with the old keys,
+        # which the service cannot open: pywinrm reports that answer, not the 401.
+        assert isinstance(caught.value, WinRMTransportError)
+    else:
+        assert isinstance(caught.value, InvalidCredentialsError)
+    # The Receive's exchange: its 401 first (then, sealed, requests_ntlm's handshake and re-send).
+    refusal = [*replies[-1].history, replies[-1]][0]
+    assert refusal.status_code == 401
+    assert refusal.raw.version == 11 and refusal.reason == ""  # "HTTP/1.1 401 ", no phrase
+    expected = "Negotiate" if wire.auth == "ntlm" else 'Basic realm="WSMAN"'
+    assert refusal.headers["WWW-Authenticate"] == expected
+    assert refusal.headers["Connection"] == "close"
+    hit = [e for e in lab.journal.entries(["wsman"]) if e.get("fault") == "401"]
+    assert [e["action"] for e in hit] == ["Receive"]
+    # Spent after one operation. The shell is not tied to the refused connection: a freshly
+    # authenticated client closes it, as a client that cleans up after a failure must.
+    assert lab.open_shells == 1
+    connect(lab).close_shell(shell)
+    assert lab.open_shells == 0
     assert run(connect(lab), "hostname")[2] == 0
 
 
