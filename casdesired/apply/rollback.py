@@ -29,7 +29,7 @@ from casdesired.changes.types import (
 )
 from casdesired.desired.config import Policy
 from casdesired.dns.records import RecordChange
-from casdesired.live.reader import LiveState
+from casdesired.live.state import LiveState
 from casdesired.plan.build import assemble
 from casdesired.plan.plan import Plan
 

@@ -31,12 +31,10 @@ from casdesired.apply.rollback import write_rollback
 from casdesired.changes.types import NlbNodeAdd, NlbNodeRemove
 from casdesired.desired.config import DesiredState
 from casdesired.errors import CasdesiredError, PlanRefused, ReadFailed
-from casdesired.live.reader import (
-    LiveState,
-    live_state_from_response,
-    read_invocations,
-    read_modules,
-)
+from casdesired.live.convert import live_state_from_response
+from casdesired.live.invocations import read_invocations, read_modules
+from casdesired.live.mailboxes import count_mailboxes
+from casdesired.live.state import LiveState
 from casdesired.plan.build import connect, nlb_hosts, plan_from_live
 from casdesired.plan.plan import Plan, checksum
 from casdesired.plan.render_text import TextRenderer
@@ -224,7 +222,12 @@ class _Run:
 
     def _make_plan(self, live: LiveState) -> Plan:
         # The same plan `casdesired plan` shows: DNS record changes, notes and --force needs.
-        return plan_from_live(self.desired, live, sites=self.sites)
+        return plan_from_live(
+            self.desired,
+            live,
+            sites=self.sites,
+            count=lambda databases: count_mailboxes(self.client, databases),
+        )
 
     def _execute(self, plan: Plan, before: LiveState) -> int:
         started = audit.now()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from casdesired import model
 from casdesired.changes.changeset import withheld_by
 from casdesired.desired.config import DesiredState, Policy
-from casdesired.live.reader import LiveState
+from casdesired.live.state import LiveState
 from casdesired.plan.depends import compare_objects, live_objects
 from casdesired.plan.plan import Plan
 from casdesired.plan.thresholds import needs_force

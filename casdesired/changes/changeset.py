@@ -9,12 +9,12 @@ withholding runs once over the whole list, and the order the changes must run in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from casdesired import model
-from casdesired.changes.types import Change
+from casdesired.changes.types import ArrayUpdate, BindingChange, Change
 from casdesired.changes.unmanaged import Unmanaged
 from casdesired.findings import Finding
 
@@ -51,6 +51,39 @@ class ChangeSet:
     unmanaged: tuple[Unmanaged, ...] = ()
     sites: tuple[str, ...] | None = None
     """The sites the diff was limited to (None: every declared site)."""
+
+    def databases_moved(self) -> list[str]:
+        """The databases whose users a change moves (withheld ones too, so a reviewer sees
+        what they would affect): rebound databases, and those staying on an array whose FQDN
+        changes. Their mailboxes are what the plan counts."""
+        names: dict[str, str] = {}
+        for change in (*self.changes, *self.withheld):
+            if isinstance(change, BindingChange):
+                names.setdefault(model.key(change.database), change.database)
+            elif isinstance(change, ArrayUpdate) and change.fqdn_changes:
+                for name in change.bound_databases:
+                    names.setdefault(model.key(name), name)
+        return list(names.values())
+
+    def with_mailbox_counts(self, counts: Mapping[str, int]) -> ChangeSet:
+        """This change set with each rebinding's and each FQDN change's mailboxes counted
+        (``counts`` by database key, from :mod:`casdesired.live.mailboxes`)."""
+
+        def counted(change: Change) -> Change:
+            if isinstance(change, BindingChange):
+                return replace(
+                    change, mailbox_count=counts.get(model.key(change.database), 0)
+                )
+            if isinstance(change, ArrayUpdate):
+                total = sum(counts.get(model.key(n), 0) for n in change.bound_databases)
+                return replace(change, bound_mailboxes=total)
+            return change
+
+        return replace(
+            self,
+            changes=tuple(counted(c) for c in self.changes),
+            withheld=tuple(counted(c) for c in self.withheld),
+        )
 
 
 def blocked_sites(findings: Iterable[Finding]) -> set[str]:

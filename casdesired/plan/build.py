@@ -20,7 +20,9 @@ from casdesired.changes.changeset import ChangeSet
 from casdesired.changes.diff import diff
 from casdesired.desired.config import DesiredState, Organisation, Policy
 from casdesired.dns.source import DnsSource
-from casdesired.live.reader import LiveState, read_live
+from casdesired.live.mailboxes import Counter, count_mailboxes
+from casdesired.live.reader import read_live
+from casdesired.live.state import LiveState
 from casdesired.plan.depends import live_objects
 from casdesired.plan.plan import Plan
 from casdesired.plan.thresholds import needs_force
@@ -81,10 +83,18 @@ def make_plan(
     sites: Iterable[str] | None = None,
     progress: Progress | None = None,
 ) -> PlanRun:
-    """Read the live organisation (one command execution), diff it, and build the plan."""
+    """Read the live organisation (one command execution), diff it, count the mailboxes of the
+    databases it rebinds (one more, only if it rebinds any), and build the plan."""
     scope = list(sites) if sites is not None else None
     live = read_live(client, nlb_hosts=nlb_hosts(desired, scope), progress=progress)
-    return PlanRun(plan=plan_from_live(desired, live, sites=scope, progress=progress), live=live)
+    plan = plan_from_live(
+        desired,
+        live,
+        sites=scope,
+        progress=progress,
+        count=lambda databases: count_mailboxes(client, databases, progress),
+    )
+    return PlanRun(plan=plan, live=live)
 
 
 def plan_from_live(
@@ -93,13 +103,19 @@ def plan_from_live(
     *,
     sites: Iterable[str] | None = None,
     progress: Progress | None = None,
+    count: Counter | None = None,
 ) -> Plan:
-    """The plan for ``desired`` against a live state already read (plan and apply share it)."""
+    """The plan for ``desired`` against a live state already read (plan and apply share it).
+
+    ``count`` counts the mailboxes of the databases the plan moves (None: leave them 0)."""
     scope = list(sites) if sites is not None else None
     if progress:
         progress("comparing with the desired state")
     dns = DnsSource(desired, scope, progress=progress)
     changeset = diff(desired, live, sites=scope, sources=(dns,))
+    moved = changeset.databases_moved()
+    if count is not None and moved:
+        changeset = changeset.with_mailbox_counts(count(moved))
     return assemble(
         changeset,
         organisation=desired.organisation.name,

@@ -52,7 +52,8 @@ def test_changes_of_unknown_outcome_are_left_out_of_the_rollback_and_the_report_
     saved = env.tmp / "before.json"
     assert cli(capsys, "plan", str(env.org_dir), "--out", str(saved))[0] == 0
     changes = Plan.load(saved).changes
-    env.lab.faults.update({"wire": [{"kind": "drop", "action": "Command", "after": 2}]})
+    # Commands: lock-and-read, mailbox count, batch 1, then batch 2 (the fourth).
+    env.lab.faults.update({"wire": [{"kind": "drop", "action": "Command", "after": 3}]})
     try:
         code, out, _err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
                               "--audit-log", str(env.audit))

@@ -17,7 +17,7 @@ from casdesired.cli import main
 from casdesired.desired.config import Policy
 from casdesired.findings import Finding, Severity
 from casdesired.lab.exchange.organisation import Organisation
-from casdesired.live.reader import LiveState
+from casdesired.live.state import LiveState
 from casdesired.plan.plan import Plan
 
 SITES = Path(__file__).resolve().parents[2] / "sites"

@@ -167,7 +167,8 @@ def test_plan_says_in_one_line_when_its_shell_stays_open(
     org: OrgDir, capsys: pytest.CaptureFixture[str]
 ) -> None:
     org.lab.faults.wire.append(WireFault("http500", action="Delete", times=0))
-    code, out, err = cli(capsys, "plan", str(org.path))
+    # DR rebinds nothing: one command execution, one shell.
+    code, out, err = cli(capsys, "plan", str(org.path), "--site", "DR")
     assert code == 0 and out, err  # the plan itself is made and shown
     warnings = [line for line in err.splitlines() if "could not be closed" in line]
     assert warnings == [
