@@ -9,6 +9,12 @@
 5. Re-read and release the lock in one execution; verify; write the rollback plan
    (:mod:`.rollback`) and the audit log (:mod:`.audit`); report applied / failed / not
    attempted (:mod:`.report`).
+
+Whatever ends an apply after it may have taken the lock (an error, a refusal, a lost answer), it
+releases the lock itself, with its own lock id, and when something went wrong it says whether
+the lock is still held and, if it may be, the exact ``casdesired unlock`` command. The one
+deliberate exception: a write batch whose answer was lost may still be running, so its lock is
+kept (and said so).
 """
 
 from __future__ import annotations
@@ -30,7 +36,14 @@ from casdesired.apply.report import say
 from casdesired.apply.rollback import write_rollback
 from casdesired.changes.types import NlbNodeAdd, NlbNodeRemove
 from casdesired.desired.config import DesiredState
-from casdesired.errors import CasdesiredError, PlanRefused, ReadFailed
+from casdesired.errors import (
+    AgentNotStarted,
+    CasdesiredError,
+    ConnectionFailed,
+    PlanRefused,
+    ProtocolError,
+    ReadFailed,
+)
 from casdesired.live.reader import (
     LiveState,
     live_state_from_response,
@@ -117,6 +130,7 @@ class _Run:
         self.environ = environ
         self.who = locking.owner(environ)
         self.locked = False
+        """The lock is (or, after a lost answer, may be) held by this apply: release it."""
         sites = saved.sites if saved is not None else options.sites
         self.sites = list(sites) if sites is not None else None
         self.hosts = self._nlb_hosts()
@@ -137,12 +151,17 @@ class _Run:
     # --- steps ------------------------------------------------------------------------------
 
     def run(self) -> int:
-        live = self._lock_and_read()
+        announce = False
         try:
+            live = self._lock_and_read()
             return self._locked(live)
+        except CasdesiredError as exc:
+            # A deliberate refusal releases quietly; anything else says where the lock stands.
+            announce = not isinstance(exc, PlanRefused)
+            raise
         finally:
             if self.locked:
-                self._release_only()
+                self._release_only(announce=announce)
 
     def _lock_and_read(self) -> LiveState:
         """Take the lock and read in one execution; wait up to --lock-timeout for a holder."""
@@ -154,7 +173,15 @@ class _Run:
                 *read_invocations(self.hosts),
             )
             request = self.client.make_request(invocations, modules=read_modules(self.hosts))
-            response = self.client.run(request)
+            try:
+                response = self.client.run(request)
+            except AgentNotStarted:
+                raise  # nothing of the request ran: the lock was not taken
+            except (ConnectionFailed, ProtocolError):
+                # The answer was lost (or garbled) after the agent started: the lock may have
+                # been taken. run() releases it, and says how that went.
+                self.locked = True
+                raise
             answer = locking.entered(response)
             if answer.lock is not None:
                 self.locked = True
@@ -246,11 +273,16 @@ class _Run:
         after, problems = self._read_and_release(release=not keep_lock)
         if keep_lock:
             self.locked = False  # deliberately left held: the finally must not release it
-            say(self.err, f"casdesired: warning: lock {self.lock_id} is kept: the batch whose "
-                          "answer was lost may still be running on the endpoint. Its lease "
-                          f"ends {locking.DEFAULT_LEASE_SECONDS // 60} minutes after that batch "
-                          "stops; once you have checked the server, "
-                          f"casdesired unlock {self.lock_id}")
+            say(self.err, f"casdesired: warning: lock {self.lock_id} is kept, so the "
+                          "organisation stays locked: the batch whose answer was lost may "
+                          "still be running on the endpoint, and releasing would let another "
+                          "apply write beside it. The lock ends with its lease, "
+                          f"{locking.DEFAULT_LEASE_SECONDS // 60} minutes after that batch "
+                          "stops; once you have checked the server, break it with: "
+                          f"{self._unlock_command()}")
+        elif self.locked:
+            # The read-and-release execution failed: release on its own, and say how it went.
+            self._release_only(announce=True)
         applied = [o.change for o in result.by_status(execute.Status.APPLIED)]
         if after is not None:
             problems += verify.unconfirmed(applied, after)
@@ -313,8 +345,20 @@ class _Run:
         except ReadFailed as exc:
             return None, [f"could not re-read to verify the changes: {exc}"]
 
-    def _release_only(self) -> None:
-        """Release without Exchange (no snap-in load): for refusals and errors."""
+    def _may_still_be_held(self, why: str) -> None:
+        say(self.err, f"casdesired: warning: lock {self.lock_id} may still be held: releasing "
+                      f"it failed ({why}). It ends with its lease, "
+                      f"{locking.DEFAULT_LEASE_SECONDS // 60} minutes after its last renewal; "
+                      f"to break it now: {self._unlock_command()}")
+
+    def _unlock_command(self) -> str:
+        return locking.unlock_command(self.lock_id, self.desired.organisation.path)
+
+    def _release_only(self, *, announce: bool = False) -> None:
+        """Release without Exchange (no snap-in load): for refusals and errors.
+
+        A failed release is always said, with the command that breaks the lock; with
+        ``announce`` (the apply failed) a successful one is said too."""
         request = protocol.Request(
             invocations=(locking.release(self.lock_id),),
             exchange=protocol.ExchangeSession(mode="none"),
@@ -322,13 +366,29 @@ class _Run:
         try:
             response = self.client.run(request)
         except CasdesiredError as exc:
-            say(self.err, f"casdesired: warning: could not release lock {self.lock_id} ({exc}); "
-                          f"its lease expires by itself, or: casdesired unlock {self.lock_id}")
+            self._may_still_be_held(str(exc))
             return
-        result = response.result(locking.EXIT)
-        if result is not None and not result.ok and result.error:
-            say(self.err, f"casdesired: warning: {locking.agent_text(result.error.message)}")
         self.locked = False
+        result = response.result(locking.EXIT)
+        if result is None or not result.ok:
+            why = locking.agent_text(result.error.message) if result and result.error else (
+                "the agent gave no answer to the release"
+            )
+            if locking.NOT_HELD_MARKER in why:
+                # Someone else's lock: ours is not held, and the agent says whose is.
+                say(self.err, f"casdesired: warning: {why}")
+            else:
+                self._may_still_be_held(why)
+            return
+        if not announce:
+            return
+        released = bool(result.objects and result.objects[0].get("Released"))
+        if released:
+            say(self.err, f"casdesired: released lock {self.lock_id}: this apply does not "
+                          "hold the organisation lock any more")
+        else:
+            say(self.err, f"casdesired: lock {self.lock_id} is not held: this apply had not "
+                          "taken it, and a late request of this apply can no longer take it")
 
     def _write_rollback(
         self,

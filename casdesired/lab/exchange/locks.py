@@ -38,6 +38,8 @@ from casdesired.lab.exchange.cmdlets import Cmdlet, CmdletContext, Handler, Obj,
 
 LOCK_PATH = "C:\\ProgramData\\casdesired\\locks\\organisation.lock"
 APPLIED_DIR = "C:\\ProgramData\\casdesired\\applied\\"
+ENDED_DIR = "C:\\ProgramData\\casdesired\\released\\"
+"""Where a lock id that was released or broken is recorded, so it is never taken again."""
 _SAFE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 OPEN_ATTEMPTS = 200
@@ -54,6 +56,10 @@ NOT_HELD = "casdesired: lock {lock_id} is not held here (the current lock: {curr
 ALREADY_APPLIED = (
     "casdesired: plan {plan_id} was already applied here on {applied} by {owner}; "
     "make a new plan."
+)
+ENDED = (
+    "casdesired: lock {lock_id} was released or broken already; a lock id is never taken twice "
+    "(every apply takes a new one)."
 )
 BAD_ID = "casdesired: '{value}' is not a valid {what} (letters, digits and '-', at most 64)."
 LOCK_BUSY = (
@@ -182,6 +188,8 @@ def _lock_object(lock: dict[str, Any], taken_over_from: str | None = None) -> Ob
         "Owner": lock["owner"],
         "PlanId": lock.get("plan_id") or None,
         "Acquired": lock["acquired"],
+        # A lock written before renewals were recorded was last renewed when it was taken.
+        "Renewed": lock.get("renewed") or lock["acquired"],
         "Expires": lock["expires"],
         "Path": LOCK_PATH,
         "TakenOverFrom": taken_over_from,
@@ -205,6 +213,13 @@ def _refuse_applied(files: LockFiles, plan_id: str) -> None:
                 plan_id=plan_id, applied=record["applied"], owner=record["owner"]
             )
         )
+
+
+def _record_end(files: LockFiles, lock_id: str, now: datetime) -> None:
+    """Register-LockEnd (the lock file's handle is open): ``lock_id`` has ended for good."""
+    files.create_new(
+        f"{ENDED_DIR}{lock_id}.json", _serialise({"lock_id": lock_id, "ended": _iso(now)})
+    )
 
 
 def _open(
@@ -231,6 +246,9 @@ def enter_steps(
     handle = yield from _open(files, create=True, attempts=attempts)
     assert handle is not None  # create=True always opens
     try:
+        yield "check-ended"
+        if f"{ENDED_DIR}{lock_id}.json" in files.files:
+            raise _thrown(ENDED.format(lock_id=lock_id))
         yield "read"
         text = files.read(handle)
         current = parse_lock(text)
@@ -250,6 +268,7 @@ def enter_steps(
             "owner": args["Owner"],
             "plan_id": plan_id,
             "acquired": _iso(now),
+            "renewed": _iso(now),
             "expires": _iso(now + timedelta(seconds=args["LeaseSeconds"])),
         }
         yield "write"
@@ -278,6 +297,7 @@ def update_steps(
     try:
         yield "read"
         lock = _held(files, handle, lock_id)
+        lock["renewed"] = _iso(now)
         lock["expires"] = _iso(now + timedelta(seconds=args["LeaseSeconds"]))
         yield "write"
         files.write(handle, _serialise(lock))
@@ -290,22 +310,25 @@ def update_steps(
 def exit_steps(
     files: LockFiles, now: datetime, args: dict[str, Any], *, attempts: int = OPEN_ATTEMPTS
 ) -> Steps:
-    """Exit-CasdesiredLock: empty the file if the lock is ours; nothing if it is free."""
+    """Exit-CasdesiredLock: empty the file if the lock is ours; nothing if it is free. Either
+    way the id has ended: a late Enter with it is refused. Says whether it released the lock."""
     lock_id = _check_id(args["LockId"], "lock id")
-    handle = yield from _open(files, create=False, attempts=attempts)
-    if handle is None:
-        return []
+    handle = yield from _open(files, create=True, attempts=attempts)
+    assert handle is not None  # create=True always opens
+    released = False
     try:
+        yield "record-end"
+        _record_end(files, lock_id, now)
         yield "read"
-        if parse_lock(files.read(handle)) is None:
-            return []  # nothing to release (already broken with unlock)
-        _held(files, handle, lock_id)
-        yield "write"
-        files.write(handle, "")
+        if parse_lock(files.read(handle)) is not None:  # else free already (broken with unlock)
+            _held(files, handle, lock_id)
+            yield "write"
+            files.write(handle, "")
+            released = True
         yield "close"
     finally:
         files.close(handle)
-    return []
+    return [{"LockId": lock_id, "Released": released}]
 
 
 def remove_steps(
@@ -319,12 +342,35 @@ def remove_steps(
     try:
         yield "read"
         lock = _held(files, handle, lock_id)
+        yield "record-end"
+        _record_end(files, lock_id, now)
         yield "write"
         files.write(handle, "")
         yield "close"
     finally:
         files.close(handle)
     return [_lock_object(lock)]
+
+
+def fence_steps(
+    files: LockFiles, now: datetime, args: dict[str, Any], *, attempts: int = OPEN_ATTEMPTS
+) -> Steps:
+    """Assert-CasdesiredFence (the agent's check before a write, not a command a request can
+    name): fail unless ``LockId`` is the current lock."""
+    lock_id = args["LockId"]
+    handle = yield from _open(files, create=False, attempts=attempts)
+    if handle is None:
+        raise _thrown(NOT_HELD.format(lock_id=lock_id, current="none"))
+    try:
+        yield "read"
+        text = files.read(handle)
+        yield "close"
+    finally:
+        files.close(handle)
+    current = parse_lock(text)
+    if current is None or current["lock_id"] != lock_id:
+        raise _thrown(NOT_HELD.format(lock_id=lock_id, current=_describe(current)))
+    return []
 
 
 def get_steps(
