@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import TextIO
 
 from casdesired import model
-from casdesired.agent import protocol
 from casdesired.apply import audit, execute, report, safety, verify
 from casdesired.apply import lock as locking
 from casdesired.apply.dns import register as register_dns
 from casdesired.apply.interrupts import Interrupts, PromptInterrupted, deferred_interrupts
+from casdesired.apply.release import kept_warning, release_lock
 from casdesired.apply.report import say
 from casdesired.apply.rollback import write_rollback
 from casdesired.changes.types import NlbNodeAdd, NlbNodeRemove
@@ -273,13 +273,7 @@ class _Run:
         after, problems = self._read_and_release(release=not keep_lock)
         if keep_lock:
             self.locked = False  # deliberately left held: the finally must not release it
-            say(self.err, f"casdesired: warning: lock {self.lock_id} is kept, so the "
-                          "organisation stays locked: the batch whose answer was lost may "
-                          "still be running on the endpoint, and releasing would let another "
-                          "apply write beside it. The lock ends with its lease, "
-                          f"{locking.DEFAULT_LEASE_SECONDS // 60} minutes after that batch "
-                          "stops; once you have checked the server, break it with: "
-                          f"{self._unlock_command()}")
+            say(self.err, kept_warning(self.lock_id, self.desired.organisation.path))
         elif self.locked:
             # The read-and-release execution failed: release on its own, and say how it went.
             self._release_only(announce=True)
@@ -345,50 +339,11 @@ class _Run:
         except ReadFailed as exc:
             return None, [f"could not re-read to verify the changes: {exc}"]
 
-    def _may_still_be_held(self, why: str) -> None:
-        say(self.err, f"casdesired: warning: lock {self.lock_id} may still be held: releasing "
-                      f"it failed ({why}). It ends with its lease, "
-                      f"{locking.DEFAULT_LEASE_SECONDS // 60} minutes after its last renewal; "
-                      f"to break it now: {self._unlock_command()}")
-
-    def _unlock_command(self) -> str:
-        return locking.unlock_command(self.lock_id, self.desired.organisation.path)
-
     def _release_only(self, *, announce: bool = False) -> None:
-        """Release without Exchange (no snap-in load): for refusals and errors.
-
-        A failed release is always said, with the command that breaks the lock; with
-        ``announce`` (the apply failed) a successful one is said too."""
-        request = protocol.Request(
-            invocations=(locking.release(self.lock_id),),
-            exchange=protocol.ExchangeSession(mode="none"),
-        )
-        try:
-            response = self.client.run(request)
-        except CasdesiredError as exc:
-            self._may_still_be_held(str(exc))
-            return
+        """Release without Exchange (no snap-in load): for refusals and errors. Tried once."""
+        release_lock(self.client, self.lock_id, self.desired.organisation.path, self.err,
+                     announce=announce)
         self.locked = False
-        result = response.result(locking.EXIT)
-        if result is None or not result.ok:
-            why = locking.agent_text(result.error.message) if result and result.error else (
-                "the agent gave no answer to the release"
-            )
-            if locking.NOT_HELD_MARKER in why:
-                # Someone else's lock: ours is not held, and the agent says whose is.
-                say(self.err, f"casdesired: warning: {why}")
-            else:
-                self._may_still_be_held(why)
-            return
-        if not announce:
-            return
-        released = bool(result.objects and result.objects[0].get("Released"))
-        if released:
-            say(self.err, f"casdesired: released lock {self.lock_id}: this apply does not "
-                          "hold the organisation lock any more")
-        else:
-            say(self.err, f"casdesired: lock {self.lock_id} is not held: this apply had not "
-                          "taken it, and a late request of this apply can no longer take it")
 
     def _write_rollback(
         self,

@@ -293,8 +293,8 @@ def test_a_lost_answer_whose_lock_request_runs_late_cannot_lock_the_organisation
     _wait_until(lambda: len(_enter_attempts(env)) == 1, "the late Enter-CasdesiredLock")
     (late,) = _enter_attempts(env)
     lock_id = str(late["parameters"]["LockId"])  # type: ignore[index]
-    assert (f"casdesired: lock {lock_id} is not held: this apply had not taken it, and a late "
-            "request of this apply can no longer take it") in err
+    assert (f"casdesired: lock {lock_id} is not held: the organisation is not locked by this "
+            "apply, and a late request of this apply can no longer lock it") in err
     assert late["ok"] is False
     assert f"lock {lock_id} was released or broken already" in str(late["error"])
     assert env.current_lock() is None

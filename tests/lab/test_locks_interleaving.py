@@ -21,7 +21,8 @@ import pytest
 
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange import locks
-from casdesired.lab.exchange.locks import APPLIED_DIR, LOCK_PATH, LockFiles
+from casdesired.lab.exchange.lockfiles import LockFiles
+from casdesired.lab.exchange.locks import APPLIED_DIR, LOCK_PATH
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 ATTEMPTS = 2

@@ -1,10 +1,12 @@
 """The agent's lock functions, as the lab runs them (mirror of the lock section of agent.ps1).
 
 On Windows the organisation-wide lock is one file, ``%ProgramData%\\casdesired\\locks\\
-organisation.lock``, and every plan that started writing leaves a record under
-``%ProgramData%\\casdesired\\applied\\``. The lab keeps those files in its state document
-(``OrgState.files``: Windows path -> file text), so the lock survives lab restarts exactly as
-the file survives on the endpoint host.
+organisation.lock``; every plan that started writing leaves a record under
+``%ProgramData%\\casdesired\\applied\\``, and every lock id that ended (released or broken)
+one under ``...\\released\\``, so it is never taken again. Before each write of a fenced
+request the agent checks that its lock is still current (:func:`fence_steps`). The lab keeps
+those files in its state document (``OrgState.files``: Windows path -> file text), so the lock
+survives lab restarts exactly as the file survives on the endpoint host.
 
 Every look at or change of the lock file is one read-modify-write under an EXCLUSIVE handle
 (``[IO.File]::Open(path, mode, ReadWrite, FileShare.None)``): while one agent holds it, any
@@ -14,9 +16,9 @@ Enter-CasdesiredLock lists the interleavings this rules out, and why the file is
 or renamed (an empty lock file is a free lock).
 
 To let a test interleave two contenders operation by operation, the file system is modelled
-explicitly (:class:`LockFiles`: open, read, write, close, with sharing violations) and each
-lock function is a generator (``*_steps``) that yields the name of the file operation it is
-about to perform. The lab drives a generator to its end inside one cmdlet call
+explicitly (:class:`~.lockfiles.LockFiles`: open, read, write, close, with sharing violations)
+and each lock function is a generator (``*_steps``) that yields the name of the file operation
+it is about to perform. The lab drives a generator to its end inside one cmdlet call
 (:func:`run_steps`); tests drive several against one :class:`LockFiles` in any order.
 
 The functions are defined by the agent script itself, so they exist whatever the Exchange
@@ -29,12 +31,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.cmdlets import Cmdlet, CmdletContext, Handler, Obj, Param
+from casdesired.lab.exchange.lockfiles import Handle, LockFiles, SharingViolation
 
 LOCK_PATH = "C:\\ProgramData\\casdesired\\locks\\organisation.lock"
 APPLIED_DIR = "C:\\ProgramData\\casdesired\\applied\\"
@@ -68,71 +70,8 @@ LOCK_BUSY = (
 )
 UNREADABLE = "an unreadable lock (its writer was stopped mid-write)"
 """TakenOverFrom when the file held something that is not a lock record."""
-SHARING_VIOLATION = (
-    "The process cannot access the file '{path}' because it is being used by another process."
-)
-
 Steps = Generator[str, None, list[Obj]]
 """A lock function as a generator: yields the file operation it is about to perform."""
-
-
-class SharingViolation(Exception):
-    """``IOException``: another handle holds the file with ``FileShare.None``."""
-
-
-@dataclass
-class Handle:
-    path: str
-    closed: bool = False
-
-
-@dataclass
-class LockFiles:
-    """The endpoint's files with NTFS's share-mode rule for exclusive handles.
-
-    ``files`` is the lab state's file map (path -> text). A path in ``open_paths`` has an
-    exclusive handle open; opening it again fails with :class:`SharingViolation`.
-    """
-
-    files: dict[str, str]
-    open_paths: set[str] = field(default_factory=set)
-
-    def open_exclusive(self, path: str, *, create: bool) -> Handle | None:
-        """``[IO.File]::Open(path, OpenOrCreate | Open, ReadWrite, None)``; None when the file
-        does not exist and ``create`` is false (FileNotFoundException)."""
-        if path in self.open_paths:
-            raise SharingViolation(SHARING_VIOLATION.format(path=path))
-        if path not in self.files:
-            if not create:
-                return None
-            self.files[path] = ""
-        self.open_paths.add(path)
-        return Handle(path)
-
-    def read(self, handle: Handle) -> str:
-        self._check(handle)
-        return self.files[handle.path]
-
-    def write(self, handle: Handle, text: str) -> None:
-        """``SetLength(0)`` then ``Write``: the whole content replaced through the handle."""
-        self._check(handle)
-        self.files[handle.path] = text
-
-    def close(self, handle: Handle) -> None:
-        if not handle.closed:
-            handle.closed = True
-            self.open_paths.discard(handle.path)
-
-    def create_new(self, path: str, text: str) -> bool:
-        """``FileMode.CreateNew``: False if the file exists (the atomic test-and-set)."""
-        if path in self.files:
-            return False
-        self.files[path] = text
-        return True
-
-    def _check(self, handle: Handle) -> None:
-        if handle.closed or handle.path not in self.open_paths:
-            raise ValueError(f"handle on {handle.path} is not open")  # a bug in a step function
 
 
 def _thrown(message: str) -> err.ExchangeError:

@@ -20,6 +20,7 @@ from casdesired.lab.exchange import cmdlets, locks, powershell, statefile
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.agent import CmdletOutput
 from casdesired.lab.exchange.cmdlets import CmdletContext, Obj, Provider
+from casdesired.lab.exchange.lockfiles import LockFiles
 from casdesired.lab.exchange.models import Behaviour
 from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
@@ -209,7 +210,7 @@ class Organisation:
             with self._lock:
                 now = datetime.fromtimestamp(self.clock.time(), timezone.utc)
                 locks.run_steps(
-                    locks.fence_steps(locks.LockFiles(self._state.files), now, {"LockId": lock_id})
+                    locks.fence_steps(LockFiles(self._state.files), now, {"LockId": lock_id})
                 )
         except err.ExchangeError as exc:
             self.journal.record("fence", lock_id=lock_id, before=cmdlet, ok=False,
