@@ -31,7 +31,7 @@ from casdesired.changes.types import (
 from casdesired.live.reader import LiveState
 from casdesired.plan.depends import live_objects
 from casdesired.plan.dns import inverse as dns_inverse
-from casdesired.plan.plan import Plan
+from casdesired.plan.plan import ROLLBACK_DIGEST, Plan
 
 
 def inverse(change: Change, before: LiveState) -> tuple[Change | None, str | None]:
@@ -115,7 +115,7 @@ def rollback_plan(
         organisation=plan.organisation,
         endpoint=plan.endpoint,
         live_fingerprint=after.fingerprint(),
-        desired_digest=f"rollback of plan {plan.plan_id}",
+        desired_digest=ROLLBACK_DIGEST.format(plan_id=plan.plan_id),
         changes=order_changes(changes),
         sites=plan.sites,
         depends_on=live_objects(after, plan.sites),

@@ -100,6 +100,7 @@ def plan_from_live(
         desired_digest=desired.digest(),
     )
     plan.depends_on = live_objects(live, scope)
+    plan.desired_files = desired.file_digests()
     plan.root = str(desired.organisation.path)
     if progress:
         progress("checking DNS")

@@ -3,8 +3,9 @@
 A plan holds the ordered changes, the findings (blocking ones withhold their site's changes,
 which are kept apart in ``withheld``), the safety notes people must read before applying
 (mailboxes behind each rebinding, the Outlook profile trap), the unmanaged objects, and what it
-was computed from: the live state's fingerprint and the desired state's digest, so apply can
-refuse a stale plan. It never holds a credential.
+was computed from: the live state's fingerprint and the desired state's digest (and each
+desired-state file's), so apply can refuse a stale plan and name what changed. It never holds a
+credential.
 
 ``to_json()`` is documented by ``schemas/plan.schema.json`` (``format_version: 1``). A saved file
 carries a checksum over its content; :meth:`Plan.load` refuses a file that fails the schema, the
@@ -42,6 +43,9 @@ from casdesired.errors import CasdesiredError
 from casdesired.plan.dnsnote import DnsNote
 
 FORMAT_VERSION = 1
+
+ROLLBACK_DIGEST = "rollback of plan {plan_id}"
+"""The ``desired_digest`` of a rollback plan: it restores live values, not a desired state."""
 
 
 class PlanFileError(CasdesiredError):
@@ -130,6 +134,9 @@ class Plan:
     """DNS findings (casdesired.plan.dns): shown apart from the changes; some block apply."""
     needs_force: list[str] = field(default_factory=list)
     """Why apply will refuse this plan unless ``--force`` (casdesired.plan.thresholds)."""
+    desired_files: dict[str, str] | None = None
+    """SHA-256 of each desired-state file it was made from (relative path -> hex digest);
+    None in rollback plans and in plan files from before it was recorded."""
     root: str | None = field(default=None, compare=False)
     """The organisation directory, so renderers meant to be shared (Markdown) can show YAML
     locations relative to it instead of the runner's absolute paths. Not saved."""
@@ -210,6 +217,11 @@ class Plan:
         return text
 
     @property
+    def is_rollback(self) -> bool:
+        """A rollback plan (casdesired.apply.rollback) is pinned to the live state only."""
+        return self.desired_digest.startswith(ROLLBACK_DIGEST.partition("{")[0])
+
+    @property
     def dns_blocking_apply(self) -> list[DnsNote]:
         """DNS errors about arrays this plan rebinds databases to: apply needs --force."""
         return [n for n in self.dns if n.blocks_apply]
@@ -236,6 +248,11 @@ class Plan:
             "unmanaged": [u.to_json() for u in self.unmanaged],
             "dns": [n.to_json() for n in self.dns],
             **({"depends_on": dict(self.depends_on)} if self.depends_on is not None else {}),
+            **(
+                {"desired_files": dict(self.desired_files)}
+                if self.desired_files is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -270,6 +287,7 @@ class Plan:
             needs_force=[str(r) for r in data.get("needs_force", [])],
             sites=tuple(sites) if sites is not None else None,
             depends_on=dict(data["depends_on"]) if "depends_on" in data else None,
+            desired_files=dict(data["desired_files"]) if "desired_files" in data else None,
             plan_id=data["plan_id"],
             created_at=data["created_at"],
         )
