@@ -131,6 +131,10 @@ def test_slow_cmdlets_outlasting_the_lease_keep_the_lock(clock: FakeClock) -> No
     renewals = [e for e in org.journal.entries(["cmdlet"])
                 if e["cmdlet"] == "Update-CasdesiredLock"]
     assert len(renewals) == 1 + response.keepalives and all(e["ok"] for e in renewals)
+    # The lock records its last renewal: what `casdesired unlock` shows of a live holder.
+    (current,) = lock_call(org, locking.get()).results[0].objects
+    info = locking.LockInfo.from_object(current)
+    assert info.acquired < info.renewed < info.expires
 
 
 def test_without_the_keepalive_the_same_batch_loses_its_lock(clock: FakeClock) -> None:
