@@ -334,8 +334,8 @@ function Write-AgentResponse {
 # JSON. An EMPTY lock file is a free lock. A lease that ran out (a killed CI job) may be taken
 # over. Every plan that started writing leaves a record under 'applied', so the same plan file
 # can never be applied twice; every lock id released or broken leaves one under 'released', so
-# it can never be taken again. These are advanced functions, called like cmdlets by invocations: unknown parameters
-# fail, values arrive as data.
+# it can never be taken again. These are advanced functions, called like cmdlets by
+# invocations: unknown parameters fail, values arrive as data.
 #
 # Every look at or change of the lock file is ONE read-modify-write under an exclusive handle:
 # [IO.File]::Open(path, OpenOrCreate|Open, ReadWrite, FileShare.None). While one agent holds
