@@ -7,7 +7,7 @@ Messages must never contain a secret: build them from names, never from credenti
 
 from __future__ import annotations
 
-from casdesired.diagnostics import Location
+from casdesired.findings import Location
 
 
 class CasdesiredError(Exception):

@@ -13,7 +13,7 @@ boundary is placed before each NLB drain-and-wait (the waits can be long) and ev
 :data:`MAX_INVOCATIONS_PER_BATCH` invocations, so an interrupt is honoured between batches.
 
 Changes that are not carried out by the agent (e.g. a DNS record update from the runner) go to
-an :class:`ExtraExecutor` registered in :data:`EXTRA_EXECUTORS`; each runs as its own step.
+the :class:`ExtraExecutor` the caller passes that handles them; each runs as its own step.
 Such a step writes without the agent, so before it a small agent request (no Exchange session)
 renews the lease and — when it is the plan's first write — records the plan id: a DNS-first or
 DNS-only plan is registered on the endpoint before anything is written, like any other.
@@ -22,7 +22,7 @@ DNS-only plan is registered on the endpoint before anything is written, like any
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
@@ -89,9 +89,6 @@ class ExtraExecutor(Protocol):
         ...
 
 
-EXTRA_EXECUTORS: list[ExtraExecutor] = []
-
-
 @dataclass
 class Batch:
     changes: list[Change] = field(default_factory=list)
@@ -110,17 +107,16 @@ def error_label(extra: ExtraExecutor) -> str:
     return f"{type(extra).__name__} said"
 
 
-def _extra_for(change: Change, extras: list[ExtraExecutor]) -> ExtraExecutor | None:
+def _extra_for(change: Change, extras: Sequence[ExtraExecutor]) -> ExtraExecutor | None:
     return next((e for e in extras if e.handles(change)), None)
 
 
 def make_batches(
-    changes: list[Change],
-    extras: list[ExtraExecutor] | None = None,
+    changes: Sequence[Change],
+    extras: Sequence[ExtraExecutor] = (),
     limit: int = MAX_INVOCATIONS_PER_BATCH,
 ) -> list[Batch]:
     """Group ``changes`` (kept in order) into batches; see the module docstring for the rules."""
-    extras = EXTRA_EXECUTORS if extras is None else extras
     batches: list[Batch] = []
     current = Batch()
     for change in changes:
@@ -161,13 +157,13 @@ class Execution:
 
 def execute(
     client: AgentClient,
-    changes: list[Change],
+    changes: Sequence[Change],
     *,
     lock_id: str,
     plan_id: str,
     interrupted: Callable[[], bool] = lambda: False,
     progress: Callable[[str], None] = lambda _m: None,
-    extras: list[ExtraExecutor] | None = None,
+    extras: Sequence[ExtraExecutor] = (),
     environ: Mapping[str, str] | None = None,
     lease_seconds: int = locking.DEFAULT_LEASE_SECONDS,
     keepalive_seconds: float = locking.KEEPALIVE_SECONDS,

@@ -29,7 +29,7 @@ from typing import TextIO
 from casdesired import model
 from casdesired.apply import audit, execute, report, safety, verify
 from casdesired.apply import lock as locking
-from casdesired.apply.dns import register as register_dns
+from casdesired.apply.dns import DnsRecordExecutor, check_dns_gate, check_dns_management
 from casdesired.apply.interrupts import Interrupts, PromptInterrupted, deferred_interrupts
 from casdesired.apply.release import kept_warning, release_lock
 from casdesired.apply.report import say
@@ -57,7 +57,19 @@ from casdesired.transport.winrm import AgentClient
 
 LOCK_RETRY_SECONDS = 2.0
 
-register_dns()  # the DNS gate before the first write, and the DNS record-change executor
+PRE_WRITE_CHECKS: tuple[safety.PreWriteCheck, ...] = (
+    safety.check_blocking_findings,
+    safety.check_scope,
+    safety.check_stale,
+    safety.check_desired_unchanged,
+    safety.check_thresholds,
+    check_dns_management,
+    check_dns_gate,
+)
+"""Every check run before the first write, in order; all their refusals are shown at once."""
+
+EXECUTORS: tuple[execute.ExtraExecutor, ...] = (DnsRecordExecutor(),)
+"""Who carries out the changes the agent does not: DNS record changes (RFC 2136)."""
 
 
 @dataclass
@@ -209,7 +221,8 @@ class _Run:
                 force=self.options.force,
                 desired=self.desired,
                 saved_plan=self.saved is not None,
-            )
+            ),
+            PRE_WRITE_CHECKS,
         )
         TextRenderer().render(plan, self.out)
         if refusals:
@@ -264,6 +277,7 @@ class _Run:
             lock_id=self.lock_id,
             plan_id=plan.plan_id,
             interrupted=self.interrupts,
+            extras=EXECUTORS,
             environ=self.environ,
         )
         # A batch whose answer was lost may still be running on the endpoint (the agent renews
@@ -355,7 +369,9 @@ class _Run:
         path = self.options.rollback_out or (
             self.options.audit_log.parent / f"casdesired-rollback-{plan.plan_id}.json"
         )
-        written, notes, gaps = write_rollback(plan, result, before, after, path)
+        written, notes, gaps = write_rollback(
+            plan, result, before, after, path, self.desired.organisation.policy
+        )
         for gap in gaps:
             say(self.err, f"casdesired: warning: the rollback plan cannot restore: {gap}")
         return report.RollbackResult(written, self.desired.organisation.path, notes)

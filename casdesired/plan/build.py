@@ -1,6 +1,12 @@
-"""Making a plan end to end: connect, read the live organisation once, diff, wrap as a Plan.
+"""Making a plan end to end: connect, read the live organisation once, diff, build the Plan.
 
-Used by ``casdesired plan`` and by apply (which re-reads to check a saved plan is not stale).
+The path of the desired state, each module once: :func:`make_plan` reads the live organisation
+(``casdesired.live``), :func:`plan_from_live` diffs it with the Exchange changes and the extra
+sources (DNS: ``casdesired.dns.source``) in one change set, withheld once
+(``casdesired.changes``), and :func:`assemble` builds the immutable :class:`Plan` with what
+needs ``--force`` computed from the whole set (``casdesired.plan.thresholds``).
+
+Used by ``casdesired plan``, by apply (a plan made under the lock) and for rollback plans.
 """
 
 from __future__ import annotations
@@ -10,11 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from casdesired import model
+from casdesired.changes.changeset import ChangeSet
 from casdesired.changes.diff import diff
-from casdesired.desired.config import DesiredState, Organisation
+from casdesired.desired.config import DesiredState, Organisation, Policy
+from casdesired.dns.source import DnsSource
 from casdesired.live.reader import LiveState, read_live
 from casdesired.plan.depends import live_objects
-from casdesired.plan.dns import attach_dns
 from casdesired.plan.plan import Plan
 from casdesired.plan.thresholds import needs_force
 from casdesired.transport.winrm import AgentClient, target_from_config
@@ -91,22 +98,49 @@ def plan_from_live(
     scope = list(sites) if sites is not None else None
     if progress:
         progress("comparing with the desired state")
-    changeset = diff(desired, live, sites=scope)
-    plan = Plan.from_changeset(
+    dns = DnsSource(desired, scope, progress=progress)
+    changeset = diff(desired, live, sites=scope, sources=(dns,))
+    return assemble(
         changeset,
         organisation=desired.organisation.name,
         endpoint=desired.organisation.connection.endpoint,
-        live_fingerprint=live.fingerprint(),
+        live=live,
         desired_digest=desired.digest(),
+        policy=desired.organisation.policy,
+        root=str(desired.organisation.path),
+        desired_files=desired.file_digests(),
     )
-    plan.depends_on = live_objects(live, scope)
-    plan.desired_files = desired.file_digests()
-    plan.root = str(desired.organisation.path)
-    if progress:
-        progress("checking DNS")
-    attach_dns(plan, desired, sites=scope)
-    # After the DNS record changes joined: a record delete needs --force like any delete.
-    plan.needs_force = needs_force(
-        plan.changes, len(live.estate.databases), desired.organisation.policy
+
+
+def assemble(
+    changeset: ChangeSet,
+    *,
+    organisation: str,
+    endpoint: str,
+    live: LiveState,
+    desired_digest: str,
+    policy: Policy,
+    root: str | None = None,
+    desired_files: Mapping[str, str] | None = None,
+) -> Plan:
+    """The one way a :class:`Plan` is built: from a settled change set and the live state it
+    depends on, with what apply will refuse without ``--force`` computed from the whole set."""
+    return Plan(
+        organisation=organisation,
+        endpoint=endpoint,
+        live_fingerprint=live.fingerprint(),
+        desired_digest=desired_digest,
+        changes=changeset.changes,
+        findings=changeset.findings,
+        withheld=changeset.withheld,
+        unmanaged=changeset.unmanaged,
+        sites=changeset.sites,
+        depends_on=live_objects(live, changeset.sites),
+        needs_force=tuple(
+            needs_force(
+                changeset.changes, len(live.estate.databases), policy, changeset.findings
+            )
+        ),
+        root=root,
+        desired_files=dict(desired_files) if desired_files is not None else None,
     )
-    return plan

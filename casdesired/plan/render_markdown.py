@@ -17,7 +17,7 @@ from pathlib import PurePath
 from typing import TextIO
 
 from casdesired.changes.types import Change
-from casdesired.diagnostics import Location
+from casdesired.findings import Location
 from casdesired.plan.plan import Plan
 
 # Characters that Markdown (tables, emphasis, links, code spans) or HTML would interpret, as
@@ -133,7 +133,7 @@ class MarkdownRenderer:
         elif not plan.needs_force:
             lines.append("None.")
         lines += ["", "#### Findings", ""]
-        if plan.findings:
+        if plan.diff_findings:
             lines += _table(
                 ["Severity", "Rule", "Site", "Where", "Finding"],
                 (
@@ -144,7 +144,7 @@ class MarkdownRenderer:
                         cell(where(f.location, plan.root)),
                         cell(f.message),
                     ]
-                    for f in plan.findings
+                    for f in plan.diff_findings
                 ),
             )
         else:
@@ -155,7 +155,11 @@ class MarkdownRenderer:
                 ["Severity", "Rule", "Name", "Where", "Finding"],
                 (
                     [
-                        (f"**{cell(n.label)}**" if n.blocks_apply else cell(n.label)),
+                        (
+                            f"**{cell(plan.dns_label(n))}**"
+                            if plan.blocks_apply(n)
+                            else cell(plan.dns_label(n))
+                        ),
                         cell(n.rule),
                         cell(n.name),
                         cell(where(n.location, plan.root)),

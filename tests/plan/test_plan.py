@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from changes.estates import MAILBOXES, seed_input
+from changes.estates import MAILBOXES, plan_of, seed_input
 from jsonschema import Draft202012Validator
 
 from casdesired.changes.diff import diff_input
@@ -16,13 +16,7 @@ from casdesired.plan.plan import Plan, PlanFileError, plan_schema
 
 
 def seed_plan(**overrides: object) -> Plan:
-    return Plan.from_changeset(
-        diff_input(seed_input(**overrides)),
-        organisation="contoso",
-        endpoint="lab",
-        live_fingerprint="sha256:" + "a" * 64,
-        desired_digest="b" * 64,
-    )
+    return plan_of(diff_input(seed_input(**overrides)))
 
 
 def test_summary_counts_and_mailboxes() -> None:

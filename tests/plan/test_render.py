@@ -6,7 +6,7 @@ import io
 import json
 import re
 
-from changes.estates import seed_input
+from changes.estates import plan_of, seed_input
 from jsonschema import Draft202012Validator
 
 from casdesired import model
@@ -25,12 +25,8 @@ def make_plan(hostile: bool = False) -> Plan:
         db = model.DatabaseBinding(HOSTILE, "hq-cas02.contoso.local", mailbox_count=5)
         inp.live.databases[db.key] = db
         inp.bindings[db.key] = model.DatabaseBinding(HOSTILE, "outlook-hq.contoso.local")  # type: ignore[index]
-    return Plan.from_changeset(
-        diff_input(inp),
-        organisation="contoso",
-        endpoint="lab",
-        live_fingerprint="sha256:" + "0" * 64,
-        desired_digest="1" * 64,
+    return plan_of(
+        diff_input(inp), live_fingerprint="sha256:" + "0" * 64, desired_digest="1" * 64
     )
 
 

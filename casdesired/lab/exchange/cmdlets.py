@@ -349,6 +349,10 @@ def set_mailbox_database(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
         if "RpcClientAccessServer" in args
         else None
     )
+    host = state.servers.get(db.server.lower())
+    if host is not None and host.major_version >= 15:
+        # A 2010 tool cannot write an object a newer version stamped (field §7).
+        raise err.DataValidationError(err.FUTURE_VERSION, target=db.name)
     if not _confirm(ctx, args, "Setting mailbox database", db.name, prompts_by_default=False):
         return []
     if pointer is not None and state.set_rpc(db, pointer):

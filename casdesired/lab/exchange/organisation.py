@@ -4,10 +4,18 @@
 :class:`~casdesired.lab.process.PowerShellHost`) and what the control API reads and replaces.
 Runs may arrive concurrently from several shells: every read or change of the state happens
 under one lock; sleeps (fault delays, ``until`` polling) happen outside it.
+
+Every organisation keeps its own seed, the document :meth:`Organisation.reset` goes back to, and
+a reset never turns one organisation into another. The seed is the shipped seed the state names
+when that seed is the same organisation (same name and domain); otherwise -- a user's own
+organisation -- the state as the lab first held it. A file-backed organisation keeps its seed
+beside the state file (``NAME.seed.json``), so ``casdesired lab reset`` and later runs restore
+that organisation and not the example one.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -66,12 +74,15 @@ class Organisation:
         journal: Journal | None = None,
         faults: Faults | None = None,
         clock: LabClock | None = None,
+        seed: dict[str, Any] | None = None,
     ) -> None:
+        """``seed``: the document :meth:`reset` returns to, if it is the same organisation as
+        ``data``; otherwise (and by default) the seed the module's doc describes."""
         self._lock = threading.RLock()
         self.clock: LabClock = clock if clock is not None else SystemClock()
         self._state = OrgState(data)
         self._path = path
-        self._random_seed = self._state.random_seed
+        self._seed = _seed_for(self._state, seed)
         self.journal = journal if journal is not None else Journal()
         self.faults = faults if faults is not None else Faults()
 
@@ -87,20 +98,33 @@ class Organisation:
         clock: LabClock | None = None,
     ) -> Organisation:
         """A fresh in-memory organisation from a shipped seed; ``seed`` drives its GUIDs."""
-        return cls(_seeded(name, seed), journal=journal, faults=faults, clock=clock)
+        data = _seeded(name, seed)
+        return cls(data, journal=journal, faults=faults, clock=clock, seed=copy.deepcopy(data))
 
     @classmethod
     def from_file(
         cls, path: Path, *, journal: Journal | None = None, faults: Faults | None = None
     ) -> Organisation:
-        """The organisation kept in ``path``; created from the contoso seed if it is missing.
-        Every change is saved back to it atomically."""
+        """The organisation kept in ``path``; created from its seed file, else from the contoso
+        seed, if it is missing. Every change is saved back to it atomically; its seed is kept
+        beside it (:func:`statefile.seed_path`), written the first time it is opened."""
         path = Path(path)
-        data = statefile.read(path) if path.exists() else _seeded("contoso", 0)
-        org = cls(data, path=path, journal=journal, faults=faults)
+        kept = read_seed_file(path)
+        if path.exists():
+            data = statefile.read(path)
+        else:
+            data = copy.deepcopy(kept) if kept is not None else _seeded("contoso", 0)
+        org = cls(data, path=path, journal=journal, faults=faults, seed=kept)
         if not path.exists():
             org.save()
+        if org._seed is not kept:  # first opened, or the file now holds another organisation
+            org._save_seed()
         return org
+
+    @property
+    def seed_file(self) -> Path | None:
+        """Where this organisation's seed is kept (``None`` in memory)."""
+        return statefile.seed_path(self._path) if self._path is not None else None
 
     # ------------------------------------------------------------------ the host interface
     @property
@@ -120,17 +144,22 @@ class Organisation:
             return self._state.to_json()
 
     def load(self, data: dict[str, Any]) -> None:
-        """Replace the state (validated first: a bad document changes nothing)."""
+        """Replace the state (validated first: a bad document changes nothing). A document of
+        another organisation brings its own seed (see the module's doc)."""
         state = OrgState(data)
         with self._lock:
+            seed = _seed_for(state, self._seed)
             self._state = state
             self._save_locked()
+            if seed is not self._seed:
+                self._seed = seed
+                self._save_seed()
 
     def reset(self) -> None:
-        """Back to the seed this organisation came from (its own random seed kept)."""
+        """Back to this organisation's own seed; never to another organisation."""
         with self._lock:
-            name = self._state.seed_name
-        self.load(_seeded(name, self._random_seed))
+            self._state = OrgState(copy.deepcopy(self._seed))
+            self._save_locked()
 
     def save(self) -> None:
         """Write the state file atomically (no-op when the organisation is in memory only)."""
@@ -140,6 +169,11 @@ class Organisation:
     def _save_locked(self) -> None:
         if self._path is not None:
             statefile.write_atomic(self._path, self._state.to_json())
+
+    def _save_seed(self) -> None:
+        seed_file = self.seed_file
+        if seed_file is not None:
+            statefile.write_atomic(seed_file, self._seed)
 
     @property
     def behaviour(self) -> Behaviour:
@@ -166,6 +200,13 @@ class Organisation:
             except err.ExchangeError as exc:
                 raise err.LabStateError(f"cannot add databases: {exc.message}") from None
             self._save_locked()
+
+    @property
+    def netbios_domain(self) -> str:
+        """The NetBIOS name of the organisation's AD domain (``FABRIKAM`` for fabrikam.local):
+        what its accounts are written with, ``FABRIKAM\\user``."""
+        with self._lock:
+            return self._state.domain.split(".", 1)[0].upper()[:15]
 
     # ------------------------------------------------------------------ DNS (casdesired.lab.dns)
     @property
@@ -272,4 +313,41 @@ class Organisation:
 def _seeded(name: str, seed: int) -> dict[str, Any]:
     data = statefile.load_seed(name)
     data["random"] = {"seed": seed, "draws": 0}
+    return data
+
+
+def _same_organisation(a: OrgState, b: OrgState) -> bool:
+    return (a.org_name.casefold(), _domain_key(a)) == (b.org_name.casefold(), _domain_key(b))
+
+
+def _domain_key(state: OrgState) -> str:
+    return state.domain.strip().rstrip(".").casefold()
+
+
+def _seed_for(state: OrgState, kept: dict[str, Any] | None) -> dict[str, Any]:
+    """The seed of ``state``: ``kept`` when it is the same organisation (the very object, so a
+    caller can tell nothing changed); else the shipped seed the state names, when it is the
+    same organisation (with the state's random seed); else the state itself."""
+    if kept is not None and _same_organisation(OrgState(kept), state):
+        return kept
+    try:
+        shipped = _seeded(state.seed_name, state.random_seed)
+    except err.LabStateError:  # a name no shipped seed has: the user's own organisation
+        shipped = None
+    if shipped is not None and _same_organisation(OrgState(shipped), state):
+        return shipped
+    return state.to_json()
+
+
+def read_seed_file(state_path: Path) -> dict[str, Any] | None:
+    """The seed kept beside the state file ``state_path``, validated; ``None`` if there is
+    none yet. Raises LabStateError naming the seed file if it is unusable."""
+    path = statefile.seed_path(state_path)
+    if not path.exists():
+        return None
+    data = statefile.read(path)
+    try:
+        OrgState(data)
+    except err.LabStateError as exc:
+        raise err.LabStateError(f"{path}: {exc}") from None
     return data
