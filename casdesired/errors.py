@@ -29,6 +29,11 @@ class ConnectionFailed(CasdesiredError):
     """The Exchange side could not be reached or refused us (network, TLS, credentials)."""
 
 
+class AgentNotStarted(ConnectionFailed):
+    """The connection failed before the agent could start (no shell, or its command refused,
+    or its input not fully sent): nothing of that request ran on the endpoint."""
+
+
 class ProtocolError(CasdesiredError):
     """The far side answered, but not in the agent's protocol (corrupt or missing frame)."""
 

@@ -31,7 +31,7 @@ from casdesired.desired.config import Policy
 from casdesired.dns.records import RecordChange
 from casdesired.live.state import LiveState
 from casdesired.plan.build import assemble
-from casdesired.plan.plan import Plan
+from casdesired.plan.plan import ROLLBACK_DIGEST, Plan
 
 
 def inverse(change: Change, before: LiveState) -> tuple[Change | None, str | None]:
@@ -120,7 +120,7 @@ def rollback_plan(
         organisation=plan.organisation,
         endpoint=plan.endpoint,
         live=after,
-        desired_digest=f"rollback of plan {plan.plan_id}",
+        desired_digest=ROLLBACK_DIGEST.format(plan_id=plan.plan_id),
         policy=policy,
     )
     return rollback, gaps

@@ -82,6 +82,36 @@ def check_stale(ctx: SafetyContext) -> list[Refusal]:
     return []
 
 
+def check_desired_unchanged(ctx: SafetyContext) -> list[Refusal]:
+    """A saved plan is refused when the desired state (the YAML) changed since it was made: the
+    review no longer describes the files it would apply. Names each file changed, added or gone.
+
+    Rollback plans restore live values and are pinned to the live state only: not checked."""
+    if not ctx.saved_plan or ctx.desired is None or ctx.plan.is_rollback:
+        return []
+    recorded = ctx.plan.desired_files
+    if recorded is None:
+        # A plan file from before per-file digests: only the whole can be compared.
+        if ctx.desired.digest() != ctx.plan.desired_digest:
+            return [Refusal("the desired state changed since the plan was made (its digest "
+                            "differs; this plan file predates per-file digests, so the files "
+                            "cannot be named); make a new plan")]
+        return []
+    now = ctx.desired.file_digests()
+    differ = [
+        f"{name} {'changed' if name in now else 'is gone'}"
+        for name in sorted(recorded) if now.get(name) != recorded[name]
+    ] + [f"{name} is new" for name in sorted(now) if name not in recorded]
+    if not differ:
+        return []
+    root = ctx.desired.organisation.path
+    return [Refusal(
+        f"the desired state in {root} is not the one the plan was made from: "
+        f"{', '.join(differ)}; the reviewed plan no longer describes these files, so make a "
+        "new plan from them (casdesired plan --out)"
+    )]
+
+
 def check_thresholds(ctx: SafetyContext) -> list[Refusal]:
     """The policy's thresholds (:func:`casdesired.plan.thresholds.needs_force`, the same reasons
     the plan shows under its safety decisions); ``--force`` overrides them."""

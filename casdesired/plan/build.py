@@ -124,6 +124,7 @@ def plan_from_live(
         desired_digest=desired.digest(),
         policy=desired.organisation.policy,
         root=str(desired.organisation.path),
+        desired_files=desired.file_digests(),
     )
 
 
@@ -136,6 +137,7 @@ def assemble(
     desired_digest: str,
     policy: Policy,
     root: str | None = None,
+    desired_files: Mapping[str, str] | None = None,
 ) -> Plan:
     """The one way a :class:`Plan` is built: from a settled change set and the live state it
     depends on, with what apply will refuse without ``--force`` computed from the whole set."""
@@ -156,4 +158,5 @@ def assemble(
             )
         ),
         root=root,
+        desired_files=dict(desired_files) if desired_files is not None else None,
     )

@@ -4,9 +4,10 @@ A plan holds the ordered changes (Exchange's and DNS records'), the findings (bl
 withhold their site's changes, which are kept apart in ``withheld``; DNS ones may block apply),
 what apply will refuse without ``--force``, the safety notes people must read before applying
 (mailboxes behind each rebinding, the Outlook profile trap), the unmanaged objects, and what it
-was computed from: the live state's fingerprint and the desired state's digest, so apply can
-refuse a stale plan. It never holds a credential. It is built once
-(:func:`casdesired.plan.build.assemble`) and never changes afterwards.
+was computed from: the live state's fingerprint and the desired state's digest (and each
+desired-state file's), so apply can refuse a stale plan and name what changed. It never holds a
+credential. It is built once (:func:`casdesired.plan.build.assemble`) and never changes
+afterwards.
 
 ``to_json()`` is documented by ``schemas/plan.schema.json`` (``format_version: 1``). A saved file
 carries a checksum over its content; :meth:`Plan.load` refuses a file that fails the schema, the
@@ -50,6 +51,9 @@ FORMAT_VERSION = 1
 
 CHANGE_TYPES: dict[str, type[Change]] = {c.kind: c for c in (*EXCHANGE_CHANGES, *RECORD_CHANGES)}
 """Every kind of change a plan carries (and a plan file may hold)."""
+
+ROLLBACK_DIGEST = "rollback of plan {plan_id}"
+"""The ``desired_digest`` of a rollback plan: it restores live values, not a desired state."""
 
 
 class PlanFileError(CasdesiredError):
@@ -137,6 +141,9 @@ class Plan:
     """Per-object fingerprints of the live objects it depends on (casdesired.plan.depends)."""
     needs_force: tuple[str, ...] = ()
     """Why apply will refuse this plan unless ``--force`` (casdesired.plan.thresholds)."""
+    desired_files: dict[str, str] | None = None
+    """SHA-256 of each desired-state file it was made from (relative path -> hex digest);
+    None in rollback plans and in plan files from before it was recorded."""
     root: str | None = field(default=None, compare=False)
     """The organisation directory, so renderers meant to be shared (Markdown) can show YAML
     locations relative to it instead of the runner's absolute paths. Not saved."""
@@ -222,6 +229,11 @@ class Plan:
         return text
 
     @property
+    def is_rollback(self) -> bool:
+        """A rollback plan (casdesired.apply.rollback) is pinned to the live state only."""
+        return self.desired_digest.startswith(ROLLBACK_DIGEST.partition("{")[0])
+
+    @property
     def dns_blocking_apply(self) -> list[Finding]:
         """DNS errors about arrays this plan rebinds databases to: apply needs --force."""
         return dns_blocking(self.dns, self.changes)
@@ -260,6 +272,11 @@ class Plan:
             "unmanaged": [u.to_json() for u in self.unmanaged],
             "dns": [self._dns_json(f) for f in self.dns],
             **({"depends_on": dict(self.depends_on)} if self.depends_on is not None else {}),
+            **(
+                {"desired_files": dict(self.desired_files)}
+                if self.desired_files is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -296,6 +313,7 @@ class Plan:
             needs_force=tuple(str(r) for r in data.get("needs_force", [])),
             sites=tuple(sites) if sites is not None else None,
             depends_on=dict(data["depends_on"]) if "depends_on" in data else None,
+            desired_files=dict(data["desired_files"]) if "desired_files" in data else None,
             plan_id=data["plan_id"],
             created_at=data["created_at"],
         )

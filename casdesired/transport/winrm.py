@@ -23,6 +23,7 @@ from casdesired.agent import protocol
 from casdesired.agent.script import agent_script
 from casdesired.desired.config import Connection, display_url, url_has_credentials
 from casdesired.errors import (
+    AgentNotStarted,
     ConfigError,
     ConnectionFailed,
     ProtocolError,
@@ -184,7 +185,8 @@ class AgentClient:
     def run(self, request: protocol.Request) -> protocol.Response:
         """Run the agent once with ``request``; the agent's response.
 
-        Raises :class:`ConnectionFailed` (network, TLS, credentials, WS-Man faults),
+        Raises :class:`ConnectionFailed` (network, TLS, credentials, WS-Man faults; its
+        subclass :class:`AgentNotStarted` when it failed before the agent could start),
         :class:`ProtocolError` (no or corrupt response), :class:`UnsupportedExchange`
         (Exchange 2013 or later) or :class:`ReadFailed` (the agent could not start).
         Failures of single invocations are not raised: they are in the response's results.
@@ -201,13 +203,19 @@ class AgentClient:
         shell_id: str | None = None
         command_id: str | None = None
         try:
-            shell_id = session.op(
-                "opening a shell", session.proto.open_shell, codepage=65001, noprofile=True
-            )
-            executable, arguments = protocol.command_line()
-            command_id = session.op(
-                "starting the agent", session.proto.run_command, shell_id, executable, arguments
-            )
+            try:
+                shell_id = session.op(
+                    "opening a shell", session.proto.open_shell, codepage=65001, noprofile=True
+                )
+                executable, arguments = protocol.command_line()
+                command_id = session.op(
+                    "starting the agent", session.proto.run_command, shell_id, executable,
+                    arguments,
+                )
+            except ConnectionFailed as exc:
+                # The agent and its request travel on stdin, not one byte of which was sent:
+                # whatever the server did with the shell or command, nothing of this ran.
+                raise AgentNotStarted(str(exc)) from None
             self.executions += 1
             chunks = [
                 stdin[i : i + STDIN_CHUNK_BYTES] for i in range(0, len(stdin), STDIN_CHUNK_BYTES)

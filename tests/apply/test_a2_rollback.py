@@ -46,14 +46,15 @@ def test_no_rollback_plan_is_written_when_the_state_after_the_apply_could_not_be
 def test_changes_of_unknown_outcome_are_left_out_of_the_rollback_and_the_report_says_so(
     env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Batches of 3: the connection drops on batch 2's Command (its agent never starts), so
-    # BR-DB01..03 are "unknown" — and were in fact never rebound.
+    # Batches of 3: the connection drops on batch 2's Receive (its agent did start: a drop on
+    # its Command would leave them "not attempted"), so BR-DB01..03 are "unknown".
     monkeypatch.setenv(MAX_BATCH_ENV, "3")
     saved = env.tmp / "before.json"
     assert cli(capsys, "plan", str(env.org_dir), "--out", str(saved))[0] == 0
     changes = Plan.load(saved).changes
-    # Commands: lock-and-read, mailbox count, batch 1, then batch 2 (the fourth).
-    env.lab.faults.update({"wire": [{"kind": "drop", "action": "Command", "after": 3}]})
+    # One Receive per execution (the lab answers a Receive when its command is done): lock and
+    # read, the mailbox count, batch 1, then batch 2's (the fourth).
+    env.lab.faults.update({"wire": [{"kind": "drop", "action": "Receive", "after": 3}]})
     try:
         code, out, _err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
                               "--audit-log", str(env.audit))

@@ -12,11 +12,9 @@ from casdesired.errors import ReadFailed, UnsupportedExchange
 from casdesired.lab.exchange.organisation import Organisation
 from casdesired.lab.faults import CmdletFault
 from casdesired.lab.server import Lab
-from casdesired.live.reader import (
-    live_state_from_response,
-    read_invocations,
-    read_live,
-)
+from casdesired.live.convert import live_state_from_response
+from casdesired.live.invocations import read_invocations
+from casdesired.live.reader import read_live
 from casdesired.transport.winrm import AgentClient
 
 from .conftest import NLB_HOSTS

@@ -19,6 +19,7 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +28,7 @@ from casdesired.lab.exchange import cmdlets, locks, powershell, statefile
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.agent import CmdletOutput
 from casdesired.lab.exchange.cmdlets import CmdletContext, Obj, Provider
+from casdesired.lab.exchange.lockfiles import LockFiles
 from casdesired.lab.exchange.models import Behaviour
 from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
@@ -241,6 +243,21 @@ class Organisation:
 
     def sleep(self, seconds: float) -> None:
         self.clock.sleep(max(0.0, seconds))
+
+    def check_fence(self, lock_id: str, cmdlet: str) -> None:
+        """The agent's lock check before a write (Assert-CasdesiredFence); journaled as a
+        ``fence`` entry, not as a cmdlet (no request can name it)."""
+        try:
+            with self._lock:
+                now = datetime.fromtimestamp(self.clock.time(), timezone.utc)
+                locks.run_steps(
+                    locks.fence_steps(LockFiles(self._state.files), now, {"LockId": lock_id})
+                )
+        except err.ExchangeError as exc:
+            self.journal.record("fence", lock_id=lock_id, before=cmdlet, ok=False,
+                                error=exc.message)
+            raise
+        self.journal.record("fence", lock_id=lock_id, before=cmdlet, ok=True, error=None)
 
     def invoke(
         self, cmdlet: str, parameters: Mapping[str, ParamValue], loaded: frozenset[Provider]
