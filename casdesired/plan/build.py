@@ -108,6 +108,7 @@ def plan_from_live(
         desired_digest=desired.digest(),
         policy=desired.organisation.policy,
         root=str(desired.organisation.path),
+        dns_checked=dns.checked_sites,
     )
 
 
@@ -120,6 +121,7 @@ def assemble(
     desired_digest: str,
     policy: Policy,
     root: str | None = None,
+    dns_checked: tuple[str, ...] | None = None,
 ) -> Plan:
     """The one way a :class:`Plan` is built: from a settled change set and the live state it
     depends on, with what apply will refuse without ``--force`` computed from the whole set."""
@@ -140,4 +142,5 @@ def assemble(
             )
         ),
         root=root,
+        dns_checked=dns_checked,
     )

@@ -137,6 +137,10 @@ class Plan:
     """Per-object fingerprints of the live objects it depends on (casdesired.plan.depends)."""
     needs_force: tuple[str, ...] = ()
     """Why apply will refuse this plan unless ``--force`` (casdesired.plan.thresholds)."""
+    dns_checked: tuple[str, ...] | None = None
+    """The sites whose names were asked of the organisation's resolvers (``dns.resolvers``):
+    every site in scope when resolvers are configured, none when not; None when not recorded
+    (plans saved before it, rollback plans). A checked site without DNS findings is fine."""
     root: str | None = field(default=None, compare=False)
     """The organisation directory, so renderers meant to be shared (Markdown) can show YAML
     locations relative to it instead of the runner's absolute paths. Not saved."""
@@ -260,6 +264,7 @@ class Plan:
             "unmanaged": [u.to_json() for u in self.unmanaged],
             "dns": [self._dns_json(f) for f in self.dns],
             **({"depends_on": dict(self.depends_on)} if self.depends_on is not None else {}),
+            **({"dns_checked": list(self.dns_checked)} if self.dns_checked is not None else {}),
         }
 
     @classmethod
@@ -296,6 +301,7 @@ class Plan:
             needs_force=tuple(str(r) for r in data.get("needs_force", [])),
             sites=tuple(sites) if sites is not None else None,
             depends_on=dict(data["depends_on"]) if "depends_on" in data else None,
+            dns_checked=tuple(data["dns_checked"]) if "dns_checked" in data else None,
             plan_id=data["plan_id"],
             created_at=data["created_at"],
         )
