@@ -43,6 +43,16 @@ class DnsSource:
     progress: Callable[[str], None] | None = None
     timeout: float = DEFAULT_TIMEOUT
 
+    @property
+    def checked_sites(self) -> tuple[str, ...]:
+        """The sites whose names a call asks the resolvers about: every site in scope when the
+        organisation configures resolvers, none otherwise (the plan records it, so "checked,
+        nothing found" reads differently from "not checked")."""
+        dns = self.desired.organisation.dns
+        if not dns.resolvers and not dns.external_resolvers:
+            return ()
+        return tuple(site.name for site in in_scope(self.desired, self.sites))
+
     def __call__(self, proposed: Sequence[Change]) -> Found:
         """Record changes and DNS findings, given the Exchange changes the diff proposes
         (withheld or not: a renamed array's old name is planned like its new one)."""

@@ -125,6 +125,7 @@ def plan_from_live(
         policy=desired.organisation.policy,
         root=str(desired.organisation.path),
         desired_files=desired.file_digests(),
+        dns_checked=dns.checked_sites,
     )
 
 
@@ -138,6 +139,7 @@ def assemble(
     policy: Policy,
     root: str | None = None,
     desired_files: Mapping[str, str] | None = None,
+    dns_checked: tuple[str, ...] | None = None,
 ) -> Plan:
     """The one way a :class:`Plan` is built: from a settled change set and the live state it
     depends on, with what apply will refuse without ``--force`` computed from the whole set."""
@@ -159,4 +161,5 @@ def assemble(
         ),
         root=root,
         desired_files=dict(desired_files) if desired_files is not None else None,
+        dns_checked=dns_checked,
     )

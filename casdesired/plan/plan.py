@@ -144,6 +144,10 @@ class Plan:
     desired_files: dict[str, str] | None = None
     """SHA-256 of each desired-state file it was made from (relative path -> hex digest);
     None in rollback plans and in plan files from before it was recorded."""
+    dns_checked: tuple[str, ...] | None = None
+    """The sites whose names were asked of the organisation's resolvers (``dns.resolvers``):
+    every site in scope when resolvers are configured, none when not; None when not recorded
+    (plans saved before it, rollback plans). A checked site without DNS findings is fine."""
     root: str | None = field(default=None, compare=False)
     """The organisation directory, so renderers meant to be shared (Markdown) can show YAML
     locations relative to it instead of the runner's absolute paths. Not saved."""
@@ -277,6 +281,7 @@ class Plan:
                 if self.desired_files is not None
                 else {}
             ),
+            **({"dns_checked": list(self.dns_checked)} if self.dns_checked is not None else {}),
         }
 
     @classmethod
@@ -314,6 +319,7 @@ class Plan:
             sites=tuple(sites) if sites is not None else None,
             depends_on=dict(data["depends_on"]) if "depends_on" in data else None,
             desired_files=dict(data["desired_files"]) if "desired_files" in data else None,
+            dns_checked=tuple(data["dns_checked"]) if "dns_checked" in data else None,
             plan_id=data["plan_id"],
             created_at=data["created_at"],
         )

@@ -83,8 +83,10 @@ def test_detailed_exitcode_json_markdown_and_out_round_trip(
 
     code, out, _ = plan(capsys, str(SITES), "--format", "markdown")
     assert code == 0
-    assert "| # |  | Change | Site | Before | After | Mailboxes |" in out
-    assert out.index("#### Changes") < out.index("#### Safety decisions")
+    assert "| # | Change | Mailboxes |" in out
+    # The verdict, the per-site summary and the safety decisions come before any details.
+    assert out.index("**Verdict: ") < out.index("| Site |") < out.index("#### Safety decisions")
+    assert out.index("#### Safety decisions") < out.index("<details>")
 
 
 def test_site_limits_the_plan(capsys: pytest.CaptureFixture[str]) -> None:

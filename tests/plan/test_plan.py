@@ -122,3 +122,24 @@ def test_withheld_changes_do_not_count() -> None:
     plan = seed_plan(live=live)
     assert all(c.site == "Branch" for c in plan.changes)
     assert plan.withheld and "blocking finding" in plan.summary
+
+
+def test_the_sites_dns_checked_are_saved_and_old_files_without_them_still_load(
+    tmp_path: Path,
+) -> None:
+    from casdesired.plan.plan import checksum
+
+    plan = replace(seed_plan(), dns_checked=("Branch", "HQ"))
+    path = tmp_path / "plan.json"
+    plan.save(path)
+    data = json.loads(path.read_text())
+    assert data["dns_checked"] == ["Branch", "HQ"]
+    Draft202012Validator(plan_schema()).validate({k: v for k, v in data.items() if k != "checksum"})
+    assert Plan.load(path).dns_checked == ("Branch", "HQ")
+    assert replace(plan, dns_checked=()).to_json()["dns_checked"] == []  # checked nothing
+    # A file saved before the field existed: loads, and says nothing about DNS checks.
+    del data["dns_checked"], data["checksum"]
+    data["checksum"] = checksum(data)
+    path.write_text(json.dumps(data))
+    assert Plan.load(path).dns_checked is None
+    assert "dns_checked" not in seed_plan().to_json()
