@@ -38,7 +38,7 @@ from casdesired.agent.protocol import (
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.cmdlets import Obj, Provider
+from casdesired.lab.exchange.binding import Obj, Provider
 
 PS_VERSION = "2.0"
 NLB_MODULE = "NetworkLoadBalancingClusters"
