@@ -23,8 +23,9 @@ Where the version facts come from:
 - about_Automatic_Variables: ``$PSItem`` is 3.0; ``$PSScriptRoot`` is valid only in script
   modules in 2.0 (the agent is a script block). ``$using:``, ``$PSDefaultParameterValues``,
   ``-ErrorAction Ignore`` and the simplified ``Where-Object Name -eq X`` syntax are 3.0
-  (about_Remote_Variables, about_Parameters_Default_Values, about_CommonParameters,
-  Where-Object's help: "Starting in Windows PowerShell 3.0 ...").
+  (about_Remote_Variables, about_Parameters_Default_Values, about_CommonParameters;
+  ForEach-Object's help: "Starting in Windows PowerShell 3.0, there are two different ways to
+  construct a ForEach-Object command", the script block and the operation statement).
 - ``.Where()``/``.ForEach()`` came with 4.0 (MicrosoftDocs/PowerShell-Docs#2307,
   PowerShell-RFC RFC0034); classes, enums, ``using`` and ``::new()`` with 5.0.
 - Type accelerators: ``[ordered]`` and ``[pscustomobject]`` literals are 3.0 (above); the CIM
