@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=number(minimum=0, maximum=86400, unit=" seconds"),
         default=0.0,
         metavar="SECONDS",
-        help="wait this long for another apply's lock (default: 0, refuse at once)",
+        help="wait this long for another apply's lock, 0 to 86400 (default: 0, refuse at once)",
     )
     parser.add_argument(
         "--site",
