@@ -29,7 +29,8 @@ from casdesired.lab.exchange.organisation import Organisation
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 from casdesired.lab.server import Lab, LabCredentials
-from casdesired.live.reader import LiveState, read_live
+from casdesired.live.reader import read_live
+from casdesired.live.state import LiveState
 from casdesired.plan.build import connect, nlb_hosts
 from casdesired.plan.plan import Plan
 from casdesired.plan.render_json import JsonRenderer

@@ -1,28 +1,16 @@
-"""Locations in the user's files and the diagnostics reported against them."""
+"""Validate-time diagnostics of the desired state (being folded into :mod:`casdesired.findings`).
+
+``Location`` and ``Severity`` live in :mod:`casdesired.findings`; they are imported here for the
+modules of ``casdesired.desired`` that still build :class:`Diagnostic`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
+from casdesired.findings import Location, Severity
 
-@dataclass(frozen=True, order=True)
-class Location:
-    """A place in a file, 1-based, as editors and compilers print it."""
-
-    path: str
-    line: int = 0
-    column: int = 0
-
-    def __str__(self) -> str:
-        if self.line <= 0:
-            return self.path
-        return f"{self.path}:{self.line}:{self.column}"
-
-
-class Severity(str, Enum):
-    ERROR = "error"
-    WARNING = "warning"
+__all__ = ["Diagnostic", "Location", "Severity"]
 
 
 @dataclass(frozen=True)

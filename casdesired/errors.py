@@ -7,7 +7,7 @@ Messages must never contain a secret: build them from names, never from credenti
 
 from __future__ import annotations
 
-from casdesired.diagnostics import Location
+from casdesired.findings import Location
 
 
 class CasdesiredError(Exception):
@@ -27,6 +27,11 @@ class ConfigError(CasdesiredError):
 
 class ConnectionFailed(CasdesiredError):
     """The Exchange side could not be reached or refused us (network, TLS, credentials)."""
+
+
+class AgentNotStarted(ConnectionFailed):
+    """The connection failed before the agent could start (no shell, or its command refused,
+    or its input not fully sent): nothing of that request ran on the endpoint."""
 
 
 class ProtocolError(CasdesiredError):

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from casdesired.diagnostics import Location
+from casdesired.findings import Location
 
 
 def key(identity: str) -> str:

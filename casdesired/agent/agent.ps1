@@ -55,6 +55,23 @@ $AllowedCmdlets = @(
     'Register-CasdesiredPlan'
 )
 
+# The commands that change Exchange or NLB. In a request that carries a fence (apply's lock
+# id), the agent checks before each of them that this lock is still the organisation's lock
+# (Invoke-AgentFence), so a batch whose apply was killed and whose lock was then broken or
+# taken over stops at its next write instead of overwriting newer work. It equals
+# casdesired.agent.protocol.FENCED_CMDLETS (tests/agent checks that).
+$FencedCmdlets = @(
+    'Set-ClientAccessServer',
+    'New-ClientAccessArray',
+    'Set-ClientAccessArray',
+    'Remove-ClientAccessArray',
+    'Set-MailboxDatabase',
+    'Add-NlbClusterNode',
+    'Stop-NlbClusterNode',
+    'Start-NlbClusterNode',
+    'Remove-NlbClusterNode'
+)
+
 # --- JSON ------------------------------------------------------------------------------------
 # PowerShell 2.0 has no ConvertTo-Json / ConvertFrom-Json. .NET 3.5's JavaScriptSerializer
 # (assembly System.Web.Extensions) is present on every Exchange 2010 server and does the job.
@@ -177,6 +194,29 @@ function Invoke-AgentKeepalive {
     return $false
 }
 
+function Invoke-AgentFence {
+    # Before a write (a command in $FencedCmdlets) of a request that carries a fence: is the
+    # request's lock still the organisation's lock? Returns $false (and says why in
+    # $KeepaliveState['stopped']) when it is not, or cannot be told: run nothing more. A write
+    # already running when the lock is broken finishes (a cmdlet cannot be recalled half-way);
+    # the check makes the NEXT one stop.
+    param($Invocation)
+    $fence = [string]$KeepaliveState['fence']
+    if ($fence -eq '') { return $true }
+    $cmdlet = [string](Get-Field $Invocation 'cmdlet' '')
+    if (-not ($FencedCmdlets -contains $cmdlet)) { return $true }
+    try {
+        Assert-CasdesiredFence $fence
+        return $true
+    } catch {
+        $detail = [string]$_.Exception.Message
+        if ($detail.StartsWith('casdesired: ')) { $detail = $detail.Substring(12) }
+        $KeepaliveState['stopped'] = 'casdesired: stopped before ' + $cmdlet +
+            ', whose lock check failed: ' + $detail + ' Nothing more was run.'
+        return $false
+    }
+}
+
 function Invoke-AgentInvocation {
     # Run one invocation: `& $cmdlet @parameters -ErrorAction Stop`, then select properties,
     # count groups, or poll until a property reaches a value. Returns the result object.
@@ -290,11 +330,12 @@ function Write-AgentResponse {
 
 # --- The organisation lock (casdesired apply) --------------------------------------------------
 # One lock per organisation, held on the endpoint host every pipeline of the organisation uses:
-# one file, holding owner, lock id, times, lease expiry and plan id as JSON. An EMPTY lock file
-# is a free lock. A lease that ran out (a killed CI job) may be taken over. Every plan that
-# started writing leaves a record under 'applied', so the same plan file can never be applied
-# twice. These are advanced functions, called like cmdlets by invocations: unknown parameters
-# fail, values arrive as data.
+# one file, holding owner, lock id, times (taken, last renewed), lease expiry and plan id as
+# JSON. An EMPTY lock file is a free lock. A lease that ran out (a killed CI job) may be taken
+# over. Every plan that started writing leaves a record under 'applied', so the same plan file
+# can never be applied twice; every lock id released or broken leaves one under 'released', so
+# it can never be taken again. These are advanced functions, called like cmdlets by
+# invocations: unknown parameters fail, values arrive as data.
 #
 # Every look at or change of the lock file is ONE read-modify-write under an exclusive handle:
 # [IO.File]::Open(path, OpenOrCreate|Open, ReadWrite, FileShare.None). While one agent holds
@@ -324,12 +365,23 @@ function Write-AgentResponse {
 #   no takeover slips between the check and the record.
 # - A killed agent: Windows closes its handles with the process, so the file is never left
 #   held open. Killed mid-write, it leaves text that is no lock record: read as free.
+# - A late Enter of an apply's own lock id: apply lost the answer to its lock-and-read request
+#   and released its lock id, but that request is still starting (loading Exchange) and takes
+#   the lock afterwards, locking the organisation for a whole lease. Exit (and Remove) record
+#   the id as ended (under 'released', with the handle open) and Enter refuses an ended id:
+#   whichever goes first, the lock ends up free.
+# - A killed apply's batch still running when its lock is broken (unlock) and a new apply
+#   writes: before every write the agent checks that the request's lock (its fence) is still
+#   the current lock (Invoke-AgentFence), so the old batch stops at its next write. A lock id
+#   is new for every apply and, once ended, is never taken again, so it is a fencing token
+#   that every unlock and every takeover advances. A write already running finishes.
 # What leases cannot rule out: a holder paused for longer than its lease. The keepalive (see
 # Invoke-AgentKeepalive) renews while a batch runs, and a failed renewal stops the batch.
 # The lab mirrors this section step by step in casdesired/lab/exchange/locks.py (same texts).
 $LockRoot = Join-Path $env:ProgramData 'casdesired'
 $LockPath = Join-Path (Join-Path $LockRoot 'locks') 'organisation.lock'
 $AppliedDir = Join-Path $LockRoot 'applied'
+$EndedDir = Join-Path $LockRoot 'released'
 $LockOpenAttempts = 200
 $LockRetryMilliseconds = 50
 
@@ -451,10 +503,13 @@ function ConvertTo-LockObject {
     param($Lock, $TakenOverFrom = $null)
     $plan = [string](Get-Field $Lock 'plan_id' '')
     if ($plan -eq '') { $plan = $null }
+    # A lock written before renewals were recorded was last renewed when it was taken.
+    $renewed = [string](Get-Field $Lock 'renewed' '')
+    if ($renewed -eq '') { $renewed = [string]$Lock['acquired'] }
     return New-Object PSObject -Property @{
         LockId = [string]$Lock['lock_id']; Owner = [string]$Lock['owner']; PlanId = $plan
-        Acquired = [string]$Lock['acquired']; Expires = [string]$Lock['expires']
-        Path = $LockPath; TakenOverFrom = $TakenOverFrom
+        Acquired = [string]$Lock['acquired']; Renewed = $renewed
+        Expires = [string]$Lock['expires']; Path = $LockPath; TakenOverFrom = $TakenOverFrom
     }
 }
 
@@ -481,6 +536,39 @@ function Assert-LockHeld {
     return $current
 }
 
+function Register-LockEnd {
+    # Called with the lock file's handle open: lock id $LockId has ended (released or broken).
+    # Enter-CasdesiredLock refuses an ended id, so a request carrying it whose answer was lost
+    # (it may run after its apply released) can never take the lock again.
+    param([string]$LockId)
+    $path = Join-Path $EndedDir ($LockId + '.json')
+    if ([System.IO.File]::Exists($path)) { return }
+    $record = New-Map
+    $record['lock_id'] = $LockId; $record['ended'] = Get-UtcText ([DateTime]::UtcNow)
+    Write-CasdesiredFileNew $path $record
+}
+
+function Assert-LockNotEnded {
+    param([string]$LockId)
+    if ([System.IO.File]::Exists((Join-Path $EndedDir ($LockId + '.json')))) {
+        throw ("casdesired: lock $LockId was released or broken already; a lock id is never " +
+            'taken twice (every apply takes a new one).')
+    }
+}
+
+function Assert-CasdesiredFence {
+    # The fence before a write (Invoke-AgentFence): throws unless lock $LockId is the current
+    # lock. One exclusive open, read and close, like every look at the lock file. Not a command
+    # a request can name: the agent calls it itself.
+    param([string]$LockId)
+    $stream = Open-LockFile
+    $text = ''
+    if ($null -ne $stream) {
+        try { $text = Read-LockStream $stream } finally { $stream.Close() }
+    }
+    [void](Assert-LockHeld $text $LockId)
+}
+
 function Enter-CasdesiredLock {
     # Take the lock if it is free, its lease ran out, or it is already ours (renewed).
     [CmdletBinding()]
@@ -494,6 +582,7 @@ function Enter-CasdesiredLock {
     if ($PlanId -ne '') { Assert-CasdesiredId $PlanId 'plan id'; Assert-PlanNotApplied $PlanId }
     $stream = Open-LockFile -Create
     try {
+        Assert-LockNotEnded $LockId
         $text = Read-LockStream $stream
         $now = [DateTime]::UtcNow
         $current = ConvertFrom-LockText $text
@@ -519,6 +608,7 @@ function Enter-CasdesiredLock {
         $lock = New-Map
         $lock['lock_id'] = $LockId; $lock['owner'] = $Owner; $lock['plan_id'] = $PlanId
         $lock['acquired'] = Get-UtcText $now
+        $lock['renewed'] = $lock['acquired']
         $lock['expires'] = Get-UtcText $now.AddSeconds($LeaseSeconds)
         Write-LockStream $stream $Serializer.Serialize($lock)
     } finally {
@@ -540,7 +630,9 @@ function Update-CasdesiredLock {
     if ($null -eq $stream) { [void](Assert-LockHeld '' $LockId) }
     try {
         $lock = Assert-LockHeld (Read-LockStream $stream) $LockId
-        $lock['expires'] = Get-UtcText ([DateTime]::UtcNow.AddSeconds($LeaseSeconds))
+        $now = [DateTime]::UtcNow
+        $lock['renewed'] = Get-UtcText $now
+        $lock['expires'] = Get-UtcText $now.AddSeconds($LeaseSeconds)
         Write-LockStream $stream $Serializer.Serialize($lock)
     } finally {
         $stream.Close()
@@ -549,22 +641,27 @@ function Update-CasdesiredLock {
 }
 
 function Exit-CasdesiredLock {
-    # Release: empty the file if it holds our lock; nothing to do if the lock is free.
+    # Release: empty the file if it holds our lock; nothing to do if the lock is free. Either
+    # way the id has ended (Register-LockEnd): an Enter with it that arrives late is refused.
+    # Says whether it released the lock.
     [CmdletBinding()]
     param([Parameter(Mandatory = $true)][string]$LockId)
     Assert-CasdesiredId $LockId 'lock id'
-    $stream = Open-LockFile
-    if ($null -eq $stream) { return }
+    $stream = Open-LockFile -Create
+    $released = $false
     try {
+        Register-LockEnd $LockId
         $text = Read-LockStream $stream
         # Free already (broken with unlock): nothing to release.
         if ($null -ne (ConvertFrom-LockText $text)) {
             [void](Assert-LockHeld $text $LockId)
             Write-LockStream $stream ''
+            $released = $true
         }
     } finally {
         $stream.Close()
     }
+    New-Object PSObject -Property @{ LockId = $LockId; Released = $released }
 }
 
 function Remove-CasdesiredLock {
@@ -576,6 +673,7 @@ function Remove-CasdesiredLock {
     if ($null -eq $stream) { [void](Assert-LockHeld '' $LockId) }
     try {
         $lock = Assert-LockHeld (Read-LockStream $stream) $LockId
+        Register-LockEnd $LockId
         Write-LockStream $stream ''
     } finally {
         $stream.Close()
@@ -641,6 +739,7 @@ $response['keepalives'] = [long]0
 $results = New-Object System.Collections.ArrayList
 $KeepaliveState = New-Map
 $KeepaliveState['keepalive'] = $null
+$KeepaliveState['fence'] = $null
 $KeepaliveState['stopped'] = $null
 $KeepaliveState['runs'] = [long]0
 $KeepaliveState['watch'] = [System.Diagnostics.Stopwatch]::StartNew()
@@ -736,10 +835,14 @@ try {
 
     # The keepalive's interval counts from here (apply's batches renew the lease first thing).
     $KeepaliveState['keepalive'] = Get-Field $request 'keepalive'
+    # The lock id every write of this request runs under (Invoke-AgentFence).
+    $KeepaliveState['fence'] = Get-Field $request 'fence'
     $KeepaliveState['watch'] = [System.Diagnostics.Stopwatch]::StartNew()
     foreach ($invocation in $invocations) {
         # A failed keepalive stops the run: later invocations have no result at all.
         if (-not (Invoke-AgentKeepalive)) { break }
+        # A write checks first that the request's lock is still the organisation's lock.
+        if (-not (Invoke-AgentFence $invocation)) { break }
         $result = Invoke-AgentInvocation $invocation $true
         [void]$results.Add($result)
         if ($null -ne $KeepaliveState['stopped']) { break }  # it failed during an until

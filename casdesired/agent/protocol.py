@@ -39,7 +39,11 @@ Invocation semantics (the agent and the lab implement them identically):
   between invocations and between the polls of an ``until``. If it fails, the agent stops at
   once: nothing more runs, an ``until`` it interrupted fails with :data:`KEEPALIVE_FAILED`, and
   the response's ``stopped`` says why. apply renews the organisation lock's lease this way, so
-  a long batch never outlives its lease.
+  a long batch never outlives its lease;
+* a request may carry a ``fence``: the lock id its writes run under. Before each command of
+  :data:`FENCED_CMDLETS` the agent checks that this lock is still the organisation's lock; if
+  it is not (broken with ``casdesired unlock``, taken over), or cannot be told, the agent stops:
+  nothing more runs and ``stopped`` is :data:`FENCED`. A write already running finishes.
 """
 
 from __future__ import annotations
@@ -120,6 +124,35 @@ _ALLOWED_KEYS = frozenset(name.lower() for name in ALLOWED_CMDLETS)
 KEEPALIVE_FAILED = "casdesired: stopped: the keepalive {cmdlet} failed: {message}"
 """The agent's text (``stopped``, and the error of an ``until`` it cut short) when a keepalive
 fails: nothing after it was run."""
+
+FENCED_CMDLETS: tuple[str, ...] = (
+    "Set-ClientAccessServer",
+    "New-ClientAccessArray",
+    "Set-ClientAccessArray",
+    "Remove-ClientAccessArray",
+    "Set-MailboxDatabase",
+    "Add-NlbClusterNode",
+    "Stop-NlbClusterNode",
+    "Start-NlbClusterNode",
+    "Remove-NlbClusterNode",
+)
+"""The commands that write: in a request with a ``fence``, each is preceded by the lock check.
+agent.ps1 repeats this list literally (``$FencedCmdlets``; tests/agent checks the two are equal)."""
+
+_FENCED_KEYS = frozenset(name.lower() for name in FENCED_CMDLETS)
+
+FENCED = (
+    "casdesired: stopped before {cmdlet}, whose lock check failed: {message} "
+    "Nothing more was run."
+)
+"""The agent's ``stopped`` text when the fence stopped a request; ``message`` is the lock
+check's error without its ``casdesired: `` prefix."""
+FENCED_PREFIX = FENCED.partition("{cmdlet}")[0]
+
+
+def is_fenced(cmdlet: str) -> bool:
+    """Whether ``cmdlet`` writes, so a fenced request checks its lock before it."""
+    return cmdlet.lower() in _FENCED_KEYS
 
 
 def encode_command(script: str) -> str:
@@ -275,6 +308,8 @@ class Request:
     protocol: int = PROTOCOL_VERSION
     keepalive: Keepalive | None = None
     """Repeated while the request runs; its failure stops the run (see the module docstring)."""
+    fence: str | None = None
+    """The lock id the request's writes run under: checked before each (module docstring)."""
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {
@@ -285,6 +320,8 @@ class Request:
         }
         if self.keepalive is not None:
             data["keepalive"] = self.keepalive.to_json()
+        if self.fence is not None:
+            data["fence"] = self.fence
         return data
 
     @classmethod
@@ -297,6 +334,7 @@ class Request:
             exchange=ExchangeSession.from_json(data.get("exchange") or {}),
             modules=tuple(data.get("modules") or ()),
             keepalive=Keepalive.from_json(keepalive) if keepalive else None,
+            fence=str(data["fence"]) if data.get("fence") else None,
         )
 
     def cmdlets(self) -> tuple[str, ...]:
@@ -386,8 +424,8 @@ class Response:
     """Set when the agent could not run at all (no snap-in, Exchange 2013+, bad request)."""
     agent_protocol: int = PROTOCOL_VERSION
     stopped: str | None = None
-    """Set when the request's keepalive failed: the agent ran nothing after it (the text is
-    :data:`KEEPALIVE_FAILED`)."""
+    """Set when the request's keepalive failed (the text is :data:`KEEPALIVE_FAILED`) or its
+    fence stopped it (:data:`FENCED`): the agent ran nothing after that."""
     keepalives: int = 0
     """How many times the keepalive ran (successfully or not)."""
 

@@ -5,13 +5,15 @@ first invocation renews the lock's lease (so a batch never writes under a lock t
 or taken over) and, in the first batch, records the plan id as applied. While the batch runs,
 the request's keepalive renews the lease every ``keepalive_seconds`` (between invocations and
 between drain polls); if a renewal fails, the agent runs nothing more and the execution stops
-with that reason. Every invocation stops
+with that reason. The request's fence (the lock id) makes the agent check, before each write,
+that the lock is still the current one: a batch that outlives its apply (killed while the batch
+ran) stops at its next write once its lock was broken or taken over. Every invocation stops
 the run at its failure (``on_error: stop``), so nothing after a failed change runs. A batch
 boundary is placed before each NLB drain-and-wait (the waits can be long) and every
 :data:`MAX_INVOCATIONS_PER_BATCH` invocations, so an interrupt is honoured between batches.
 
 Changes that are not carried out by the agent (e.g. a DNS record update from the runner) go to
-an :class:`ExtraExecutor` registered in :data:`EXTRA_EXECUTORS`; each runs as its own step.
+the :class:`ExtraExecutor` the caller passes that handles them; each runs as its own step.
 Such a step writes without the agent, so before it a small agent request (no Exchange session)
 renews the lease and — when it is the plan's first write — records the plan id: a DNS-first or
 DNS-only plan is registered on the endpoint before anything is written, like any other.
@@ -20,15 +22,15 @@ DNS-only plan is registered on the endpoint before anything is written, like any
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
 
-from casdesired.agent.protocol import ExchangeSession, Invocation, Request, Response
+from casdesired.agent.protocol import FENCED_PREFIX, ExchangeSession, Invocation, Request, Response
 from casdesired.apply import lock as locking
 from casdesired.changes.types import Change
-from casdesired.errors import CasdesiredError
+from casdesired.errors import AgentNotStarted, CasdesiredError
 from casdesired.transport.winrm import AgentClient
 
 MAX_INVOCATIONS_PER_BATCH = 1000
@@ -54,7 +56,8 @@ class Status(str, Enum):
     FAILED = "failed"
     NOT_ATTEMPTED = "not attempted"
     UNKNOWN = "unknown"
-    """The connection failed while its batch ran: it may or may not have happened."""
+    """The connection failed while its batch ran: it may or may not have happened. (A batch
+    that failed before the agent could start leaves its changes NOT_ATTEMPTED.)"""
 
 
 AGENT_ERROR_LABEL = "Exchange said"
@@ -86,9 +89,6 @@ class ExtraExecutor(Protocol):
         ...
 
 
-EXTRA_EXECUTORS: list[ExtraExecutor] = []
-
-
 @dataclass
 class Batch:
     changes: list[Change] = field(default_factory=list)
@@ -107,17 +107,16 @@ def error_label(extra: ExtraExecutor) -> str:
     return f"{type(extra).__name__} said"
 
 
-def _extra_for(change: Change, extras: list[ExtraExecutor]) -> ExtraExecutor | None:
+def _extra_for(change: Change, extras: Sequence[ExtraExecutor]) -> ExtraExecutor | None:
     return next((e for e in extras if e.handles(change)), None)
 
 
 def make_batches(
-    changes: list[Change],
-    extras: list[ExtraExecutor] | None = None,
+    changes: Sequence[Change],
+    extras: Sequence[ExtraExecutor] = (),
     limit: int = MAX_INVOCATIONS_PER_BATCH,
 ) -> list[Batch]:
     """Group ``changes`` (kept in order) into batches; see the module docstring for the rules."""
-    extras = EXTRA_EXECUTORS if extras is None else extras
     batches: list[Batch] = []
     current = Batch()
     for change in changes:
@@ -158,13 +157,13 @@ class Execution:
 
 def execute(
     client: AgentClient,
-    changes: list[Change],
+    changes: Sequence[Change],
     *,
     lock_id: str,
     plan_id: str,
     interrupted: Callable[[], bool] = lambda: False,
     progress: Callable[[str], None] = lambda _m: None,
-    extras: list[ExtraExecutor] | None = None,
+    extras: Sequence[ExtraExecutor] = (),
     environ: Mapping[str, str] | None = None,
     lease_seconds: int = locking.DEFAULT_LEASE_SECONDS,
     keepalive_seconds: float = locking.KEEPALIVE_SECONDS,
@@ -211,8 +210,15 @@ def execute(
             request = replace(
                 client.make_request(tuple(invocations), modules=modules),
                 keepalive=locking.keepalive(lock_id, lease_seconds, keepalive_seconds),
+                fence=lock_id,
             )
             response = client.run(request)
+        except AgentNotStarted as exc:
+            # Nothing of this batch ran: its changes stay "not attempted".
+            result.stopped = (
+                f"batch {number} could not be started ({exc}); none of its changes was made"
+            )
+            return result
         except CasdesiredError as exc:
             for change in batch.changes:
                 outcomes[id(change)].status = Status.UNKNOWN
@@ -230,10 +236,7 @@ def execute(
             outcome = outcomes[id(change)]
             _settle(outcome, response)
             if outcome.status is not Status.APPLIED and response.stopped:
-                result.stopped = (
-                    f"renewing the lock's lease failed while batch {number} ran, so the agent "
-                    f"ran nothing more ({locking.agent_text(response.stopped)})"
-                )
+                result.stopped = _stopped_by_agent(number, response.stopped)
                 return result
             if outcome.status is Status.FAILED:
                 result.stopped = f"{change.describe()} failed"
@@ -242,6 +245,20 @@ def execute(
                 result.stopped = f"the agent stopped before {change.describe()}"
                 return result
     return result
+
+
+def _stopped_by_agent(number: int, stopped: str) -> str:
+    """Why the agent stopped a batch on its own: its keepalive or its fence failed."""
+    if stopped.startswith(FENCED_PREFIX):
+        return (
+            f"the lock was no longer this apply's when batch {number} came to its next write "
+            f"(broken with unlock, or taken over), so the agent ran nothing more "
+            f"({locking.agent_text(stopped)})"
+        )
+    return (
+        f"renewing the lock's lease failed while batch {number} ran, so the agent "
+        f"ran nothing more ({locking.agent_text(stopped)})"
+    )
 
 
 def _renew_before_extra(

@@ -9,17 +9,22 @@ same command executions as its reads and writes, so locking costs no extra round
 
 While a batch runs, the agent itself renews the lease (:func:`keepalive`) every
 :data:`KEEPALIVE_SECONDS`, between invocations and between the polls of an NLB drain wait; if
-a renewal fails (the lock was broken or taken over) the agent runs nothing more.
+a renewal fails (the lock was broken or taken over) the agent runs nothing more. And before
+every write of a batch it checks that the batch's lock is still the current lock (the request's
+``fence``, the lock id): a killed apply's batch that goes on running after ``casdesired
+unlock`` stops at its next write instead of overwriting a newer apply's work.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import shlex
 import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from casdesired.agent.protocol import Invocation, JsonValue, Keepalive, Response
 
@@ -42,6 +47,8 @@ GET = "lock:get"
 
 HELD_MARKER = "the organisation is locked by"
 """Part of the agent's text when someone else holds a live lock (retry with --lock-timeout)."""
+NOT_HELD_MARKER = "is not held here"
+"""Part of the agent's text when the lock named is not the current lock (free or another's)."""
 
 CI_JOB_VARIABLES = (
     "CI_JOB_ID",  # GitLab
@@ -88,7 +95,9 @@ def enter(lock_id: str, who: str, lease_seconds: int, plan_id: str | None) -> In
         ENTER,
         "Enter-CasdesiredLock",
         parameters=params,
-        properties=("LockId", "Owner", "PlanId", "Acquired", "Expires", "Path", "TakenOverFrom"),
+        properties=(
+            "LockId", "Owner", "PlanId", "Acquired", "Renewed", "Expires", "Path", "TakenOverFrom"
+        ),
     )
 
 
@@ -117,9 +126,11 @@ def register_plan(lock_id: str, plan_id: str) -> Invocation:
 
 
 def release(lock_id: str) -> Invocation:
+    """Release ``lock_id``; its answer says whether it was held (``Released``). The id is
+    ended either way: a request carrying it that runs late can no longer take the lock."""
     # "continue": the verification read after it must run even if the lock was broken.
     return Invocation(EXIT, "Exit-CasdesiredLock", parameters={"LockId": lock_id},
-                      on_error="continue")
+                      properties=("LockId", "Released"), on_error="continue")
 
 
 def remove(lock_id: str) -> Invocation:
@@ -127,7 +138,7 @@ def remove(lock_id: str) -> Invocation:
         REMOVE,
         "Remove-CasdesiredLock",
         parameters={"LockId": lock_id},
-        properties=("LockId", "Owner", "PlanId", "Acquired", "Expires", "Path"),
+        properties=("LockId", "Owner", "PlanId", "Acquired", "Renewed", "Expires", "Path"),
     )
 
 
@@ -135,7 +146,7 @@ def get() -> Invocation:
     return Invocation(
         GET,
         "Get-CasdesiredLock",
-        properties=("LockId", "Owner", "PlanId", "Acquired", "Expires", "Path"),
+        properties=("LockId", "Owner", "PlanId", "Acquired", "Renewed", "Expires", "Path"),
     )
 
 
@@ -150,6 +161,8 @@ class LockInfo:
     expires: str
     path: str
     taken_over_from: str | None = None
+    renewed: str = ""
+    """When its holder last renewed the lease (taking the lock counts)."""
 
     @classmethod
     def from_object(cls, obj: Mapping[str, JsonValue]) -> LockInfo:
@@ -165,13 +178,15 @@ class LockInfo:
             expires=text("Expires"),
             path=text("Path"),
             taken_over_from=text("TakenOverFrom") or None,
+            renewed=text("Renewed") or text("Acquired"),
         )
 
     def describe(self) -> str:
         plan = f", plan {self.plan_id}" if self.plan_id else ""
         return (
             f"lock {self.lock_id} held by {self.owner} since {self.acquired}{plan}, "
-            f"lease until {self.expires} ({self.path})"
+            f"last renewed {self.renewed or self.acquired}, lease until {self.expires} "
+            f"({self.path})"
         )
 
 
@@ -183,6 +198,13 @@ class LockAnswer:
     error: str | None
     busy: bool
     """Someone else holds a live lock: worth waiting for (``--lock-timeout``)."""
+
+
+def unlock_command(lock_id: str, organisation_dir: Path) -> str:
+    """The exact command that breaks ``lock_id``, runnable from any directory."""
+    return shlex.join(
+        ["casdesired", "unlock", lock_id, "--config", str(organisation_dir.absolute())]
+    )
 
 
 def entered(response: Response) -> LockAnswer:

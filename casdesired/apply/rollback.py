@@ -16,7 +16,7 @@ from pathlib import Path
 
 from casdesired import model
 from casdesired.apply.execute import Execution, Status
-from casdesired.changes.diff import order_changes
+from casdesired.changes.changeset import ChangeSet, order_changes
 from casdesired.changes.types import (
     ArrayCreate,
     ArrayDelete,
@@ -24,14 +24,14 @@ from casdesired.changes.types import (
     AutodiscoverChange,
     BindingChange,
     Change,
-    DnsRecordChange,
     NlbNodeAdd,
     NlbNodeRemove,
 )
-from casdesired.live.reader import LiveState
-from casdesired.plan.depends import live_objects
-from casdesired.plan.dns import inverse as dns_inverse
-from casdesired.plan.plan import Plan
+from casdesired.desired.config import Policy
+from casdesired.dns.records import RecordChange
+from casdesired.live.state import LiveState
+from casdesired.plan.build import assemble
+from casdesired.plan.plan import ROLLBACK_DIGEST, Plan
 
 
 def inverse(change: Change, before: LiveState) -> tuple[Change | None, str | None]:
@@ -41,12 +41,15 @@ def inverse(change: Change, before: LiveState) -> tuple[Change | None, str | Non
     if isinstance(change, ArrayDelete):
         return ArrayCreate(site=change.site, fqdn=change.fqdn, name=change.name), None
     if isinstance(change, ArrayUpdate):
+        # The databases that stayed on the array follow it back: the same Outlook warning.
         return ArrayUpdate(
             site=change.site,
             live_fqdn=change.fqdn,
             before_name=change.name,
             fqdn=change.live_fqdn,
             name=change.before_name,
+            bound_databases=change.bound_databases,
+            bound_mailboxes=change.bound_mailboxes,
         ), None
     if isinstance(change, BindingChange):
         if not change.before_target:
@@ -91,18 +94,19 @@ def inverse(change: Change, before: LiveState) -> tuple[Change | None, str | Non
                 tuple(change.before_site_scope or ()) if change.site_scope is not None else None
             ),
         ), None
-    if isinstance(change, DnsRecordChange):
-        return dns_inverse(change), None  # pinned to what the apply left
+    if isinstance(change, RecordChange):
+        return change.inverse(), None  # pinned to what the apply left
     return None, f"{change.describe()} has no automatic inverse"
 
 
 def rollback_plan(
-    plan: Plan, applied: list[Change], before: LiveState, after: LiveState
+    plan: Plan, applied: list[Change], before: LiveState, after: LiveState, policy: Policy
 ) -> tuple[Plan, list[str]]:
     """The rollback of ``applied`` (a plan, pinned to ``after``) and what it could not restore.
 
     ``before`` is the state read before the apply (what a removed NLB node's interfaces were);
-    ``after`` is the state the apply left, which the rollback plan depends on."""
+    ``after`` is the state the apply left, which the rollback plan depends on. It is built like
+    any plan, so it shows what applying it needs ``--force`` for under ``policy``."""
     changes: list[Change] = []
     gaps: list[str] = []
     for change in applied:
@@ -111,20 +115,24 @@ def rollback_plan(
             changes.append(undo)
         elif why:
             gaps.append(why)
-    rollback = Plan(
+    rollback = assemble(
+        ChangeSet(changes=tuple(order_changes(changes)), sites=plan.sites),
         organisation=plan.organisation,
         endpoint=plan.endpoint,
-        live_fingerprint=after.fingerprint(),
-        desired_digest=f"rollback of plan {plan.plan_id}",
-        changes=order_changes(changes),
-        sites=plan.sites,
-        depends_on=live_objects(after, plan.sites),
+        live=after,
+        desired_digest=ROLLBACK_DIGEST.format(plan_id=plan.plan_id),
+        policy=policy,
     )
     return rollback, gaps
 
 
 def write_rollback(
-    plan: Plan, result: Execution, before: LiveState, after: LiveState | None, path: Path
+    plan: Plan,
+    result: Execution,
+    before: LiveState,
+    after: LiveState | None,
+    path: Path,
+    policy: Policy,
 ) -> tuple[Path | None, list[str], list[str]]:
     """Write the rollback of what ``result`` applied to ``path``, if there is an honest one.
 
@@ -152,6 +160,6 @@ def write_rollback(
             f"the rollback plan leaves out {unknown} change(s) whose outcome is unknown "
             "(the connection broke while they ran); the next plan shows what happened"
         )
-    rollback, gaps = rollback_plan(plan, applied, before, after)
+    rollback, gaps = rollback_plan(plan, applied, before, after, policy)
     rollback.save(path)
     return path, notes, gaps

@@ -9,6 +9,12 @@
 5. Re-read and release the lock in one execution; verify; write the rollback plan
    (:mod:`.rollback`) and the audit log (:mod:`.audit`); report applied / failed / not
    attempted (:mod:`.report`).
+
+Whatever ends an apply after it may have taken the lock (an error, a refusal, a lost answer), it
+releases the lock itself, with its own lock id, and when something went wrong it says whether
+the lock is still held and, if it may be, the exact ``casdesired unlock`` command. The one
+deliberate exception: a write batch whose answer was lost may still be running, so its lock is
+kept (and said so).
 """
 
 from __future__ import annotations
@@ -21,22 +27,27 @@ from pathlib import Path
 from typing import TextIO
 
 from casdesired import model
-from casdesired.agent import protocol
 from casdesired.apply import audit, execute, report, safety, verify
 from casdesired.apply import lock as locking
-from casdesired.apply.dns import register as register_dns
+from casdesired.apply.dns import DnsRecordExecutor, check_dns_gate, check_dns_management
 from casdesired.apply.interrupts import Interrupts, PromptInterrupted, deferred_interrupts
+from casdesired.apply.release import kept_warning, release_lock
 from casdesired.apply.report import say
 from casdesired.apply.rollback import write_rollback
 from casdesired.changes.types import NlbNodeAdd, NlbNodeRemove
 from casdesired.desired.config import DesiredState
-from casdesired.errors import CasdesiredError, PlanRefused, ReadFailed
-from casdesired.live.reader import (
-    LiveState,
-    live_state_from_response,
-    read_invocations,
-    read_modules,
+from casdesired.errors import (
+    AgentNotStarted,
+    CasdesiredError,
+    ConnectionFailed,
+    PlanRefused,
+    ProtocolError,
+    ReadFailed,
 )
+from casdesired.live.convert import live_state_from_response
+from casdesired.live.invocations import read_invocations, read_modules
+from casdesired.live.mailboxes import count_mailboxes
+from casdesired.live.state import LiveState
 from casdesired.plan.build import connect, nlb_hosts, plan_from_live
 from casdesired.plan.plan import Plan, checksum
 from casdesired.plan.render_text import TextRenderer
@@ -44,7 +55,19 @@ from casdesired.transport.winrm import AgentClient
 
 LOCK_RETRY_SECONDS = 2.0
 
-register_dns()  # the DNS gate before the first write, and the DNS record-change executor
+PRE_WRITE_CHECKS: tuple[safety.PreWriteCheck, ...] = (
+    safety.check_blocking_findings,
+    safety.check_scope,
+    safety.check_stale,
+    safety.check_desired_unchanged,
+    safety.check_thresholds,
+    check_dns_management,
+    check_dns_gate,
+)
+"""Every check run before the first write, in order; all their refusals are shown at once."""
+
+EXECUTORS: tuple[execute.ExtraExecutor, ...] = (DnsRecordExecutor(),)
+"""Who carries out the changes the agent does not: DNS record changes (RFC 2136)."""
 
 
 @dataclass
@@ -117,6 +140,7 @@ class _Run:
         self.environ = environ
         self.who = locking.owner(environ)
         self.locked = False
+        """The lock is (or, after a lost answer, may be) held by this apply: release it."""
         sites = saved.sites if saved is not None else options.sites
         self.sites = list(sites) if sites is not None else None
         self.hosts = self._nlb_hosts()
@@ -137,12 +161,17 @@ class _Run:
     # --- steps ------------------------------------------------------------------------------
 
     def run(self) -> int:
-        live = self._lock_and_read()
+        announce = False
         try:
+            live = self._lock_and_read()
             return self._locked(live)
+        except CasdesiredError as exc:
+            # A deliberate refusal releases quietly; anything else says where the lock stands.
+            announce = not isinstance(exc, PlanRefused)
+            raise
         finally:
             if self.locked:
-                self._release_only()
+                self._release_only(announce=announce)
 
     def _lock_and_read(self) -> LiveState:
         """Take the lock and read in one execution; wait up to --lock-timeout for a holder."""
@@ -154,7 +183,15 @@ class _Run:
                 *read_invocations(self.hosts),
             )
             request = self.client.make_request(invocations, modules=read_modules(self.hosts))
-            response = self.client.run(request)
+            try:
+                response = self.client.run(request)
+            except AgentNotStarted:
+                raise  # nothing of the request ran: the lock was not taken
+            except (ConnectionFailed, ProtocolError):
+                # The answer was lost (or garbled) after the agent started: the lock may have
+                # been taken. run() releases it, and says how that went.
+                self.locked = True
+                raise
             answer = locking.entered(response)
             if answer.lock is not None:
                 self.locked = True
@@ -182,7 +219,8 @@ class _Run:
                 force=self.options.force,
                 desired=self.desired,
                 saved_plan=self.saved is not None,
-            )
+            ),
+            PRE_WRITE_CHECKS,
         )
         TextRenderer().render(plan, self.out)
         if refusals:
@@ -212,7 +250,12 @@ class _Run:
 
     def _make_plan(self, live: LiveState) -> Plan:
         # The same plan `casdesired plan` shows: DNS record changes, notes and --force needs.
-        return plan_from_live(self.desired, live, sites=self.sites)
+        return plan_from_live(
+            self.desired,
+            live,
+            sites=self.sites,
+            count=lambda databases: count_mailboxes(self.client, databases),
+        )
 
     def _execute(self, plan: Plan, before: LiveState) -> int:
         started = audit.now()
@@ -237,6 +280,7 @@ class _Run:
             lock_id=self.lock_id,
             plan_id=plan.plan_id,
             interrupted=self.interrupts,
+            extras=EXECUTORS,
             environ=self.environ,
         )
         # A batch whose answer was lost may still be running on the endpoint (the agent renews
@@ -246,11 +290,10 @@ class _Run:
         after, problems = self._read_and_release(release=not keep_lock)
         if keep_lock:
             self.locked = False  # deliberately left held: the finally must not release it
-            say(self.err, f"casdesired: warning: lock {self.lock_id} is kept: the batch whose "
-                          "answer was lost may still be running on the endpoint. Its lease "
-                          f"ends {locking.DEFAULT_LEASE_SECONDS // 60} minutes after that batch "
-                          "stops; once you have checked the server, "
-                          f"casdesired unlock {self.lock_id}")
+            say(self.err, kept_warning(self.lock_id, self.desired.organisation.path))
+        elif self.locked:
+            # The read-and-release execution failed: release on its own, and say how it went.
+            self._release_only(announce=True)
         applied = [o.change for o in result.by_status(execute.Status.APPLIED)]
         if after is not None:
             problems += verify.unconfirmed(applied, after)
@@ -313,21 +356,10 @@ class _Run:
         except ReadFailed as exc:
             return None, [f"could not re-read to verify the changes: {exc}"]
 
-    def _release_only(self) -> None:
-        """Release without Exchange (no snap-in load): for refusals and errors."""
-        request = protocol.Request(
-            invocations=(locking.release(self.lock_id),),
-            exchange=protocol.ExchangeSession(mode="none"),
-        )
-        try:
-            response = self.client.run(request)
-        except CasdesiredError as exc:
-            say(self.err, f"casdesired: warning: could not release lock {self.lock_id} ({exc}); "
-                          f"its lease expires by itself, or: casdesired unlock {self.lock_id}")
-            return
-        result = response.result(locking.EXIT)
-        if result is not None and not result.ok and result.error:
-            say(self.err, f"casdesired: warning: {locking.agent_text(result.error.message)}")
+    def _release_only(self, *, announce: bool = False) -> None:
+        """Release without Exchange (no snap-in load): for refusals and errors. Tried once."""
+        release_lock(self.client, self.lock_id, self.desired.organisation.path, self.err,
+                     announce=announce)
         self.locked = False
 
     def _write_rollback(
@@ -340,7 +372,9 @@ class _Run:
         path = self.options.rollback_out or (
             self.options.audit_log.parent / f"casdesired-rollback-{plan.plan_id}.json"
         )
-        written, notes, gaps = write_rollback(plan, result, before, after, path)
+        written, notes, gaps = write_rollback(
+            plan, result, before, after, path, self.desired.organisation.policy
+        )
         for gap in gaps:
             say(self.err, f"casdesired: warning: the rollback plan cannot restore: {gap}")
         return report.RollbackResult(written, self.desired.organisation.path, notes)

@@ -1,12 +1,9 @@
-"""Every safety check an apply runs before its first write.
+"""The safety checks an apply runs before its first write.
 
 Checks are plain functions of a :class:`SafetyContext` that return refusals (empty: fine).
-:data:`PRE_WRITE_CHECKS` lists them in order; apply runs all of them and refuses with every
-reason at once, before anything is written. Another layer adds its own check by appending to
-the list (the DNS gate: "an array's FQDN must resolve to its VIP", see casdesired.dns), e.g.::
-
-    from casdesired.apply import safety
-    safety.PRE_WRITE_CHECKS.append(my_dns_check)
+``casdesired.apply.run`` lists every check it runs, in order (these and the DNS gate of
+``casdesired.apply.dns``); apply runs all of them and refuses with every reason at once,
+before anything is written.
 
 A check receives the plan, the live state read under the lock, the desired state when known
 and the organisation's policy. It reports every refusal it finds, marking those ``--force``
@@ -16,12 +13,13 @@ given.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from casdesired import model
+from casdesired.changes.changeset import withheld_by
 from casdesired.desired.config import DesiredState, Policy
-from casdesired.live.reader import LiveState
+from casdesired.live.state import LiveState
 from casdesired.plan.depends import compare_objects, live_objects
 from casdesired.plan.plan import Plan
 from casdesired.plan.thresholds import needs_force
@@ -54,16 +52,16 @@ PreWriteCheck = Callable[[SafetyContext], list[Refusal]]
 def check_blocking_findings(ctx: SafetyContext) -> list[Refusal]:
     """Blocking findings refuse whatever the flags, as far as they reach.
 
-    A finding blocks its own site: the plan withholds that site's changes, and the other sites'
-    changes may run. So apply refuses only for a finding that names no site (it blocks the whole
-    organisation), or one whose site still has changes in the plan (a damaged or hand-made plan;
-    ``diff`` never leaves them there).
+    A finding blocks its own site (or only its object): the plan withholds those changes, and
+    the rest may run. So apply refuses only for a finding that names no site (it blocks the
+    whole organisation), or one whose site (or object) still has changes in the plan (a damaged
+    or hand-made plan; ``diff`` never leaves them there).
     """
-    sites_changed = {model.key(c.site) for c in ctx.plan.changes}
     return [
         Refusal(f"blocking finding: {finding.message} (fix it, then make a new plan)")
         for finding in ctx.plan.blocking_findings
-        if finding.site is None or model.key(finding.site) in sites_changed
+        if any(withheld_by(change, [finding]) for change in ctx.plan.changes)
+        or (finding.site is None and not finding.object_scoped)
     ]
 
 
@@ -82,6 +80,36 @@ def check_stale(ctx: SafetyContext) -> list[Refusal]:
     if moved:
         return [Refusal(f"the plan is stale: {moved.describe()}; make a new plan")]
     return []
+
+
+def check_desired_unchanged(ctx: SafetyContext) -> list[Refusal]:
+    """A saved plan is refused when the desired state (the YAML) changed since it was made: the
+    review no longer describes the files it would apply. Names each file changed, added or gone.
+
+    Rollback plans restore live values and are pinned to the live state only: not checked."""
+    if not ctx.saved_plan or ctx.desired is None or ctx.plan.is_rollback:
+        return []
+    recorded = ctx.plan.desired_files
+    if recorded is None:
+        # A plan file from before per-file digests: only the whole can be compared.
+        if ctx.desired.digest() != ctx.plan.desired_digest:
+            return [Refusal("the desired state changed since the plan was made (its digest "
+                            "differs; this plan file predates per-file digests, so the files "
+                            "cannot be named); make a new plan")]
+        return []
+    now = ctx.desired.file_digests()
+    differ = [
+        f"{name} {'changed' if name in now else 'is gone'}"
+        for name in sorted(recorded) if now.get(name) != recorded[name]
+    ] + [f"{name} is new" for name in sorted(now) if name not in recorded]
+    if not differ:
+        return []
+    root = ctx.desired.organisation.path
+    return [Refusal(
+        f"the desired state in {root} is not the one the plan was made from: "
+        f"{', '.join(differ)}; the reviewed plan no longer describes these files, so make a "
+        "new plan from them (casdesired plan --out)"
+    )]
 
 
 def check_thresholds(ctx: SafetyContext) -> list[Refusal]:
@@ -103,18 +131,9 @@ def check_scope(ctx: SafetyContext) -> list[Refusal]:
     return [Refusal(f"change outside the plan's sites: {c.describe()}") for c in outside]
 
 
-PRE_WRITE_CHECKS: list[PreWriteCheck] = [
-    check_blocking_findings,
-    check_scope,
-    check_stale,
-    check_thresholds,
-]
-"""Run in order before the first write; append to add a check (e.g. the DNS gate)."""
-
-
-def run_checks(ctx: SafetyContext, checks: list[PreWriteCheck] | None = None) -> list[Refusal]:
+def run_checks(ctx: SafetyContext, checks: Sequence[PreWriteCheck]) -> list[Refusal]:
     """Every check's refusals, less those ``--force`` overrides when it was given."""
     refusals: list[Refusal] = []
-    for check in PRE_WRITE_CHECKS if checks is None else checks:
+    for check in checks:
         refusals.extend(check(ctx))
     return [r for r in refusals if not (ctx.force and r.overridable)]

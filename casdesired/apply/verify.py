@@ -20,7 +20,7 @@ from casdesired.changes.types import (
     NlbNodeRemove,
 )
 from casdesired.desired.config import DesiredState
-from casdesired.live.reader import LiveState
+from casdesired.live.state import LiveState
 
 
 def _same_target(live: str, wanted: str) -> bool:

@@ -90,6 +90,12 @@ class Change:
         return 0
 
     @property
+    def subjects(self) -> frozenset[str]:
+        """Keys of the objects this change acts on: an object-scoped finding about any of
+        them withholds it."""
+        return frozenset({self.identity.strip().rstrip(".").lower()})
+
+    @property
     def modules(self) -> tuple[str, ...]:
         """PowerShell modules the agent must import first."""
         return ()
@@ -104,6 +110,29 @@ class Change:
             value = getattr(self, f.name)
             data[f.name] = list(value) if isinstance(value, tuple) else value
         return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Change:
+        """The inverse of :meth:`to_json`; a malformed entry raises :class:`BadChange`."""
+        kind = cls.kind
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                if f.default is not MISSING:
+                    continue
+                raise BadChange(f"change {kind} lacks {f.name!r}")
+            value = data[f.name]
+            if "tuple[str, ...]" in str(f.type) and value is not None:
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise BadChange(f"change {kind}: {f.name!r} must be a list of strings")
+                value = tuple(value)
+            values[f.name] = value
+        try:
+            change = cls(**values)
+        except TypeError as exc:
+            raise BadChange(f"change {kind} is malformed: {exc}") from None
+        _check_types(change)
+        return change
 
 
 @dataclass(frozen=True)
@@ -296,6 +325,13 @@ class NlbNodeAdd(Change):
     def modules(self) -> tuple[str, ...]:
         return (NLB_MODULE,)
 
+    @property
+    def subjects(self) -> frozenset[str]:
+        return frozenset(
+            name.strip().rstrip(".").lower()
+            for name in (self.identity, self.server, self.server_fqdn)
+        )
+
     def before(self) -> dict[str, JsonValue] | None:
         return None
 
@@ -346,6 +382,13 @@ class NlbNodeRemove(Change):
     @property
     def modules(self) -> tuple[str, ...]:
         return (NLB_MODULE,)
+
+    @property
+    def subjects(self) -> frozenset[str]:
+        return frozenset(
+            name.strip().rstrip(".").lower()
+            for name in (self.identity, self.server, self.server_fqdn)
+        )
 
     def before(self) -> dict[str, JsonValue] | None:
         return {"cluster_host": self.cluster_host, "node": self.server}
@@ -444,120 +487,27 @@ class AutodiscoverChange(Change):
         return [Invocation(id=self._id(), cmdlet="Set-ClientAccessServer", parameters=params)]
 
 
-@dataclass(frozen=True)
-class DnsRecordChange(Change):
-    """An array's A record changed by an RFC 2136 update (``dns.management``), not by the agent.
-
-    It carries the management settings it was planned with (server, zone, key NAME, algorithm,
-    the NAME of the secret's variable — never the secret), so a saved plan updates exactly the
-    server that was reviewed. Apply sends it with prerequisites pinning ``before`` and verifies
-    it through the zone's primary (:func:`casdesired.dns.apply_record_change`).
-    """
-
-    order: ClassVar[int] = 2
-    """After arrays are created and NLB nodes joined; before an FQDN-changing array update
-    (its databases follow the array onto the new name at once) and the bindings that need it."""
-    needs_exchange: ClassVar[bool] = False
-
-    name: str
-    zone: str
-    before_addresses: tuple[str, ...]
-    after_addresses: tuple[str, ...]
-    ttl: int
-    server: str
-    key_name: str
-    algorithm: str
-    secret_env: str
-    unsigned: bool = False
-
-    @property
-    def identity(self) -> str:
-        return self.name
-
-    def before(self) -> dict[str, JsonValue] | None:
-        return {"A": list(self.before_addresses)} if self.before_addresses else None
-
-    def after(self) -> dict[str, JsonValue] | None:
-        return {"A": list(self.after_addresses), "ttl": self.ttl} if self.after_addresses else None
-
-    def describe(self) -> str:
-        before, after = ", ".join(self.before_addresses), ", ".join(self.after_addresses)
-        where = f"(zone {self.zone} at DNS server {self.server})"
-        if self.action is Action.CREATE:
-            return f"create DNS A record {self.name} -> {after}, TTL {self.ttl} {where}"
-        if self.action is Action.DELETE:
-            return f"delete DNS A record {self.name} (was {before}) {where}"
-        return f"update DNS A record {self.name}: {before} -> {after}, TTL {self.ttl} {where}"
-
-    def invocations(self) -> list[Invocation]:
-        return []  # not the agent's: casdesired sends the update itself
-
-
-@dataclass(frozen=True)
-class DnsRecordCreate(DnsRecordChange):
-    kind: ClassVar[str] = "dns_record_create"
-    action: ClassVar[Action] = Action.CREATE
-
-
-@dataclass(frozen=True)
-class DnsRecordUpdate(DnsRecordChange):
-    kind: ClassVar[str] = "dns_record_update"
-    action: ClassVar[Action] = Action.UPDATE
-
-
-@dataclass(frozen=True)
-class DnsRecordDelete(DnsRecordChange):
-    kind: ClassVar[str] = "dns_record_delete"
-    action: ClassVar[Action] = Action.DELETE
-    order: ClassVar[int] = 7
-    """After the databases moved away and the array is gone (or renamed away from the name)."""
-
-
-CHANGE_TYPES: dict[str, type[Change]] = {
-    cls.kind: cls
-    for cls in (
-        ArrayCreate,
-        ArrayUpdate,
-        ArrayDelete,
-        BindingChange,
-        NlbNodeAdd,
-        NlbNodeRemove,
-        AutodiscoverChange,
-        DnsRecordCreate,
-        DnsRecordUpdate,
-        DnsRecordDelete,
-    )
-}
-
-_TUPLE_FIELDS = frozenset(
-    {"bound_databases", "before_site_scope", "site_scope", "before_addresses", "after_addresses"}
+EXCHANGE_CHANGES: tuple[type[Change], ...] = (
+    ArrayCreate,
+    ArrayUpdate,
+    ArrayDelete,
+    BindingChange,
+    NlbNodeAdd,
+    NlbNodeRemove,
+    AutodiscoverChange,
 )
+"""What the agent carries out. A plan also carries the DNS record changes of
+:mod:`casdesired.dns.records`; ``casdesired.plan.plan`` names every kind a plan file may hold."""
 
 
-def change_from_json(data: Mapping[str, Any]) -> Change:
-    """Rebuild a change from ``Change.to_json()``; a malformed entry raises :class:`BadChange`."""
+def change_from_json(data: Mapping[str, Any], types: Mapping[str, type[Change]]) -> Change:
+    """Rebuild a change of one of ``types`` (by kind) from its ``to_json()``; a malformed entry
+    raises :class:`BadChange`."""
     kind = data.get("kind")
-    cls = CHANGE_TYPES.get(str(kind))
+    cls = types.get(str(kind))
     if cls is None:
         raise BadChange(f"unknown change kind {kind!r}")
-    values: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name not in data:
-            if f.default is not MISSING:
-                continue
-            raise BadChange(f"change {kind} lacks {f.name!r}")
-        value = data[f.name]
-        if f.name in _TUPLE_FIELDS and value is not None:
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise BadChange(f"change {kind}: {f.name!r} must be a list of strings")
-            value = tuple(value)
-        values[f.name] = value
-    try:
-        change = cls(**values)
-    except TypeError as exc:
-        raise BadChange(f"change {kind} is malformed: {exc}") from None
-    _check_types(change)
-    return change
+    return cls.from_json(data)
 
 
 def _check_types(change: Change) -> None:

@@ -59,11 +59,11 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         (INTERRUPTED, _CTRL_C),
     ),
     "lab serve": (
-        (SUCCESS, "served until stopped with Ctrl-C"),
+        (SUCCESS, "served until stopped with Ctrl-C or SIGTERM"),
         (ERROR, f"could not listen or load the state file, or {_USAGE_WORDS}"),
     ),
     "lab reset": (
-        (SUCCESS, "the lab's state file was reset to the seed"),
+        (SUCCESS, "the lab's state file was reset to its seed"),
         (
             ERROR,
             "no such directory, not a lab organisation, the state file could not be written, "

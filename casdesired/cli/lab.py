@@ -1,15 +1,18 @@
 """``casdesired lab serve``: run the Exchange 2010 lab on loopback for trying the tool by hand.
 
 Prints the WS-Man URL, the account it accepts (a lab password, printed on purpose), the CA
-file for ``--tls`` and the control API token, then serves until Ctrl-C.
+file for ``--tls`` and the control API token, then serves until Ctrl-C (SIGINT) or SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, cast
 
@@ -37,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = parser.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
     serve = actions.add_parser(
         "serve",
-        help="serve the lab until Ctrl-C",
+        help="serve the lab until Ctrl-C or SIGTERM",
         description=(
             "Serve an Exchange 2010 organisation over WS-Management on loopback. Without "
             "--state it serves the example organisation's seed in memory. The password is "
@@ -45,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     serve.add_argument("--state", type=Path, metavar="FILE",
-                       help="state file to load and save (created from the seed if missing)")
+                       help="state file to load and save (created from its NAME.seed.json, "
+                            "else the example seed, if missing)")
     serve.add_argument("--port", type=number(minimum=0, maximum=65535, whole=True), default=0,
                        metavar="N",
                        help="TCP port (default: a free one)")
@@ -62,13 +66,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
                        help="address to listen on (default: 127.0.0.1)")
     serve.set_defaults(func=run)
-    # `lab reset` (brief D): put the embedded lab's state file back to the repository's seed.
+    # `lab reset`: put the embedded lab's state file back to its own seed.
     reset = actions.add_parser(
         "reset",
-        help="put the embedded lab's state back to the seed",
+        help="put the embedded lab's state back to its seed",
         description=(
             "Reset the state file of the embedded lab that the organisation in DIR targets "
-            "(connection.endpoint: lab) to the seed kept in the repository."
+            "(connection.endpoint: lab) to its own seed, kept beside it as NAME.seed.json: "
+            "the shipped example's seed, or the organisation as the lab first read the file. "
+            "A reset never replaces one organisation with another; an unreadable state file "
+            "is moved to NAME.json.unreadable, not overwritten."
         ),
     )
     reset.add_argument("directory", nargs="?", type=Path, default=Path("sites"), metavar="DIR",
@@ -85,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
         organisation = Organisation.from_file(args.state, journal=journal, faults=faults)
     else:
         organisation = Organisation.from_seed(journal=journal, faults=faults)
-    password = os.environ.get(PASSWORD_ENV)
-    credentials = LabCredentials(password=password) if password else LabCredentials()
+    # The account is in the organisation's own domain (FABRIKAM\casadmin for fabrikam.local).
+    credentials = LabCredentials.for_organisation(organisation, os.environ.get(PASSWORD_ENV))
     lab = Lab(
         organisation,
         host=args.bind,
@@ -107,26 +114,59 @@ def run(args: argparse.Namespace) -> int:
         lab.stop()
         raise LabStartFailed(f"cannot listen on {args.bind}:{args.port}: {exc.strerror}") from None
     try:
-        _announce(lab, args, dns_server.address)
-        threading.Event().wait()  # until Ctrl-C (KeyboardInterrupt)
-    except KeyboardInterrupt:
-        print("lab stopped", file=sys.stderr)
+        with _stop_requested() as stop:
+            _announce(lab, args, dns_server.address)
+            stop.wait()
+            print(f"lab stopped ({stop.signal_name})", file=sys.stderr)
     finally:
         dns_server.stop()
         lab.stop()
     return 0
 
 
+class _StopRequest(threading.Event):
+    """Set by SIGINT or SIGTERM; remembers which one arrived."""
+
+    signal_name = ""
+
+
+@contextmanager
+def _stop_requested() -> Iterator[_StopRequest]:
+    """Stop on SIGINT (Ctrl-C) and on SIGTERM, installed explicitly for the ``with`` block.
+
+    Python turns SIGINT into KeyboardInterrupt only if the process did not inherit it
+    ignored -- and a background job of a non-interactive shell (``cmd &`` in a script, CI)
+    does inherit SIG_IGN. SIGTERM (``kill``, service managers) would otherwise end the lab
+    without stopping it, leaving its NTLM account file and TLS CA behind.
+    """
+    stop = _StopRequest()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop.signal_name = signal.Signals(signum).name
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            # None: a handler not installed from Python; the default is the honest fallback.
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
 def run_reset(args: argparse.Namespace) -> int:
     from casdesired.lab.embedded import reset_directory
 
     try:
-        path = reset_directory(args.directory)
+        done = reset_directory(args.directory)
     except OSError as exc:  # the state file's folder cannot be made or written
         raise CasdesiredError(
             f"cannot reset the lab state: {exc.strerror or exc}: {exc.filename}"
         ) from None
-    print(f"lab state reset to the seed: {path}")
+    print(f"lab state reset to its seed: {done.state}")
+    print(f"  seed: {done.seed}")
+    if done.unreadable_kept is not None:
+        print(f"  the unreadable state file was kept as {done.unreadable_kept}")
     return 0
 
 

@@ -28,7 +28,7 @@ from casdesired.diagnostics import Severity
 from casdesired.plan.build import connect, make_plan
 from casdesired.plan.plan import Plan
 from casdesired.plan.render_json import JsonRenderer
-from casdesired.plan.render_markdown import MarkdownRenderer
+from casdesired.plan.render_markdown import DEFAULT_MAX_BYTES, MarkdownRenderer
 from casdesired.plan.render_text import TextRenderer
 
 DEFAULT_DIRECTORY = "sites/"
@@ -76,7 +76,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="also save the plan (with the live fingerprint and desired digest) for apply",
     )
+    parser.add_argument(
+        "--max-bytes",
+        type=_positive,
+        default=DEFAULT_MAX_BYTES,
+        metavar="N",
+        help=(
+            "markdown: keep the comment within N bytes (default: %(default)s, under GitHub's "
+            "comment limit) by shortening the per-site details; the verdict, the summary and "
+            "the safety decisions are always kept"
+        ),
+    )
+    parser.add_argument(
+        "--full-plan-link",
+        metavar="TEXT",
+        help=(
+            "markdown: where reviewers find the full plan, e.g. the CI artifact's URL "
+            "(default: the --out FILE's name)"
+        ),
+    )
     parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive number of bytes: {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     plan = result.plan
     if args.out is not None:
         plan.save(args.out)
-    render(plan, args.format, sys.stdout)
+    full_plan = args.full_plan_link or (args.out.name if args.out is not None else None)
+    render(plan, args.format, sys.stdout, max_bytes=args.max_bytes, full_plan=full_plan)
     if args.out is not None:
         print(f"casdesired: plan saved to {args.out}", file=sys.stderr)
     if plan.dns_blocking_apply:
@@ -121,8 +151,18 @@ def run(args: argparse.Namespace) -> int:
     return exitcodes.SUCCESS
 
 
-def render(plan: Plan, fmt: str, out: TextIO) -> None:
-    RENDERERS[fmt]().render(plan, out)
+def render(
+    plan: Plan,
+    fmt: str,
+    out: TextIO,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    full_plan: str | None = None,
+) -> None:
+    if fmt == "markdown":
+        MarkdownRenderer(max_bytes=max_bytes, full_plan=full_plan).render(plan, out)
+    else:
+        RENDERERS[fmt]().render(plan, out)
 
 
 @contextmanager

@@ -2,6 +2,12 @@
 
 Only the lock named is removed (the id the refusal message printed), so an unlock typed from
 an old message cannot break a newer apply's lock. Without LOCK_ID it shows the current lock.
+Either way it says what the endpoint knows of the lock: who holds it, since when, and when its
+holder last renewed it (a live apply renews at every batch and every minute while one runs).
+
+A killed apply's batch may still be running on the endpoint: Windows does not recall it. Once
+its lock is broken, that batch stops before its next write (the agent checks the lock before
+every write), so it cannot overwrite what a newer apply does; a write already running finishes.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="break the organisation lock left by a killed apply (or show it)",
         description=(
             "Remove the organisation-wide apply lock LOCK_ID from the endpoint host. Without "
-            "LOCK_ID, show who holds the lock."
+            "LOCK_ID, show who holds the lock and when its holder last renewed it. A batch of "
+            "the apply that held a broken lock (say a killed one's, still running on the "
+            "endpoint) stops before its next write."
         ),
     )
     parser.add_argument("lock_id", nargs="?", metavar="LOCK_ID", help="the lock to break")
@@ -58,6 +66,16 @@ def run(args: argparse.Namespace) -> int:
     info = locking.LockInfo.from_object(result.objects[0])
     if args.lock_id:
         print(f"Removed {info.describe()}.")
+        print(
+            "If the apply that held it still has a batch running on the endpoint (a killed "
+            "apply's batch runs on there), that batch stops before its next change: the agent "
+            "checks the lock before every write. A change already running finishes."
+        )
     else:
         print(f"Held: {info.describe()}.")
+        print(
+            "A live apply renews it at every batch and every minute while one runs. Once you "
+            "know its apply is gone, break it with: "
+            f"{locking.unlock_command(info.lock_id, args.config)}"
+        )
     return 0

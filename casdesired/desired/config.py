@@ -146,17 +146,31 @@ class DesiredState:
     def digest(self) -> str:
         """SHA-256 over the files' bytes in sorted path order (a plan's staleness check)."""
         sha = hashlib.sha256()
-        root = self.organisation.path
-        for path in sorted(self.files):
-            try:
-                name = path.relative_to(root).as_posix()
-            except ValueError:
-                name = path.as_posix()
+        for name, path in self._named_files():
             # Name and length are hashed too, so moving bytes between files changes the digest.
             data = path.read_bytes()
             sha.update(f"{name}\0{len(data)}\0".encode())
             sha.update(data)
         return sha.hexdigest()
+
+    def file_digests(self) -> dict[str, str]:
+        """SHA-256 of each file, by its path relative to the organisation directory: a saved
+        plan records them, so apply can name the files that changed since the review."""
+        return {
+            name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for name, path in self._named_files()
+        }
+
+    def _named_files(self) -> list[tuple[str, Path]]:
+        root = self.organisation.path
+        named = []
+        for path in sorted(self.files):
+            try:
+                name = path.relative_to(root).as_posix()
+            except ValueError:
+                name = path.as_posix()
+            named.append((name, path))
+        return named
 
     def has_errors(self) -> bool:
         return any(d.severity is Severity.ERROR for d in self.diagnostics)

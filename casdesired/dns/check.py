@@ -14,13 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
 
 from casdesired import model
-from casdesired.diagnostics import Diagnostic, Location, Severity
 from casdesired.dns.endpoints import Endpoint, parse_endpoint
 from casdesired.dns.lookup import FAILURES, Lookup, Status, lookup_a, sorted_addresses
-from casdesired.errors import PlanRefused
+from casdesired.findings import Finding, Location, Severity, Source
 
 _MAX_PARALLEL_LOOKUPS = 16
 
@@ -51,34 +49,36 @@ class ArrayExpectation:
     """The CAS servers of the array's site: the array must not resolve to their addresses."""
     ensure: model.Ensure = model.Ensure.PRESENT
     """``absent``: not checked; with management on, its record is planned for deletion."""
+    site: str | None = None
     source: Location | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
-class DnsFinding:
-    """One thing DNS gets wrong (or could not confirm) about a name."""
+class ServerExpectation:
+    """A CAS server's FQDN must resolve (to anything) through every internal resolver."""
 
-    name: str
-    severity: Literal["error", "warning"]
-    rule: str
-    message: str
+    fqdn: str
+    site: str | None = None
     source: Location | None = field(default=None, compare=False)
-    """Where the desired state declares the name, when known."""
 
-    def __str__(self) -> str:
-        return f"{self.severity}: {self.message}"
 
-    def to_diagnostic(self, fallback: Location) -> Diagnostic:
-        """As a validate/plan diagnostic, located at the declaration (or ``fallback``)."""
-        return Diagnostic(self.source or fallback, Severity(self.severity), self.message, self.rule)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "severity": self.severity,
-            "rule": self.rule,
-            "message": self.message,
-        }
+def _finding(
+    expected: ArrayExpectation | ServerExpectation,
+    name: str,
+    severity: Severity,
+    rule: str,
+    message: str,
+) -> Finding:
+    """A DNS finding located where its array or server is declared."""
+    return Finding(
+        severity,
+        rule,
+        message,
+        site=expected.site,
+        location=expected.source,
+        name=name,
+        source=Source.DNS,
+    )
 
 
 def expectations_from_sites(sites: Iterable[model.Site]) -> list[ArrayExpectation]:
@@ -94,6 +94,7 @@ def expectations_from_sites(sites: Iterable[model.Site]) -> list[ArrayExpectatio
                 vip=array.load_balancer.vip,
                 server_fqdns=tuple(server.fqdn for server in site.servers),
                 ensure=array.ensure,
+                site=site.name,
                 source=array.source,
             )
         )
@@ -138,11 +139,11 @@ def _server_owners(
 
 def _internal_finding(
     expected: ArrayExpectation, lookup: Lookup, owners: Mapping[str, str]
-) -> DnsFinding | None:
+) -> Finding | None:
     name, where = lookup.name, f"DNS server {lookup.server}"
     if lookup.status is not Status.OK:
         message = f"{lookup.describe()}; expected it to resolve to its VIP {expected.vip}"
-        return DnsFinding(name, "error", _RULE_BY_STATUS[lookup.status], message, expected.source)
+        return _finding(expected, name, Severity.ERROR, _RULE_BY_STATUS[lookup.status], message)
     if lookup.addresses == {expected.vip}:
         return None
     shown = ", ".join(sorted_addresses(lookup.addresses))
@@ -157,12 +158,12 @@ def _internal_finding(
             f"balancer VIP {expected.vip} ({where}); clients sent to a server's own address "
             "bypass the load balancer and lose Outlook when that server is down"
         )
-        return DnsFinding(name, "error", RULE_RESOLVES_TO_SERVER, message, expected.source)
+        return _finding(expected, name, Severity.ERROR, RULE_RESOLVES_TO_SERVER, message)
     message = f"{name} resolves to {shown}, expected only its VIP {expected.vip} ({where})"
-    return DnsFinding(name, "error", RULE_WRONG_ADDRESS, message, expected.source)
+    return _finding(expected, name, Severity.ERROR, RULE_WRONG_ADDRESS, message)
 
 
-def _external_finding(expected: ArrayExpectation, lookup: Lookup) -> DnsFinding | None:
+def _external_finding(expected: ArrayExpectation, lookup: Lookup) -> Finding | None:
     name = lookup.name
     if lookup.status is Status.OK:
         shown = ", ".join(sorted_addresses(lookup.addresses))
@@ -171,10 +172,10 @@ def _external_finding(expected: ArrayExpectation, lookup: Lookup) -> DnsFinding 
             "array name must resolve internally only, or Outlook Anywhere clients try RPC/TCP "
             "first and connect slowly"
         )
-        return DnsFinding(name, "warning", RULE_RESOLVES_EXTERNALLY, message, expected.source)
+        return _finding(expected, name, Severity.WARNING, RULE_RESOLVES_EXTERNALLY, message)
     if lookup.status in FAILURES:
         message = f"could not confirm that {name} does not resolve externally: {lookup.describe()}"
-        return DnsFinding(name, "warning", RULE_EXTERNAL_UNCHECKED, message, expected.source)
+        return _finding(expected, name, Severity.WARNING, RULE_EXTERNAL_UNCHECKED, message)
     return None
 
 
@@ -186,7 +187,7 @@ def check_arrays(
     server_addresses: Mapping[str, set[str]] | None = None,
     timeout: float = 3.0,
     port: int = 53,
-) -> list[DnsFinding]:
+) -> list[Finding]:
     """Check every present array against every resolver; findings in a stable order.
 
     ``resolvers``/``external_resolvers`` are IPs, optionally ``ip:port`` (``port`` is the
@@ -200,7 +201,7 @@ def check_arrays(
     owners = _server_owners(present, server_addresses, internal, timeout)
     inside = _lookup_all([(a.fqdn, r) for a in present for r in internal], timeout)
     outside = _lookup_all([(a.fqdn, r) for a in present for r in external], timeout)
-    findings: list[DnsFinding] = []
+    findings: list[Finding] = []
     for expected in present:
         for resolver in internal:
             finding = _internal_finding(expected, inside[(expected.fqdn, resolver)], owners)
@@ -214,35 +215,23 @@ def check_arrays(
 
 
 def check_servers(
-    fqdns: Iterable[str],
+    servers: Iterable[ServerExpectation],
     *,
     resolvers: Sequence[str],
     timeout: float = 3.0,
     port: int = 53,
-) -> list[DnsFinding]:
+) -> list[Finding]:
     """Each CAS server FQDN must resolve (to anything) through every internal resolver."""
     endpoints = _endpoints(resolvers, port)
-    names = list(dict.fromkeys(fqdns))
-    found = _lookup_all([(n, r) for n in names for r in endpoints], timeout)
+    expected = list({model.key(s.fqdn): s for s in servers}.values())
+    found = _lookup_all([(s.fqdn, r) for s in expected for r in endpoints], timeout)
     findings = []
-    for name in names:
+    for server in expected:
         for resolver in endpoints:
-            lookup = found[(name, resolver)]
+            lookup = found[(server.fqdn, resolver)]
             if lookup.status is not Status.OK:
                 message = f"CAS server {lookup.describe()}"
-                findings.append(DnsFinding(lookup.name, "error", RULE_SERVER_UNRESOLVED, message))
+                findings.append(
+                    _finding(server, lookup.name, Severity.ERROR, RULE_SERVER_UNRESOLVED, message)
+                )
     return findings
-
-
-def require_resolution(findings: Iterable[DnsFinding], *, force: bool = False) -> None:
-    """The apply gate: refuse while any array name does not resolve to its VIP.
-
-    Raises :class:`PlanRefused` listing every error finding, unless ``force``.
-    """
-    errors = [f for f in findings if f.severity == "error"]
-    if errors and not force:
-        listed = "\n  ".join(f.message for f in errors)
-        raise PlanRefused(
-            "refusing to point databases at arrays whose names do not resolve to their VIP "
-            f"(fix DNS, or pass --force):\n  {listed}"
-        )

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from casdesired import model
 from casdesired.desired.config import LAB_RESOLVER, DesiredState, Organisation
 from casdesired.diagnostics import Diagnostic
 from casdesired.dns.check import (
-    DnsFinding,
+    ServerExpectation,
     check_arrays,
     check_servers,
     expectations_from_sites,
 )
+from casdesired.findings import Finding
 
 DEFAULT_TIMEOUT = 3.0
 
@@ -61,10 +62,11 @@ def check_desired(
     *,
     sites: Iterable[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-) -> list[DnsFinding]:
+) -> list[Finding]:
     """Every array (FQDN -> VIP, internal only) and every CAS server (resolves) of the sites.
 
-    No resolvers configured: nothing to ask, no findings.
+    No resolvers configured: nothing to ask, no findings. Each finding carries the site and
+    the declaration of the array or server it is about.
     """
     if not resolvers.internal and not resolvers.external:
         return []
@@ -75,28 +77,17 @@ def check_desired(
         external_resolvers=resolvers.external,
         timeout=timeout,
     )
-    servers = {model.key(s.fqdn): s for site in scope for s in site.servers}
     if resolvers.internal:
-        for finding in check_servers(
-            [s.fqdn for s in servers.values()], resolvers=resolvers.internal, timeout=timeout
-        ):
-            server = servers.get(model.key(finding.name))
-            findings.append(replace(finding, source=server.source if server else None))
+        servers = [
+            ServerExpectation(server.fqdn, site.name, server.source)
+            for site in scope
+            for server in site.servers
+        ]
+        findings += check_servers(servers, resolvers=resolvers.internal, timeout=timeout)
     return findings
 
 
-def site_of(finding: DnsFinding, desired: DesiredState) -> str | None:
-    """The declared site whose array or server the finding names."""
-    name = model.key(finding.name)
-    for site in desired.sites:
-        if site.array is not None and model.key(site.array.fqdn) == name:
-            return site.name
-        if any(model.key(s.fqdn) == name for s in site.servers):
-            return site.name
-    return None
-
-
-def to_diagnostics(findings: Iterable[DnsFinding], org: Organisation) -> list[Diagnostic]:
+def to_diagnostics(findings: Iterable[Finding], org: Organisation) -> list[Diagnostic]:
     """As validate diagnostics, at the declaration (or the organisation's dns block)."""
     fallback = org.dns.source or org.source
-    return [finding.to_diagnostic(fallback) for finding in findings]
+    return [Diagnostic(f.location or fallback, f.severity, f.message, f.rule) for f in findings]

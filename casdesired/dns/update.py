@@ -45,15 +45,18 @@ def build_update(change: RecordChange, key: dns.tsig.Key | None) -> dns.update.U
         update = dns.update.UpdateMessage(
             zone, keyring=key, keyname=key.name, keyalgorithm=key.algorithm
         )
-    if change.before:
+    if change.before_addresses:
         update.present(
-            name, dns.rdataset.from_text(dns.rdataclass.IN, dns.rdatatype.A, 0, *change.before)
+            name,
+            dns.rdataset.from_text(
+                dns.rdataclass.IN, dns.rdatatype.A, 0, *change.before_addresses
+            ),
         )
     else:
         update.absent(name, dns.rdatatype.A)
-    if change.after:
+    if change.after_addresses:
         # replace() deletes the existing A RRset and adds the new one, atomically.
-        update.replace(name, change.ttl, dns.rdatatype.A, *change.after)
+        update.replace(name, change.ttl, dns.rdatatype.A, *change.after_addresses)
     else:
         update.delete(name, dns.rdatatype.A)
     return update
@@ -62,16 +65,17 @@ def build_update(change: RecordChange, key: dns.tsig.Key | None) -> dns.update.U
 def apply_record_change(
     change: RecordChange,
     *,
-    tsig: TsigConfig,
     environ: Mapping[str, str],
     timeout: float = 5.0,
 ) -> None:
-    """Send ``change`` to the zone's primary, then verify the primary now holds ``after``.
+    """Send ``change`` to the zone's primary its management names, then verify the primary
+    now holds ``after``. The TSIG secret is read from the variable the management names.
 
     Raises DnsUpdateError with a message naming the server, zone, name and key (never the
     secret) when the update is refused, its prerequisites fail, or it did not take; DnsError for
     bad settings (unset secret variable, unknown algorithm).
     """
+    tsig = change.management
     if to_dns_name(change.zone) != tsig.zone_name:
         raise DnsError(
             f"record change for {change.name} is for zone {change.zone}, "
@@ -127,7 +131,7 @@ def _raise_for_rcode(
         return
     server = tsig.endpoint
     if rcode in _PREREQUISITE_FAILED:
-        held = ", ".join(change.before) or "no A record"
+        held = ", ".join(change.before_addresses) or "no A record"
         raise DnsUpdateError(
             f"the A record of {change.name} changed since the plan (the plan saw {held}); "
             f"nothing was changed — run plan again ({dns.rcode.to_text(rcode)} from {server})"
@@ -154,13 +158,13 @@ def _verify(change: RecordChange, tsig: TsigConfig, timeout: float) -> None:
         now = primary_lookup(tsig, timeout=timeout)(change.name)
     except DnsLookupError as exc:
         raise DnsUpdateError(
-            f"DNS server {tsig.endpoint} accepted the {change.action} of {change.name} but "
-            f"could not be asked to confirm it: {exc}"
+            f"DNS server {tsig.endpoint} accepted the {change.action.value} of {change.name} "
+            f"but could not be asked to confirm it: {exc}"
         ) from None
-    if tuple(sorted_addresses(now)) != tuple(sorted_addresses(set(change.after))):
+    if tuple(sorted_addresses(now)) != tuple(sorted_addresses(set(change.after_addresses))):
         shown = ", ".join(sorted_addresses(now)) or "no A record"
-        wanted = ", ".join(change.after) or "no A record"
+        wanted = ", ".join(change.after_addresses) or "no A record"
         raise DnsUpdateError(
-            f"DNS server {tsig.endpoint} accepted the {change.action} of {change.name} but now "
-            f"holds {shown}, not {wanted} (is there a CNAME at that name?)"
+            f"DNS server {tsig.endpoint} accepted the {change.action.value} of {change.name} but "
+            f"now holds {shown}, not {wanted} (is there a CNAME at that name?)"
         )

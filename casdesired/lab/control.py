@@ -7,8 +7,10 @@ running lab's organisation. Bodies are JSON.
 =======  ===============  ==================================================
 GET      /lab/state       the organisation's snapshot
 PUT      /lab/state       load a snapshot (replaces the organisation's state)
-POST     /lab/reset       back to the seed; faults cleared; shells closed
+POST     /lab/reset       back to the organisation's own seed; faults cleared;
+                          shells closed
 GET/PUT  /lab/faults      the fault settings (PUT replaces the fields given)
+GET      /lab/shells      the open shells: ``{"open": N, "shells": [{"id", "commands"}]}``
 GET      /lab/journal     every entry, oldest first
 DELETE   /lab/journal     empty the journal
 GET/PUT  /lab/dns         the DNS server's A records ``{fqdn: [ipv4, ...]}``
@@ -64,6 +66,8 @@ class ControlAPI:
     token: str
     on_reset: Callable[[], None] | None = None
     """Called by ``POST /lab/reset`` after the organisation reset (closes shells)."""
+    shells: Callable[[], dict[str, Any]] | None = None
+    """What ``GET /lab/shells`` answers (the WS-Man side's open shells)."""
 
     def __call__(
         self, method: str, path: str, token: str, body: bytes, client: str
@@ -111,6 +115,8 @@ class ControlAPI:
                 self.organisation.set_dns_records(data)
             if route[0] in ("GET", "PUT"):
                 return _json(200, self.organisation.dns_records())
+        if route == ("GET", "/lab/shells") and self.shells is not None:
+            return _json(200, self.shells())
         if route == ("GET", "/lab/journal"):
             return _json(200, self.journal.entries())
         if route == ("DELETE", "/lab/journal"):

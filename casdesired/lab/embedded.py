@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +22,10 @@ from casdesired.desired.config import Organisation as OrganisationConfig
 from casdesired.desired.config import display_url
 from casdesired.errors import ConfigError
 from casdesired.lab.dns import LabDnsServer
-from casdesired.lab.exchange.organisation import Organisation
+from casdesired.lab.exchange import statefile
+from casdesired.lab.exchange.errors import LabStateError
+from casdesired.lab.exchange.organisation import Organisation, read_seed_file
+from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 from casdesired.lab.server import Lab
@@ -143,7 +147,17 @@ def _target(org: OrganisationConfig, lab: Lab) -> WinRMTarget:
     )
 
 
-def reset_directory(directory: Path) -> Path:
+@dataclass(frozen=True)
+class LabReset:
+    """What ``casdesired lab reset`` did: the state file, the seed it now holds, and where an
+    unreadable state file was moved instead of being overwritten."""
+
+    state: Path
+    seed: Path
+    unreadable_kept: Path | None = None
+
+
+def reset_directory(directory: Path) -> LabReset:
     """``casdesired lab reset DIR``: reset the lab state of the organisation in ``directory``."""
     from casdesired.desired.loader import load_desired
 
@@ -156,9 +170,28 @@ def reset_directory(directory: Path) -> Path:
     return reset_lab_state(state_path_for(org))
 
 
-def reset_lab_state(path: Path) -> Path:
-    """Put the lab's state file back to the repository's seed; returns the path."""
+def reset_lab_state(path: Path) -> LabReset:
+    """Put the lab's state file back to its own seed (kept beside it; see
+    :mod:`casdesired.lab.exchange.organisation`); never to another organisation.
+
+    A state file that cannot be read is not overwritten: it is moved to ``NAME.unreadable``
+    (its organisation is unknown, so it might be one a person wrote), then the state is
+    recreated from its seed file, else from the example seed.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    Organisation.from_file(path).save()
-    return path
+    read_seed_file(path)  # an unusable seed file stops the reset before anything moves
+    kept: Path | None = None
+    if path.exists() and not _readable_state(path):
+        kept = path.with_name(path.name + ".unreadable")
+        os.replace(path, kept)
+    organisation = Organisation.from_file(path)
+    organisation.reset()
+    return LabReset(state=path, seed=statefile.seed_path(path), unreadable_kept=kept)
+
+
+def _readable_state(path: Path) -> bool:
+    try:
+        OrgState(statefile.read(path))
+    except LabStateError:
+        return False
+    return True

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-WireFaultKind = Literal["http500", "wsman_fault", "drop", "hang"]
+WireFaultKind = Literal["http500", "wsman_fault", "drop", "hang", "401"]
 """``http500``: HTTP 500 with no SOAP body; ``wsman_fault``: 500 with a WS-Man fault;
-``drop``: close the connection without an answer; ``hang``: no answer until the client gives up."""
+``drop``: close the connection without an answer; ``hang``: no answer until the client gives up;
+``401``: refuse the operation as Windows refuses an unauthenticated request (empty reason
+phrase, the enabled methods' ``WWW-Authenticate``, ``Connection: close``), as when a session is
+reset or the account's credentials stop being valid mid-run."""
+WIRE_FAULT_KINDS: tuple[str, ...] = get_args(WireFaultKind)
 
 
 @dataclass
@@ -32,6 +36,16 @@ class WireFault:
     """How many matching operations fail (then the fault is spent); 0 means forever."""
     wsman_code: int = 2150858770
     message: str = "The WS-Management service cannot process the request."
+
+    def __post_init__(self) -> None:
+        # JSON and YAML may give the 401 kind as a number; anything unknown is refused rather
+        # than silently behaving like some other fault.
+        kind = str(self.kind)
+        if kind not in WIRE_FAULT_KINDS:
+            raise ValueError(
+                f"unknown wire fault kind {self.kind!r}: one of {', '.join(WIRE_FAULT_KINDS)}"
+            )
+        self.kind = kind  # type: ignore[assignment]  # checked just above
 
 
 @dataclass

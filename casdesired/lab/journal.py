@@ -18,7 +18,8 @@ class Journal:
     """Thread-safe, append-only list of entries ``{"seq", "time", "kind", ...}``.
 
     Kinds: ``http`` (method, path, status), ``wsman`` (action, shell_id),
-    ``command`` (command line as received, shell_id), ``cmdlet`` (cmdlet, parameters, ok, error).
+    ``command`` (command line as received, shell_id), ``cmdlet`` (cmdlet, parameters, ok, error),
+    ``fence`` (the agent's lock check before a write: lock_id, before, ok, error).
     """
 
     def __init__(self) -> None:

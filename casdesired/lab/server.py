@@ -47,7 +47,7 @@ class LabOrganisation(PowerShellHost, Protocol):
         ...
 
     def reset(self) -> None:
-        """Back to the state the organisation started with."""
+        """Back to the organisation's own seed, never to another organisation."""
         ...
 
 
@@ -56,12 +56,24 @@ def _random_password() -> str:
     return "Lab-" + secrets.token_urlsafe(15) + "9a"
 
 
+LAB_ACCOUNT = "casadmin"
+DEFAULT_NETBIOS_DOMAIN = "CONTOSO"
+
+
 @dataclass
 class LabCredentials:
     """The one account the lab accepts. It is a lab: printing it is the point."""
 
-    username: str = "CONTOSO\\casadmin"
+    username: str = f"{DEFAULT_NETBIOS_DOMAIN}\\{LAB_ACCOUNT}"
     password: str = field(default_factory=_random_password)
+
+    @classmethod
+    def for_organisation(cls, organisation: object, password: str | None = None) -> LabCredentials:
+        """``DOMAIN\\casadmin`` in the organisation's own domain (its ``netbios_domain``, else
+        CONTOSO); a random password unless one is given."""
+        domain = str(getattr(organisation, "netbios_domain", "") or DEFAULT_NETBIOS_DOMAIN)
+        username = f"{domain}\\{LAB_ACCOUNT}"
+        return cls(username, password) if password else cls(username)
 
     def __repr__(self) -> str:
         return f"LabCredentials(username={self.username!r}, password='***')"
@@ -103,7 +115,7 @@ class Lab:
         # WinRM's AllowUnencrypted, false as on Windows: over HTTP only NTLM-sealed messages are
         # accepted, so Basic over HTTP is refused unless a test opts in to the lenient setting.
         self.allow_unencrypted = allow_unencrypted
-        self.credentials = credentials or LabCredentials()
+        self.credentials = credentials or LabCredentials.for_organisation(organisation)
         # One journal and one set of faults for the wire side and the Exchange side: a cmdlet
         # fault set through the lab (or its control API) must reach the cmdlets, and the journal
         # must show commands and cmdlets in one sequence. Adopt the organisation's own when none
@@ -141,7 +153,7 @@ class Lab:
         service = WSManService(self._shells, self.journal, self.hostname, "", self._stop)
         control = ControlAPI(
             self.organisation, self.faults, self.journal, self.token,
-            on_reset=self._shells.clear,
+            on_reset=self._shells.clear, shells=self._shells.report,
         )
         config = EndpointConfig(
             service=service,
@@ -181,6 +193,8 @@ class Lab:
 
     @property
     def open_shells(self) -> int:
+        """Shells created and not deleted (also ``GET /lab/shells``): 0 once every client
+        cleaned up, whatever failed on the way."""
         return len(self._shells) if self._shells is not None else 0
 
     def stop(self) -> None:

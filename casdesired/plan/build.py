@@ -1,6 +1,12 @@
-"""Making a plan end to end: connect, read the live organisation once, diff, wrap as a Plan.
+"""Making a plan end to end: connect, read the live organisation once, diff, build the Plan.
 
-Used by ``casdesired plan`` and by apply (which re-reads to check a saved plan is not stale).
+The path of the desired state, each module once: :func:`make_plan` reads the live organisation
+(``casdesired.live``), :func:`plan_from_live` diffs it with the Exchange changes and the extra
+sources (DNS: ``casdesired.dns.source``) in one change set, withheld once
+(``casdesired.changes``), and :func:`assemble` builds the immutable :class:`Plan` with what
+needs ``--force`` computed from the whole set (``casdesired.plan.thresholds``).
+
+Used by ``casdesired plan``, by apply (a plan made under the lock) and for rollback plans.
 """
 
 from __future__ import annotations
@@ -10,11 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from casdesired import model
+from casdesired.changes.changeset import ChangeSet
 from casdesired.changes.diff import diff
-from casdesired.desired.config import DesiredState, Organisation
-from casdesired.live.reader import LiveState, read_live
+from casdesired.desired.config import DesiredState, Organisation, Policy
+from casdesired.dns.source import DnsSource
+from casdesired.live.mailboxes import Counter, count_mailboxes
+from casdesired.live.reader import read_live
+from casdesired.live.state import LiveState
 from casdesired.plan.depends import live_objects
-from casdesired.plan.dns import attach_dns
 from casdesired.plan.plan import Plan
 from casdesired.plan.thresholds import needs_force
 from casdesired.transport.winrm import AgentClient, target_from_config
@@ -74,10 +83,18 @@ def make_plan(
     sites: Iterable[str] | None = None,
     progress: Progress | None = None,
 ) -> PlanRun:
-    """Read the live organisation (one command execution), diff it, and build the plan."""
+    """Read the live organisation (one command execution), diff it, count the mailboxes of the
+    databases it rebinds (one more, only if it rebinds any), and build the plan."""
     scope = list(sites) if sites is not None else None
     live = read_live(client, nlb_hosts=nlb_hosts(desired, scope), progress=progress)
-    return PlanRun(plan=plan_from_live(desired, live, sites=scope, progress=progress), live=live)
+    plan = plan_from_live(
+        desired,
+        live,
+        sites=scope,
+        progress=progress,
+        count=lambda databases: count_mailboxes(client, databases, progress),
+    )
+    return PlanRun(plan=plan, live=live)
 
 
 def plan_from_live(
@@ -86,26 +103,63 @@ def plan_from_live(
     *,
     sites: Iterable[str] | None = None,
     progress: Progress | None = None,
+    count: Counter | None = None,
 ) -> Plan:
-    """The plan for ``desired`` against a live state already read (plan and apply share it)."""
+    """The plan for ``desired`` against a live state already read (plan and apply share it).
+
+    ``count`` counts the mailboxes of the databases the plan moves (None: leave them 0)."""
     scope = list(sites) if sites is not None else None
     if progress:
         progress("comparing with the desired state")
-    changeset = diff(desired, live, sites=scope)
-    plan = Plan.from_changeset(
+    dns = DnsSource(desired, scope, progress=progress)
+    changeset = diff(desired, live, sites=scope, sources=(dns,))
+    moved = changeset.databases_moved()
+    if count is not None and moved:
+        changeset = changeset.with_mailbox_counts(count(moved))
+    return assemble(
         changeset,
         organisation=desired.organisation.name,
         endpoint=desired.organisation.connection.endpoint,
-        live_fingerprint=live.fingerprint(),
+        live=live,
         desired_digest=desired.digest(),
+        policy=desired.organisation.policy,
+        root=str(desired.organisation.path),
+        desired_files=desired.file_digests(),
+        dns_checked=dns.checked_sites,
     )
-    plan.depends_on = live_objects(live, scope)
-    plan.root = str(desired.organisation.path)
-    if progress:
-        progress("checking DNS")
-    attach_dns(plan, desired, sites=scope)
-    # After the DNS record changes joined: a record delete needs --force like any delete.
-    plan.needs_force = needs_force(
-        plan.changes, len(live.estate.databases), desired.organisation.policy
+
+
+def assemble(
+    changeset: ChangeSet,
+    *,
+    organisation: str,
+    endpoint: str,
+    live: LiveState,
+    desired_digest: str,
+    policy: Policy,
+    root: str | None = None,
+    desired_files: Mapping[str, str] | None = None,
+    dns_checked: tuple[str, ...] | None = None,
+) -> Plan:
+    """The one way a :class:`Plan` is built: from a settled change set and the live state it
+    depends on, with what apply will refuse without ``--force`` computed from the whole set."""
+    return Plan(
+        organisation=organisation,
+        endpoint=endpoint,
+        live_fingerprint=live.fingerprint(),
+        desired_digest=desired_digest,
+        changes=changeset.changes,
+        findings=changeset.findings,
+        withheld=changeset.withheld,
+        unmanaged=changeset.unmanaged,
+        sites=changeset.sites,
+        depends_on=live_objects(live, changeset.sites),
+        needs_force=tuple(
+            needs_force(
+                changeset.changes, len(live.estate.databases), policy, changeset.findings
+            )
+        ),
+        root=root,
+        desired_files=dict(desired_files) if desired_files is not None else None,
+        dns_checked=dns_checked,
     )
-    return plan

@@ -1,10 +1,13 @@
 """The plan: plain data that renderers show and apply carries out, saved as versioned JSON.
 
-A plan holds the ordered changes, the findings (blocking ones withhold their site's changes,
-which are kept apart in ``withheld``), the safety notes people must read before applying
+A plan holds the ordered changes (Exchange's and DNS records'), the findings (blocking ones
+withhold their site's changes, which are kept apart in ``withheld``; DNS ones may block apply),
+what apply will refuse without ``--force``, the safety notes people must read before applying
 (mailboxes behind each rebinding, the Outlook profile trap), the unmanaged objects, and what it
-was computed from: the live state's fingerprint and the desired state's digest, so apply can
-refuse a stale plan. It never holds a credential.
+was computed from: the live state's fingerprint and the desired state's digest (and each
+desired-state file's), so apply can refuse a stale plan and name what changed. It never holds a
+credential. It is built once (:func:`casdesired.plan.build.assemble`) and never changes
+afterwards.
 
 ``to_json()`` is documented by ``schemas/plan.schema.json`` (``format_version: 1``). A saved file
 carries a checksum over its content; :meth:`Plan.load` refuses a file that fails the schema, the
@@ -26,10 +29,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from casdesired import model
 from casdesired.atomicfile import write_atomic
-from casdesired.changes.diff import ChangeSet
-from casdesired.changes.findings import Finding, Unmanaged
 from casdesired.changes.types import (
+    EXCHANGE_CHANGES,
     OUTLOOK_PROFILE_WARNING,
     Action,
     ArrayUpdate,
@@ -38,10 +41,19 @@ from casdesired.changes.types import (
     Change,
     change_from_json,
 )
+from casdesired.changes.unmanaged import Unmanaged
+from casdesired.dns.records import RECORD_CHANGES
 from casdesired.errors import CasdesiredError
-from casdesired.plan.dnsnote import DnsNote
+from casdesired.findings import Finding, Source
+from casdesired.plan.thresholds import dns_blocking, fixed_names
 
 FORMAT_VERSION = 1
+
+CHANGE_TYPES: dict[str, type[Change]] = {c.kind: c for c in (*EXCHANGE_CHANGES, *RECORD_CHANGES)}
+"""Every kind of change a plan carries (and a plan file may hold)."""
+
+ROLLBACK_DIGEST = "rollback of plan {plan_id}"
+"""The ``desired_digest`` of a rollback plan: it restores live values, not a desired state."""
 
 
 class PlanFileError(CasdesiredError):
@@ -110,53 +122,37 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    """What ``casdesired plan`` computed; renderers only read it."""
+    """What ``casdesired plan`` computed; renderers only read it, apply carries it out."""
 
     organisation: str
     endpoint: str
     live_fingerprint: str
     desired_digest: str
-    changes: list[Change] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    withheld: list[Change] = field(default_factory=list)
-    unmanaged: list[Unmanaged] = field(default_factory=list)
+    changes: tuple[Change, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    """Every finding: the diff's (errors withhold their site) and DNS's (:attr:`dns`)."""
+    withheld: tuple[Change, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
     sites: tuple[str, ...] | None = None
     """The sites the run was limited to (``--site``); None: all declared sites."""
     depends_on: dict[str, str] | None = None
     """Per-object fingerprints of the live objects it depends on (casdesired.plan.depends)."""
-    dns: list[DnsNote] = field(default_factory=list)
-    """DNS findings (casdesired.plan.dns): shown apart from the changes; some block apply."""
-    needs_force: list[str] = field(default_factory=list)
+    needs_force: tuple[str, ...] = ()
     """Why apply will refuse this plan unless ``--force`` (casdesired.plan.thresholds)."""
+    desired_files: dict[str, str] | None = None
+    """SHA-256 of each desired-state file it was made from (relative path -> hex digest);
+    None in rollback plans and in plan files from before it was recorded."""
+    dns_checked: tuple[str, ...] | None = None
+    """The sites whose names were asked of the organisation's resolvers (``dns.resolvers``):
+    every site in scope when resolvers are configured, none when not; None when not recorded
+    (plans saved before it, rollback plans). A checked site without DNS findings is fine."""
     root: str | None = field(default=None, compare=False)
     """The organisation directory, so renderers meant to be shared (Markdown) can show YAML
     locations relative to it instead of the runner's absolute paths. Not saved."""
     plan_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: str = field(default_factory=_now)
-
-    @classmethod
-    def from_changeset(
-        cls,
-        changeset: ChangeSet,
-        *,
-        organisation: str,
-        endpoint: str,
-        live_fingerprint: str,
-        desired_digest: str,
-    ) -> Plan:
-        return cls(
-            organisation=organisation,
-            endpoint=endpoint,
-            live_fingerprint=live_fingerprint,
-            desired_digest=desired_digest,
-            changes=list(changeset.changes),
-            findings=list(changeset.findings),
-            withheld=list(changeset.withheld),
-            unmanaged=list(changeset.unmanaged),
-            sites=changeset.sites,
-        )
 
     # --- derived facts ------------------------------------------------------------------------
 
@@ -194,6 +190,33 @@ class Plan:
         return [f for f in self.findings if f.blocking]
 
     @property
+    def diff_findings(self) -> list[Finding]:
+        """What the diff found (and the YAML's binding rules): every finding but DNS's."""
+        return [f for f in self.findings if f.source is not Source.DNS]
+
+    @property
+    def dns(self) -> list[Finding]:
+        """DNS findings: shown apart from the changes, never withholding them."""
+        return [f for f in self.findings if f.source is Source.DNS]
+
+    def blocks_apply(self, finding: Finding) -> bool:
+        """A DNS error about a name this plan points databases at and does not fix itself:
+        apply refuses it unless ``--force``."""
+        return finding in self.dns_blocking_apply
+
+    def fixed_by_plan(self, finding: Finding) -> bool:
+        """A DNS record change of this plan makes the name right (before the bindings run)."""
+        return finding.name is not None and model.key(finding.name) in fixed_names(self.changes)
+
+    def dns_label(self, finding: Finding) -> str:
+        """``BLOCKS APPLY`` / ``error`` / ``warning`` (plus what fixes it) for renderers."""
+        if self.blocks_apply(finding):
+            return "BLOCKS APPLY (unless --force)"
+        if self.fixed_by_plan(finding):
+            return f"{finding.severity.value}, fixed by this plan"
+        return finding.severity.value
+
+    @property
     def summary(self) -> str:
         """``Plan: 1 to create, 6 to change, 0 to destroy; 1,234 mailboxes affected``."""
         c = self.counts
@@ -210,9 +233,26 @@ class Plan:
         return text
 
     @property
-    def dns_blocking_apply(self) -> list[DnsNote]:
+    def is_rollback(self) -> bool:
+        """A rollback plan (casdesired.apply.rollback) is pinned to the live state only."""
+        return self.desired_digest.startswith(ROLLBACK_DIGEST.partition("{")[0])
+
+    @property
+    def dns_blocking_apply(self) -> list[Finding]:
         """DNS errors about arrays this plan rebinds databases to: apply needs --force."""
-        return [n for n in self.dns if n.blocks_apply]
+        return dns_blocking(self.dns, self.changes)
+
+    def _dns_json(self, finding: Finding) -> dict[str, Any]:
+        return {
+            "severity": finding.severity.value,
+            "rule": finding.rule,
+            "name": finding.name,
+            "message": finding.message,
+            "site": finding.site,
+            "location": str(finding.location) if finding.location else None,
+            "blocks_apply": self.blocks_apply(finding),
+            "fixed_by_plan": self.fixed_by_plan(finding),
+        }
 
     # --- JSON ---------------------------------------------------------------------------------
 
@@ -231,11 +271,17 @@ class Plan:
             "changes": [_change_json(c) for c in self.changes],
             "safety": [n.to_json() for n in self.safety],
             "needs_force": list(self.needs_force),
-            "findings": [f.to_json() for f in self.findings],
+            "findings": [f.to_json() for f in self.diff_findings],
             "withheld": [_change_json(c) for c in self.withheld],
             "unmanaged": [u.to_json() for u in self.unmanaged],
-            "dns": [n.to_json() for n in self.dns],
+            "dns": [self._dns_json(f) for f in self.dns],
             **({"depends_on": dict(self.depends_on)} if self.depends_on is not None else {}),
+            **(
+                {"desired_files": dict(self.desired_files)}
+                if self.desired_files is not None
+                else {}
+            ),
+            **({"dns_checked": list(self.dns_checked)} if self.dns_checked is not None else {}),
         }
 
     @classmethod
@@ -252,8 +298,8 @@ class Plan:
             where = "/".join(str(p) for p in first.absolute_path) or "(top)"
             raise PlanFileError(f"invalid plan at {where}: {first.message}")
         try:
-            changes = [_change_from(c) for c in data["changes"]]
-            withheld = [_change_from(c) for c in data["withheld"]]
+            changes = tuple(_change_from(c) for c in data["changes"])
+            withheld = tuple(_change_from(c) for c in data["withheld"])
         except BadChange as exc:
             raise PlanFileError(f"invalid plan: {exc}") from None
         sites = data.get("sites")
@@ -263,13 +309,17 @@ class Plan:
             live_fingerprint=data["live_fingerprint"],
             desired_digest=data["desired_digest"],
             changes=changes,
-            findings=[Finding.from_json(f) for f in data["findings"]],
+            findings=(
+                *(Finding.from_json(f) for f in data["findings"]),
+                *(Finding.from_json(n, Source.DNS) for n in data.get("dns", [])),
+            ),
             withheld=withheld,
-            unmanaged=[Unmanaged.from_json(u) for u in data["unmanaged"]],
-            dns=[DnsNote.from_json(n) for n in data.get("dns", [])],
-            needs_force=[str(r) for r in data.get("needs_force", [])],
+            unmanaged=tuple(Unmanaged.from_json(u) for u in data["unmanaged"]),
+            needs_force=tuple(str(r) for r in data.get("needs_force", [])),
             sites=tuple(sites) if sites is not None else None,
             depends_on=dict(data["depends_on"]) if "depends_on" in data else None,
+            desired_files=dict(data["desired_files"]) if "desired_files" in data else None,
+            dns_checked=tuple(data["dns_checked"]) if "dns_checked" in data else None,
             plan_id=data["plan_id"],
             created_at=data["created_at"],
         )
@@ -358,7 +408,7 @@ def _change_json(change: Change) -> dict[str, Any]:
 
 
 def _change_from(entry: Mapping[str, Any]) -> Change:
-    change = change_from_json(entry["data"])
+    change = change_from_json(entry["data"], CHANGE_TYPES)
     if change.kind != entry["kind"] or change.action is not Action(entry["action"]):
         raise BadChange(f"change {entry.get('identity')!r}: kind does not match its data")
     if [i.to_json() for i in change.invocations()] != entry["invocations"]:

@@ -90,10 +90,10 @@ class TextRenderer:
                 console.print(
                     Text(f"    For these users, {OUTLOOK_PROFILE_WARNING}.", style="yellow")
                 )
-        if plan.findings:
+        if plan.diff_findings:
             console.print()
             console.print(Text("Findings:", style="bold"))
-            for finding in plan.findings:
+            for finding in plan.diff_findings:
                 style = "bold red" if finding.blocking else "yellow"
                 label = "BLOCKING" if finding.blocking else "warning"
                 where = f"{clean(finding.location)}: " if finding.location else ""
@@ -107,10 +107,11 @@ class TextRenderer:
             console.print()
             console.print(Text("DNS (apart from the changes):", style="bold"))
             for dns_item in plan.dns:
-                quiet = dns_item.severity.value == "warning" or dns_item.fixed_by_plan
-                style = "bold red" if dns_item.blocks_apply else ("yellow" if quiet else "red")
+                quiet = dns_item.severity.value == "warning" or plan.fixed_by_plan(dns_item)
+                blocks = plan.blocks_apply(dns_item)
+                style = "bold red" if blocks else ("yellow" if quiet else "red")
                 where = f"{clean(dns_item.location)}: " if dns_item.location else ""
-                line = f"  {dns_item.label} [{clean(dns_item.rule)}] {where}"
+                line = f"  {plan.dns_label(dns_item)} [{clean(dns_item.rule)}] {where}"
                 console.print(Text(line + clean(dns_item.message), style=style))
         if plan.withheld:
             console.print()

@@ -1,8 +1,10 @@
 """Turning what pywinrm and requests raise into messages a Windows administrator can act on.
 
 Every message names the endpoint and the step that failed, lists the usual causes, and never
-contains a secret (messages are built from names; :func:`scrub` removes any secret that a
-library message might still carry).
+contains a secret. casdesired's own words are built from names and never pass through
+:func:`scrub`: masking a password inside them would tell the reader what it is ("the user name
+or password is ***" says it is "wrong"). Only text that came from outside (a server's fault
+reason, a library's exception text, the agent's stderr) is scrubbed, where it is quoted.
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ _CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every (non-trivial) secret replaced by ``***``."""
+    """``text`` with every (non-trivial) secret replaced by ``***``.
+
+    For text from OUTSIDE only (see the module docstring), never for a message casdesired
+    composed around it: scrub the quoted part, then compose.
+    """
     for secret in secrets:
         if secret and len(secret) >= 3:
             text = text.replace(secret, "***")
@@ -95,15 +101,39 @@ def describe(
     connect_timeout: float,
     read_timeout: float,
     credential_source: str | None = None,
+    secrets: Iterable[str | None] = (),
+    authenticated: bool = False,
+    refused: bool = False,
+    answered_before: bool = False,
 ) -> CasdesiredError:
-    """The user-facing error for a failure of one WinRM step (``step`` says which)."""
+    """The user-facing error for a failure of one WinRM step (``step`` says which).
+
+    ``authenticated``: the service accepted an earlier request of the same session, so the
+    credentials worked a moment ago. ``refused``: the service answered this step with HTTP
+    401, even if what pywinrm raised says something else (NTLM re-authenticates after a 401
+    and re-sends a message sealed with the old keys, which the service then refuses with 400).
+    ``answered_before``: an earlier WS-Man operation of the session got its answer, so the
+    URL is the WinRM service. ``secrets`` are masked in the text from outside that a message
+    quotes.
+    """
     where = f"the WinRM service at {url}"
     if isinstance(exc, CasdesiredError):
         return exc
     # requests_ntlm raises PermissionError when the server refuses NTLM outright (a 401 with
     # no challenge): to the user it is the same thing, rejected credentials.
     ntlm_refused = isinstance(exc, PermissionError) and "NTLM" in str(exc)
-    if isinstance(exc, InvalidCredentialsError) or ntlm_refused:
+    rejected = isinstance(exc, InvalidCredentialsError) or ntlm_refused
+    if (rejected or refused) and authenticated:
+        return ConnectionFailed(
+            f"{where} refused the request with HTTP 401 while {step}, after the connection "
+            f"had authenticated ({transport} authentication). The "
+            "session was reset on the host (the WinRM service restarted, or a proxy or load "
+            "balancer moved the connection), or the account's credentials stopped being valid "
+            "meanwhile (password changed, account locked out or disabled). Run casdesired "
+            "again; if the credentials are then rejected from the start, the account is the "
+            "problem."
+        )
+    if rejected or refused:
         causes = "".join(
             f"\n  - {c}" for c in _credential_causes(transport, url, credential_source)
         )
@@ -114,11 +144,19 @@ def describe(
     if isinstance(exc, WSManFaultError):
         code = exc.wsman_fault_code
         code_text = f" (WSManFault code {code}, 0x{code:08X})" if code is not None else ""
-        reason = " ".join((exc.reason or "no reason given").split())
+        reason = scrub(" ".join((exc.reason or "no reason given").split()), secrets)
         return ConnectionFailed(
             f"{where} answered with a WS-Management fault while {step}: {reason}{code_text}"
         )
     if isinstance(exc, WinRMTransportError):
+        if answered_before:
+            return ConnectionFailed(
+                f"{where} answered HTTP {exc.code} while {step}, without a WS-Management "
+                "fault, after the steps before it had worked. Look at the host's WinRM event "
+                "log (Microsoft-Windows-WinRM/Operational) for what the service did with the "
+                "request, and at anything between (a proxy, a load balancer) that may answer "
+                "for it."
+            )
         return ConnectionFailed(
             f"{where} answered HTTP {exc.code} while {step}, without a WS-Management fault. "
             "Check that the URL is the WinRM listener (…/wsman on port 5985 or 5986) and not "
@@ -127,7 +165,7 @@ def describe(
     if isinstance(exc, WinRMOperationTimeoutError):
         return ConnectionFailed(f"{where} timed out the operation while {step}.")
     if isinstance(exc, requests.exceptions.SSLError):
-        return ConnectionFailed(_tls_message(url, str(exc)))
+        return ConnectionFailed(_tls_message(url, str(exc), secrets))
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return ConnectionFailed(
             f"Timed out after {connect_timeout:g} s connecting to {_host_port(url)} while "
@@ -142,31 +180,63 @@ def describe(
     if isinstance(exc, requests.exceptions.ConnectionError):
         return ConnectionFailed(_connection_message(url, step, str(exc)))
     if isinstance(exc, WinRMError):
-        return ConnectionFailed(f"WinRM failed while {step} with {url}: {exc}")
+        return ConnectionFailed(f"WinRM failed while {step} with {url}: {scrub(str(exc), secrets)}")
     if isinstance(exc, (StopIteration, ValueError, SyntaxError)):
         # pywinrm parses answers with ElementTree and next(): a non-WS-Man answer lands here.
         return ProtocolError(f"{where} sent an answer that is not WS-Management while {step}.")
-    return ConnectionFailed(f"WinRM failed while {step} with {url}: {type(exc).__name__}: {exc}")
+    detail = scrub(f"{type(exc).__name__}: {exc}", secrets)
+    return ConnectionFailed(f"WinRM failed while {step} with {url}: {detail}")
 
 
-def _tls_message(url: str, detail: str) -> str:
-    if "CERTIFICATE_VERIFY_FAILED" in detail or "certificate verify failed" in detail:
+_CA_ADVICE = (
+    "If the WinRM certificate comes from your own CA, give casdesired that CA's "
+    "certificate(s) as a PEM file with connection.tls.ca_bundle in the organisation file; make "
+    "sure the URL's host name is one the certificate names (its subject alternative names)."
+)
+_NAME_ADVICE = (
+    "Put a name the certificate names (its subject alternative names; usually the host's FQDN) "
+    "in connection.endpoint, or have the certificate reissued to name the one you use."
+)
+# OpenSSL's reasons for distrusting the issuer, as Python's ssl module words them.
+_UNTRUSTED_ISSUER = (
+    "unable to get local issuer certificate",
+    "self-signed certificate",
+    "self signed certificate",
+    "unable to get issuer certificate",
+)
+
+
+def _tls_message(url: str, detail: str, secrets: Iterable[str | None] = ()) -> str:
+    host = urlsplit(url).hostname or url
+    verify = re.search(r"certificate verify failed: ([^(')\]]+)", detail)
+    quoted = scrub(verify.group(1).strip().rstrip(",."), secrets) if verify else ""
+    if "IP address mismatch" in detail:
+        reason = f"its certificate does not name the IP address {host} in the URL"
+        advice = _NAME_ADVICE
+    elif "Hostname mismatch" in detail or "doesn't match" in detail:
+        reason = f"its certificate does not name the host {host} in the URL"
+        advice = _NAME_ADVICE
+    elif "certificate has expired" in detail or "certificate is not yet valid" in detail:
+        reason = f"its certificate is outside its validity period ({quoted})"
+        advice = (
+            "Renew the WinRM certificate, and check the clocks of the host and of the machine "
+            "casdesired runs on."
+        )
+    elif any(marker in detail for marker in _UNTRUSTED_ISSUER):
         reason = "its certificate is not signed by a CA casdesired trusts"
-        match = re.search(r"certificate verify failed: ([^(')\]]+)", detail)
-        if match:
-            reason += f" ({match.group(1).strip()})"
-        if "Hostname mismatch" in detail or "doesn't match" in detail:
-            reason = "its certificate does not name the host in the URL"
+        reason += f" ({quoted})" if quoted else ""
+        advice = _CA_ADVICE
+    elif verify is not None or "CERTIFICATE_VERIFY_FAILED" in detail:
+        reason = "its certificate could not be verified"
+        reason += f" ({quoted})" if quoted else ""
+        advice = _CA_ADVICE
     elif "WRONG_VERSION_NUMBER" in detail:
         reason = "it does not speak TLS on that port (is it the HTTP listener, 5985?)"
+        advice = "Use https:// with the HTTPS listener's port (5986), or http:// with 5985."
     else:
         reason = "the TLS handshake failed"
-    return (
-        f"TLS verification failed for {url}: {reason}. If the WinRM certificate comes from "
-        "your own CA, give casdesired that CA's certificate(s) as a PEM file with "
-        "connection.tls.ca_bundle in the organisation file; make sure the URL's host name is "
-        "one the certificate names (its subject alternative names)."
-    )
+        advice = _CA_ADVICE
+    return f"TLS verification failed for {url}: {reason}. {advice}"
 
 
 def _connection_message(url: str, step: str, detail: str) -> str:

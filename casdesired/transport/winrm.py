@@ -3,28 +3,27 @@
 One run = one shell (codepage 65001, so non-ASCII names survive), one command (the short
 ``-EncodedCommand`` bootstrap from :mod:`casdesired.agent.protocol`), the agent plus its
 request sent on stdin, output received until the command is done, then the command and the
-shell are cleaned up whatever happened. The answer is the framed response on stdout; anything
-else the host prints is ignored.
+shell are cleaned up whatever happened (see :mod:`casdesired.transport.session`). The answer
+is the framed response on stdout; anything else the host prints is ignored.
 """
 
 from __future__ import annotations
 
-import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, cast
+from typing import Literal, cast
 from urllib.parse import urlsplit
 
 import winrm.transport
 from winrm.exceptions import WinRMOperationTimeoutError
-from winrm.protocol import Protocol
 
 from casdesired.agent import protocol
 from casdesired.agent.script import agent_script
 from casdesired.desired.config import Connection, display_url, url_has_credentials
 from casdesired.errors import (
-    CasdesiredError,
+    AgentNotStarted,
     ConfigError,
     ConnectionFailed,
     ProtocolError,
@@ -32,7 +31,8 @@ from casdesired.errors import (
     UnsupportedExchange,
 )
 from casdesired.transport import credentials
-from casdesired.transport.errors import clean_stderr, describe, scrub
+from casdesired.transport.errors import clean_stderr, scrub
+from casdesired.transport.session import WinRMSession, close_shell
 
 TransportName = Literal["basic", "ntlm", "kerberos", "credssp", "certificate"]
 TRANSPORTS: tuple[TransportName, ...] = ("basic", "ntlm", "kerberos", "credssp", "certificate")
@@ -43,8 +43,6 @@ STDIN_CHUNK_BYTES = 64 * 1024
 # Receive that long before answering "no output yet").
 READ_TIMEOUT_MARGIN_SECONDS = 10.0
 EXCHANGE_2013_MARKER = "Exchange Server 2013 or later"
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -163,14 +161,17 @@ class AgentClient:
     """Runs agent requests against one target; counts what it costs.
 
     ``requests``: WS-Man operations sent (Create, Command, Send, Receive, Signal, Delete);
-    ``executions``: commands started (one per :meth:`run`).
+    ``executions``: commands started (one per :meth:`run`). ``warn`` receives one line for
+    the user when something went wrong that is not the run's result (a shell that could not
+    be closed); by default it is printed on stderr.
     """
 
-    def __init__(self, target: WinRMTarget) -> None:
+    def __init__(self, target: WinRMTarget, *, warn: Callable[[str], None] | None = None) -> None:
         self.target = target
         self.requests = 0
         self.executions = 0
         self.last_host = ""
+        self.warn = warn or _print_warning
         _check_extras(target.transport)
 
     def make_request(
@@ -184,7 +185,8 @@ class AgentClient:
     def run(self, request: protocol.Request) -> protocol.Response:
         """Run the agent once with ``request``; the agent's response.
 
-        Raises :class:`ConnectionFailed` (network, TLS, credentials, WS-Man faults),
+        Raises :class:`ConnectionFailed` (network, TLS, credentials, WS-Man faults; its
+        subclass :class:`AgentNotStarted` when it failed before the agent could start),
         :class:`ProtocolError` (no or corrupt response), :class:`UnsupportedExchange`
         (Exchange 2013 or later) or :class:`ReadFailed` (the agent could not start).
         Failures of single invocations are not raised: they are in the response's results.
@@ -196,68 +198,60 @@ class AgentClient:
 
     # --- the WinRM exchange -------------------------------------------------------------------
 
-    def _protocol(self) -> Protocol:
-        t = self.target
-        operation = max(1, math.ceil(t.operation_timeout))
-        try:
-            proto = Protocol(
-                endpoint=t.url,
-                transport=t.transport,
-                username=t.username,
-                password=t.password,
-                ca_trust_path=t.ca_trust_path if t.ca_trust_path else None,  # type: ignore[arg-type]
-                cert_pem=t.cert_pem,
-                cert_key_pem=t.cert_key_pem,
-                server_cert_validation="validate" if t.server_cert_validation else "ignore",
-                read_timeout_sec=max(operation + 1, math.ceil(t.read_timeout)),
-                operation_timeout_sec=operation,
-                message_encryption=t.message_encryption,
-                proxy=t.proxy,
-            )
-        except Exception as exc:  # pywinrm validates its arguments here
-            raise self._describe(exc, "preparing the connection") from None
-        # pywinrm applies one timeout to connect and read; requests accepts a (connect, read)
-        # pair, so an unreachable host fails after connect_timeout, not the long read timeout.
-        cast(Any, proto.transport).read_timeout_sec = (t.connect_timeout, t.read_timeout)
-        return proto
-
     def _execute(self, stdin: bytes) -> tuple[bytes, bytes, int]:
-        proto = self._protocol()
+        session = WinRMSession(self.target)
         shell_id: str | None = None
         command_id: str | None = None
         try:
-            shell_id = self._op("opening a shell", proto.open_shell, codepage=65001, noprofile=True)
-            executable, arguments = protocol.command_line()
-            command_id = self._op(
-                "starting the agent", proto.run_command, shell_id, executable, arguments
-            )
+            try:
+                shell_id = session.op(
+                    "opening a shell", session.proto.open_shell, codepage=65001, noprofile=True
+                )
+                executable, arguments = protocol.command_line()
+                command_id = session.op(
+                    "starting the agent", session.proto.run_command, shell_id, executable,
+                    arguments,
+                )
+            except ConnectionFailed as exc:
+                # The agent and its request travel on stdin, not one byte of which was sent:
+                # whatever the server did with the shell or command, nothing of this ran.
+                raise AgentNotStarted(str(exc)) from None
             self.executions += 1
             chunks = [
                 stdin[i : i + STDIN_CHUNK_BYTES] for i in range(0, len(stdin), STDIN_CHUNK_BYTES)
             ]
             for index, chunk in enumerate(chunks):
                 last = index == len(chunks) - 1
-                self._op(
+                session.op(
                     "sending the request",
-                    proto.send_command_input,
+                    session.proto.send_command_input,
                     shell_id,
                     command_id,
                     chunk,
                     end=last,
                 )
-            return self._receive(proto, shell_id, command_id)
+            return self._receive(session, shell_id, command_id)
         finally:
-            self._cleanup(proto, shell_id, command_id)
+            # Also after Ctrl-C: a shell left open counts against the account's shell quota.
+            notice = close_shell(session, shell_id, command_id)
+            self.requests += session.requests
+            if notice:
+                self.warn(notice)
 
-    def _receive(self, proto: Protocol, shell_id: str, command_id: str) -> tuple[bytes, bytes, int]:
+    def _receive(
+        self, session: WinRMSession, shell_id: str, command_id: str
+    ) -> tuple[bytes, bytes, int]:
         """Collect output until the command is done (pywinrm's own loop would wait forever)."""
         deadline = time.monotonic() + self.target.command_timeout
         stdout: list[bytes] = []
         stderr: list[bytes] = []
         while True:
             try:
-                out, err, code, done = self._op(
-                    "reading the agent's output", proto.get_command_output_raw, shell_id, command_id
+                out, err, code, done = session.op(
+                    "reading the agent's output",
+                    session.proto.get_command_output_raw,
+                    shell_id,
+                    command_id,
                 )
             except WinRMOperationTimeoutError:
                 # No output within the OperationTimeout: normal while the agent works.
@@ -271,48 +265,6 @@ class AgentClient:
                     f"the agent on {self.target.url} did not finish within "
                     f"{self.target.command_timeout:g} s; casdesired stopped waiting"
                 )
-
-    def _cleanup(self, proto: Protocol, shell_id: str | None, command_id: str | None) -> None:
-        # Best effort: a failure here must not hide the result or the original error, and the
-        # server reclaims idle shells itself.
-        try:
-            if shell_id and command_id:
-                self.requests += 1
-                proto.cleanup_command(shell_id, command_id)
-        except Exception:  # noqa: S110
-            pass
-        try:
-            if shell_id:
-                self.requests += 1
-                proto.close_shell(shell_id)
-        except Exception:  # noqa: S110
-            pass
-        finally:
-            proto.transport.close_session()
-
-    def _op(self, step: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """One WS-Man operation, counted, with its failure turned into a user-facing error."""
-        self.requests += 1
-        try:
-            return call(*args, **kwargs)
-        except WinRMOperationTimeoutError:
-            raise
-        except Exception as exc:
-            raise self._describe(exc, step) from None
-
-    def _describe(self, exc: BaseException, step: str) -> CasdesiredError:
-        error = describe(
-            exc,
-            url=self.target.url,
-            transport=self.target.transport,
-            step=step,
-            connect_timeout=self.target.connect_timeout,
-            read_timeout=self.target.read_timeout,
-            credential_source=self.target.credential_source,
-        )
-        text = str(error)
-        clean = scrub(text, self.target.secrets)
-        return error if clean == text else type(error)(clean)
 
     # --- the agent's answer -------------------------------------------------------------------
 
@@ -331,14 +283,20 @@ class AgentClient:
             raise ProtocolError(f"{exc}{said}") from None
         self.last_host = response.host
         if response.fatal:
+            # The agent's words come from the host: only they are scrubbed, never ours around
+            # them (and the marker is looked for before, so a secret cannot hide it).
             fatal = scrub(response.fatal, self.target.secrets)
-            if EXCHANGE_2013_MARKER in fatal:
+            if EXCHANGE_2013_MARKER in response.fatal:
                 raise UnsupportedExchange(fatal)
-            where = response.host or self.target.url
+            where = scrub(response.host, self.target.secrets) if response.host else self.target.url
             raise ReadFailed(
                 f"the agent on {where} could not start, so nothing was read or changed: {fatal}"
             )
         return response
+
+
+def _print_warning(text: str) -> None:
+    print(f"casdesired: warning: {text}", file=sys.stderr)
 
 
 def _check_extras(transport: str) -> None:

@@ -136,3 +136,55 @@ def test_keepalive_round_trips_and_rejects_nonsense() -> None:
     data["keepalive"]["interval_seconds"] = 0
     with pytest.raises(ProtocolError, match="interval_seconds"):
         protocol.Request.from_json(data)
+
+
+def test_the_agents_fenced_commands_are_protocols_list_and_every_write_is_fenced() -> None:
+    match = re.search(r"(?s)\$FencedCmdlets\s*=\s*@\((.*?)\)", CODE)
+    assert match, "agent.ps1 must spell out $FencedCmdlets"
+    listed = re.findall(r"'([A-Za-z]+-[A-Za-z0-9]+)'", match.group(1))
+    assert listed == list(protocol.FENCED_CMDLETS)
+    assert re.fullmatch(r"[\s,]*", re.sub(r"'[A-Za-z]+-[A-Za-z0-9]+'", "", match.group(1)))
+    # Every allowed command that is not a read or the agent's own lock function writes.
+    writes = {
+        c for c in protocol.ALLOWED_CMDLETS
+        if not c.startswith("Get-") and "-Casdesired" not in c
+    }
+    assert writes == set(protocol.FENCED_CMDLETS)
+
+
+def test_the_fence_is_checked_before_each_invocation_with_protocols_text() -> None:
+    fence = function_body("Invoke-AgentFence")
+    before, _, after = protocol.FENCED.partition("{cmdlet}")
+    assert f"'{before}'" in fence
+    assert f"'{after.partition('{message}')[0]}'" in fence
+    assert f"'{after.partition('{message}')[2]}'" in fence
+    assert "$FencedCmdlets -contains $cmdlet" in fence and "Assert-CasdesiredFence" in fence
+    check = function_body("Assert-CasdesiredFence")
+    assert "Open-LockFile" in check and "Assert-LockHeld" in check
+    assert "[CmdletBinding()]" not in check  # the agent's own step, not a command to name
+    main = CODE[CODE.index(MAIN):]
+    assert "$KeepaliveState['fence'] = Get-Field $request 'fence'" in main
+    loop = main[main.rindex("foreach ($invocation in $invocations) {"):]
+    assert (loop.index("Invoke-AgentKeepalive") < loop.index("Invoke-AgentFence $invocation")
+            < loop.index("Invoke-AgentInvocation"))
+
+
+def test_an_ended_lock_id_is_recorded_by_exit_and_remove_and_refused_by_enter() -> None:
+    assert "Register-LockEnd $LockId" in function_body("Exit-CasdesiredLock")
+    assert "Register-LockEnd $LockId" in function_body("Remove-CasdesiredLock")
+    enter = function_body("Enter-CasdesiredLock")
+    # Under the handle, before the lock is read: no release can slip between check and take.
+    assert enter.index("Open-LockFile -Create") < enter.index("Assert-LockNotEnded $LockId")
+    # The refusal's text: its string literals joined, as PowerShell's + joins them.
+    thrown = function_body("Assert-LockNotEnded").split("throw", 1)[1]
+    literals = re.findall(r"\"([^\"]*)\"|'([^']*)'", thrown)
+    text = "".join(double or single for double, single in literals)
+    assert text.replace("$LockId", "{lock_id}") == locks.ENDED
+    assert "$EndedDir = Join-Path $LockRoot 'released'" in CODE
+    assert locks.ENDED_DIR.endswith("\\casdesired\\released\\")
+
+
+def test_fence_round_trips() -> None:
+    request = protocol.Request(invocations=(), fence="a-lock")
+    assert protocol.Request.from_json(request.to_json()) == request
+    assert "fence" not in protocol.Request(invocations=()).to_json()

@@ -46,13 +46,15 @@ def test_no_rollback_plan_is_written_when_the_state_after_the_apply_could_not_be
 def test_changes_of_unknown_outcome_are_left_out_of_the_rollback_and_the_report_says_so(
     env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Batches of 3: the connection drops on batch 2's Command (its agent never starts), so
-    # BR-DB01..03 are "unknown" — and were in fact never rebound.
+    # Batches of 3: the connection drops on batch 2's Receive (its agent did start: a drop on
+    # its Command would leave them "not attempted"), so BR-DB01..03 are "unknown".
     monkeypatch.setenv(MAX_BATCH_ENV, "3")
     saved = env.tmp / "before.json"
     assert cli(capsys, "plan", str(env.org_dir), "--out", str(saved))[0] == 0
     changes = Plan.load(saved).changes
-    env.lab.faults.update({"wire": [{"kind": "drop", "action": "Command", "after": 2}]})
+    # One Receive per execution (the lab answers a Receive when its command is done): lock and
+    # read, the mailbox count, batch 1, then batch 2's (the fourth).
+    env.lab.faults.update({"wire": [{"kind": "drop", "action": "Receive", "after": 3}]})
     try:
         code, out, _err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
                               "--audit-log", str(env.audit))
@@ -68,3 +70,46 @@ def test_changes_of_unknown_outcome_are_left_out_of_the_rollback_and_the_report_
     assert not [d for d in undone if "rebind database" in d]
     assert {c.kind for c in rollback.changes} == {"array_delete", "nlb_node_remove",
                                                   "autodiscover"}
+
+
+def test_a_rollback_plan_lists_what_apply_will_refuse_without_force_and_apply_agrees(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The example creates an array and rebinds 5 of 12 databases; its rollback deletes that
+    # array and rebinds the 5 back: a delete and 41.7% of the databases, both above policy.
+    code, out, err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
+                         "--audit-log", str(env.audit))
+    assert code == 0, out + err
+    path = Path(str(_finished(env)["rollback"]))
+    rollback = Plan.load(path)
+    assert [r.split(":")[0] for r in rollback.needs_force] == [
+        "threshold max_rebind_percent", "deletes need --force"
+    ]
+    code, out, err = cli(capsys, "apply", str(path), "--config", str(env.org_dir),
+                         "--auto-approve", "--audit-log", str(env.audit))
+    assert code == 1
+    for reason in rollback.needs_force:
+        assert f"! needs --force: {reason}" in out  # the plan shown before the refusal
+        assert reason in err  # the refusal says the same
+
+
+def test_a_rollback_of_an_fqdn_change_warns_about_the_outlook_profiles_it_moves(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hq = env.org_dir / "hq.yaml"
+    hq.write_text(hq.read_text().replace("fqdn: outlook-hq.contoso.local",
+                                         "fqdn: rpc-hq.contoso.local"))
+    code, out, err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
+                         "--site", "HQ", "--audit-log", str(env.audit))
+    assert code == 0, out + err
+    rollback = Plan.load(Path(str(_finished(env)["rollback"])))
+    [rename] = [c for c in rollback.changes if c.kind == "array_update"]
+    assert rename.describe() == (
+        "update CAS array rpc-hq.contoso.local: FQDN rpc-hq.contoso.local -> "
+        "outlook-hq.contoso.local"
+    )
+    [note] = [n for n in rollback.safety if n.change == "array_update:rpc-hq.contoso.local"]
+    assert note.message.startswith(
+        "the FQDN of array rpc-hq.contoso.local changes to outlook-hq.contoso.local while "
+    )
+    assert note.mailboxes > 0

@@ -216,6 +216,12 @@ def test_a_held_lock_refuses_naming_its_owner_and_unlock_breaks_it(
     assert env.organisation.snapshot()["files"][LOCK_PATH]  # kept in the lab's state file
     code, out, err = cli(capsys, "unlock", "--config", str(env.org_dir))
     assert code == 0 and "ci@runner-7" in out
+    # What the endpoint knows: since when, last renewal (taking it counts), and the command.
+    held = env.current_lock()
+    assert held is not None and held.renewed == held.acquired
+    assert f"since {held.acquired}, last renewed {held.renewed}, lease until" in out
+    assert ("break it with: casdesired unlock 11111111-2222-3333-4444-555555555555 --config "
+            f"{env.org_dir.absolute()}") in out
     code, out, err = cli(capsys, "unlock", "00000000-0000-0000-0000-000000000000",
                          "--config", str(env.org_dir))
     assert code == 1 and "not held" in err

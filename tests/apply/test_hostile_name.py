@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from plan.gfm import tables
 
 from apply.labenv import Env, cli
 
@@ -67,17 +68,21 @@ def test_a_hostile_name_is_planned_escaped_and_applied_byte_for_byte(
     assert f"~ rebind database {shown}: hq-cas02.contoso.local -> {BINDING}" in line
     assert "new line" not in out.replace(shown, "")  # no line of its own
 
-    # Markdown: every character Markdown or HTML would act on as a character reference.
+    # Markdown: backslash escapes (readable as text), the newline shown as \n, and $ as a
+    # character reference (GitHub renders $…$ as math); a CommonMark+GFM parser reads the name
+    # back exactly as the text renderer shows it.
     code, out, err = cli(capsys, "plan", str(env.org_dir), "--format", "markdown")
     assert code == 0, err
     escaped = (
-        "Q&#39;uo&#34;te $(Remove-Item C:&#92;) &#96;back&#96;tick; semi &#124; pipe<br>new line "
+        "Q'uo\"te &#36;(Remove-Item C:\\\\) \\`back\\`tick; semi \\| pipe\\\\nnew line "
         "Ångström Жук 日本"
     )
     row = next(x for x in out.splitlines() if "Remove-Item" in x)
-    assert f"| rebind database {escaped}: hq-cas02.contoso.local -&#62; {BINDING} (" in row
+    assert f"| rebind database {escaped}: hq-cas02.contoso.local -> {BINDING} (" in row
     header = next(x for x in out.splitlines() if x.startswith("| # |"))
     assert row.count(" | ") == header.count(" | ")  # the name's | did not add a column
+    [cell] = [r[1] for t in tables(out) for r in t.rows if "Remove-Item" in r[1]]
+    assert cell.startswith(f"rebind database {shown}: hq-cas02.contoso.local -> {BINDING} (")
 
     # Apply through the CLI: Exchange receives the name byte for byte, as a parameter value.
     mark = int(env.lab.journal.entries()[-1]["seq"])

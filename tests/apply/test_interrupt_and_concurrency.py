@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import IO
 
 import pytest
@@ -157,3 +158,63 @@ def test_the_batch_size_knob_refuses_a_bad_value_before_any_write(
     assert not audit.exists()
     writes = [e for e in env.cmdlets() if str(e["cmdlet"]).startswith(("Set-", "New-", "Add-"))]
     assert writes == [] and env.current_lock() is None
+
+
+def test_a_killed_applys_batch_cannot_overwrite_a_newer_apply_after_unlock(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The first apply's batch 2 (BR-DB01, BR-DB02, BR-DB03) is held while BR-DB01 is written.
+    env.lab.faults.update({"cmdlets": [
+        {"cmdlet": "Set-MailboxDatabase", "identity": "BR-DB01", "fail": False, "gate": GATE,
+         "times": 1}
+    ]})
+    gate = env.lab.faults.gate(GATE)
+    first = Apply(env, "--auto-approve", "--force", batch=3)
+    try:
+        assert gate.wait_reached(TIMEOUT), "the second batch never reached BR-DB01"
+        # kill -9: the runner is gone, its batch goes on on the endpoint (nothing recalls it).
+        first.process.kill()
+        first.finish()
+        held = env.current_lock()
+        assert held is not None
+        code, out, err = cli(capsys, "unlock", held.lock_id, "--config", str(env.org_dir))
+        assert code == 0, err
+        # What the endpoint knows, and what becomes of the killed apply's batch.
+        assert f"Removed lock {held.lock_id} held by " in out
+        assert f"last renewed {held.renewed}" in out
+        assert "that batch stops before its next change" in out
+
+        # A different desired state: HQ now names BR-DB02 (explicit names beat Branch's
+        # pattern), so the newer apply binds it to HQ's array, sets it and verifies it.
+        hq = env.org_dir / "hq.yaml"
+        hq.write_text(hq.read_text().replace("names: [HQ-DB01, HQ-DB02]",
+                                             "names: [HQ-DB01, HQ-DB02, BR-DB02]"))
+        code, out, err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
+                             "--audit-log", str(env.audit))
+        assert code == 0, err
+        assert "rebind database BR-DB02: br-cas01.contoso.local -> outlook-hq.contoso.local" in out
+    finally:
+        gate.open()  # the killed apply's batch resumes: BR-DB01's write was already running
+        first.kill()
+
+    def zombie_done() -> bool:
+        entries = env.lab.journal.entries(["fence", "cmdlet"])
+        return any(e["kind"] == "fence" and not e["ok"] for e in entries) or any(
+            e.get("cmdlet") == "Set-MailboxDatabase"
+            and e["parameters"].get("Identity") == "BR-DB03" for e in entries
+        )
+
+    deadline = time.monotonic() + TIMEOUT
+    while not zombie_done():
+        assert time.monotonic() < deadline, "the killed apply's batch never went on"
+        time.sleep(0.02)
+    # It stopped before its next write: BR-DB02 keeps what the newer apply set and verified.
+    code, out, _ = cli(capsys, "plan", str(env.org_dir))
+    assert code == 0
+    assert "No changes. The live organisation matches the desired state." in out
+    written = [(i, str(e["parameters"].get("RpcClientAccessServer"))) for e in env.cmdlets()
+               if e["cmdlet"] == "Set-MailboxDatabase"
+               and (i := str(e["parameters"].get("Identity"))) == "BR-DB02"]
+    assert written == [("BR-DB02", "outlook-hq.contoso.local")]
+    (fenced,) = [e for e in env.lab.journal.entries(["fence"]) if not e["ok"]]
+    assert fenced["lock_id"] == held.lock_id and fenced["before"] == "Set-MailboxDatabase"

@@ -9,16 +9,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from changes.estates import live_estate, seed_input
+from changes.estates import live_estate, plan_of, seed_input
 
 from casdesired.apply import safety
 from casdesired.changes.diff import diff_input
-from casdesired.changes.findings import Finding
 from casdesired.cli import main
 from casdesired.desired.config import Policy
-from casdesired.diagnostics import Severity
+from casdesired.findings import Finding, Severity
 from casdesired.lab.exchange.organisation import Organisation
-from casdesired.live.reader import LiveState
+from casdesired.live.state import LiveState
 from casdesired.plan.plan import Plan
 
 SITES = Path(__file__).resolve().parents[2] / "sites"
@@ -78,12 +77,7 @@ def live_state() -> LiveState:
 
 
 def plan_with(finding: Finding) -> Plan:
-    changeset = diff_input(seed_input())
-    changeset.findings.append(finding)
-    return Plan.from_changeset(
-        changeset, organisation="contoso", endpoint="lab",
-        live_fingerprint="sha256:" + "a" * 64, desired_digest="b" * 64,
-    )
+    return plan_of(diff_input(seed_input()), extra_findings=(finding,))
 
 
 def refusals(plan: Plan) -> list[str]:

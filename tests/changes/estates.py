@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from casdesired import model
+from casdesired.changes.changeset import ChangeSet
 from casdesired.changes.diff import DiffInput
-from casdesired.diagnostics import Location
+from casdesired.findings import Finding, Location
+from casdesired.plan.plan import Plan
 
 AUTODISCOVER = "https://autodiscover.contoso.local/Autodiscover/Autodiscover.xml"
 V14 = "Version 14.3 (Build 123.4)"
@@ -126,3 +128,25 @@ def seed_input(**overrides: object) -> DiffInput:
     live, clusters = live_estate()
     base = DiffInput(sites=desired_sites(), bindings=desired_bindings(), live=live, nlb=clusters)
     return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def plan_of(
+    changeset: ChangeSet,
+    *,
+    live_fingerprint: str = "sha256:" + "a" * 64,
+    desired_digest: str = "b" * 64,
+    extra_findings: tuple[Finding, ...] = (),
+) -> Plan:
+    """A plan of a hand-built diff, as ``casdesired.plan.build.assemble`` fills it (without
+    the live state's per-object fingerprints and thresholds a real read brings)."""
+    return Plan(
+        organisation="contoso",
+        endpoint="lab",
+        live_fingerprint=live_fingerprint,
+        desired_digest=desired_digest,
+        changes=changeset.changes,
+        findings=(*changeset.findings, *extra_findings),
+        withheld=changeset.withheld,
+        unmanaged=changeset.unmanaged,
+        sites=changeset.sites,
+    )

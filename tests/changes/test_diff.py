@@ -34,7 +34,7 @@ def test_seed_shaped_estate_gives_the_expected_changes_in_order() -> None:
         ("binding", "HQ-DB05"),
         ("binding", "HQ-DB06"),
     ]
-    assert result.findings == []
+    assert result.findings == ()
     rebinding = {c.database: c for c in result.changes if isinstance(c, BindingChange)}
     assert rebinding["HQ-DB05"].before_target == "hq-cas02.contoso.local"
     assert rebinding["HQ-DB05"].target == "outlook-hq.contoso.local"
@@ -75,7 +75,7 @@ def test_in_sync_estate_has_no_changes_and_case_does_not_matter() -> None:
         ),
     )
     result = diff_input(seed_input(live=live, nlb=clusters))
-    assert result.changes == [] and result.findings == []
+    assert result.changes == () and result.findings == ()
 
 
 def test_server_bindings_compare_name_and_fqdn_alike() -> None:
@@ -176,19 +176,74 @@ def test_server_in_another_site_blocks_its_site_and_says_what_to_do() -> None:
     assert {c.site for c in result.withheld} == {"HQ"}
 
 
-def test_missing_server_and_exchange_2013_are_blocking() -> None:
+V15 = "Version 15.0 (Build 1497.2)"
+
+
+def test_a_missing_server_blocks_its_site_a_declared_exchange_2013_server_only_itself() -> None:
+    # Field fact (exchange2010-field.md §7): a 2013 server is never a 2010 array member.
     live, clusters = live_estate()
     del live.servers["hq-cas02"]
-    live.servers["br-cas01"] = server(
-        "BR-CAS01", "Branch", live=True, version="Version 15.0 (Build 1497.2)"
-    )
+    live.servers["br-cas01"] = server("BR-CAS01", "Branch", live=True, version=V15)
     result = diff_input(seed_input(live=live, nlb=clusters))
-    rules = {(f.rule, f.site) for f in result.findings if f.blocking}
-    assert rules == {("server-missing", "HQ"), ("exchange-2013", "Branch")}
-    assert result.changes == []
-    assert "Exchange 2010 only" in next(
-        f.message for f in result.findings if f.rule == "exchange-2013"
+    blocking = {(f.rule, f.site, f.object_scoped) for f in result.findings if f.blocking}
+    assert blocking == {("server-missing", "HQ", False), ("exchange-2013-declared", "Branch", True)}
+    (declared,) = [f for f in result.findings if f.rule == "exchange-2013-declared"]
+    assert declared.name == "BR-CAS01" and "never a member of an Exchange 2010 CAS array" in (
+        declared.message
     )
+    assert declared.location == Location("sites/branch.yaml", 5, 5)
+    # Coexistence is not a site-wide stop: the rest of Branch plans; HQ (missing server) not.
+    assert {c.site for c in result.changes} == {"Branch"}
+    assert [k for k, _ in kinds(list(result.changes))] == ["array_create", "binding", "binding"]
+    assert all("br-cas01" not in c.subjects for c in result.changes)
+    assert {c.site for c in result.withheld} == {"HQ"}
+
+
+def test_an_undeclared_exchange_2013_server_is_noted_and_withholds_nothing() -> None:
+    live, clusters = live_estate()
+    newer = server("HQ-EX15", "HQ", live=True, version=V15)
+    live.servers[newer.key] = newer
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    (note,) = [f for f in result.findings if f.rule == "exchange-2013-coexistence"]
+    assert not note.blocking and note.site == "HQ"
+    assert "keep the array FQDN on the Exchange 2010 VIP" in note.message
+    assert result.withheld == ()
+    assert kinds(diff_input(seed_input()).changes) == kinds(result.changes)
+
+
+def test_a_database_on_an_exchange_2013_server_is_withheld_alone() -> None:
+    live, clusters = live_estate()
+    newer = server("HQ-EX15", "HQ", live=True, version=V15)
+    live.servers[newer.key] = newer
+    db = live.databases["hq-db05"]
+    live.databases["hq-db05"] = replace(db, server="HQ-EX15")
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    (finding,) = [f for f in result.findings if f.rule == "database-on-exchange-2013"]
+    assert finding.blocking and finding.object_scoped and finding.name == "HQ-DB05"
+    assert "functional only in Exchange 2010" in finding.message
+    assert [c.identity for c in result.withheld] == ["HQ-DB05"]
+    rebound = [c.identity for c in result.changes if isinstance(c, BindingChange)]
+    assert "HQ-DB06" in rebound and "HQ-DB05" not in rebound
+
+
+def test_a_blank_rpc_client_access_server_is_named_an_orphaned_pointer() -> None:
+    # Field fact (§9): removing an array under its databases leaves them blank.
+    live, clusters = live_estate()
+    for name in ("hq-db01", "br-db02"):
+        live.databases[name] = replace(live.databases[name], rpc_client_access_server="")
+    orphan = model.DatabaseBinding("OLD-DB9", "", server="MBX", mailbox_count=12)
+    live.databases[orphan.key] = orphan
+    result = diff_input(seed_input(live=live, nlb=clusters))
+    notes = {f.message.split(" ")[1]: f for f in result.findings
+             if f.rule == "database-orphaned-pointer"}
+    assert set(notes) == {"HQ-DB01", "BR-DB02", "OLD-DB9"}
+    assert not any(f.blocking for f in notes.values())
+    assert "this plan binds it to outlook-hq.contoso.local" in notes["HQ-DB01"].message
+    assert "bind it to its site's array in the YAML" in notes["OLD-DB9"].message
+    (fix,) = [c for c in result.changes if c.identity == "HQ-DB01"]
+    assert fix.describe().startswith("rebind database HQ-DB01: (none) -> outlook-hq")
+    (unmanaged,) = [u for u in result.unmanaged if u.identity == "OLD-DB9"]
+    assert "orphaned pointer" in unmanaged.detail
 
 
 def test_array_fqdn_change_is_an_update_flagged_with_its_mailboxes() -> None:
@@ -309,7 +364,7 @@ def test_array_delete_whose_rebindings_are_withheld_is_withheld_too() -> None:
     assert finding.site == "HQ" and finding.blocking
     assert "HQ-DB01" in finding.message and "HQ-DB02" in finding.message
     assert "Branch" in finding.message and "withheld" in finding.message
-    assert result.changes == []
+    assert result.changes == ()
     assert any(isinstance(c, ArrayDelete) for c in result.withheld)
 
 

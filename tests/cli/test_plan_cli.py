@@ -83,8 +83,10 @@ def test_detailed_exitcode_json_markdown_and_out_round_trip(
 
     code, out, _ = plan(capsys, str(SITES), "--format", "markdown")
     assert code == 0
-    assert "| # |  | Change | Site | Before | After | Mailboxes |" in out
-    assert out.index("#### Changes") < out.index("#### Safety decisions")
+    assert "| # | Change | Mailboxes |" in out
+    # The verdict, the per-site summary and the safety decisions come before any details.
+    assert out.index("**Verdict: ") < out.index("| Site |") < out.index("#### Safety decisions")
+    assert out.index("#### Safety decisions") < out.index("<details>")
 
 
 def test_site_limits_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,11 +156,23 @@ def test_no_secret_in_any_output_and_one_command_per_plan(
         before = lab.journal.count("command")
         code, out, err = plan(capsys, str(org_dir), "--format", fmt, "--out", str(saved))
         assert code == 0, err
-        assert lab.journal.count("command") == before + 1
+        # One to read; one to count the mailboxes of the 5 databases it rebinds.
+        assert lab.journal.count("command") == before + 2
         assert "outlook-branch.contoso.local" in out
         for text in (out, err, saved.read_text()):
             assert SECRET not in text
             assert "S3cr3t" not in text
+
+
+def test_a_plan_that_rebinds_nothing_reads_in_one_command_and_counts_no_mailbox(
+    windows_like: tuple[Path, Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
+    org_dir, lab = windows_like
+    before = lab.journal.count("command")
+    code, _out, err = plan(capsys, str(org_dir), "--site", "DR")
+    assert code == 0, err
+    assert lab.journal.count("command") == before + 1
+    assert not [e for e in lab.journal.entries(["cmdlet"]) if e["cmdlet"] == "Get-Mailbox"]
 
 
 def test_rejected_or_missing_credentials_exit_1(

@@ -46,11 +46,11 @@ def test_plan_shows_needs_force_in_every_format_and_apply_refuses_with_it(
     document = json.loads(out)
     Draft202012Validator(plan_schema()).validate(document)
     assert document["needs_force"] == [REASON]
-    assert Plan.load(saved).needs_force == [REASON]
+    assert Plan.load(saved).needs_force == (REASON,)
 
     _, markdown, _ = run(capsys, "plan", "--format", "markdown", str(SITES))
-    section = markdown.split("#### Safety decisions")[1].split("#### Findings")[0]
-    assert "- **needs `--force`**: threshold max&#95;rebind&#95;percent: the plan rebinds 5 of" \
+    section = markdown.split("#### Safety decisions")[1].split("#### DNS")[0]
+    assert "- **needs `--force`**: threshold max_rebind_percent: the plan rebinds 5 of" \
         in section
 
     code, out, err = run(

@@ -9,19 +9,21 @@ import pytest
 from bind import BindServer, silent_port
 
 from casdesired import model
-from casdesired.diagnostics import Location, Severity
+from casdesired.changes.types import BindingChange
 from casdesired.dns import (
     ArrayExpectation,
     DnsError,
     DnsLookupError,
+    ServerExpectation,
     check_arrays,
     check_servers,
     expectations_from_sites,
-    require_resolution,
     resolve_a,
 )
 from casdesired.dns.endpoints import Endpoint, parse_endpoint
-from casdesired.errors import CasdesiredError, PlanRefused
+from casdesired.errors import CasdesiredError
+from casdesired.findings import Location, Severity, Source
+from casdesired.plan.thresholds import dns_blocking, dns_gate_reason
 
 HQ = ArrayExpectation(
     "outlook-hq.contoso.local",
@@ -163,12 +165,18 @@ def test_separate_port_argument_applies_to_bare_addresses(bind_server: BindServe
 
 
 def test_cas_servers_must_resolve(bind_server: BindServer) -> None:
+    where = Location("sites/hq.yaml", 9, 5)
     findings = check_servers(
-        ["hq-cas01.contoso.local", "hq-cas09.contoso.local"], resolvers=[bind_server.address]
+        [
+            ServerExpectation("hq-cas01.contoso.local", "HQ"),
+            ServerExpectation("hq-cas09.contoso.local", "HQ", where),
+        ],
+        resolvers=[bind_server.address],
     )
 
     [finding] = findings
     assert finding.rule == "dns-server-unresolved"
+    assert (finding.site, finding.location, finding.source) == ("HQ", where, Source.DNS)
     assert finding.message.startswith("CAS server hq-cas09.contoso.local does not exist")
 
 
@@ -217,16 +225,18 @@ def test_resolvers_may_be_ipv6_with_or_without_a_port() -> None:
     assert str(Endpoint("::1", 5353)) == "[::1]:5353"
 
 
-def test_the_gate_refuses_until_dns_is_right(bind_server: BindServer) -> None:
-    branch = ArrayExpectation("outlook-br.contoso.local", "10.2.0.50")
+def test_the_gate_blocks_until_dns_is_right(bind_server: BindServer) -> None:
+    branch = ArrayExpectation("outlook-br.contoso.local", "10.2.0.50", site="Branch")
     findings = check_arrays([HQ, branch], resolvers=[bind_server.address])
+    rebind = [BindingChange("Branch", "BR-DB01", "br-cas01.contoso.local",
+                            "outlook-br.contoso.local")]
 
-    with pytest.raises(PlanRefused) as refused:
-        require_resolution(findings)
-    assert "outlook-br.contoso.local resolves to 10.2.0.99" in str(refused.value)
-    assert "--force" in str(refused.value)
-    require_resolution(findings, force=True)
-    require_resolution(check_arrays([HQ], resolvers=[bind_server.address]))
+    blocking = dns_blocking(findings, rebind)
+    reason = dns_gate_reason(blocking)
+    assert "outlook-br.contoso.local resolves to 10.2.0.99" in reason
+    assert "refusing to point databases at arrays whose names do not resolve" in reason
+    assert dns_blocking(findings, []) == []  # nothing points databases at it: no gate
+    assert dns_blocking(check_arrays([HQ], resolvers=[bind_server.address]), rebind) == []
 
 
 def test_expectations_come_from_the_declared_sites() -> None:
@@ -247,17 +257,22 @@ def test_expectations_come_from_the_declared_sites() -> None:
     [expected] = expectations_from_sites([site, no_array])
 
     assert expected == ArrayExpectation(
-        "outlook-hq.contoso.local", "10.1.0.50", ("hq-cas01.contoso.local",)
+        "outlook-hq.contoso.local", "10.1.0.50", ("hq-cas01.contoso.local",), site="HQ"
     )
     assert expected.source == where
 
 
-def test_findings_become_located_diagnostics(bind_server: BindServer) -> None:
+def test_findings_are_located_at_the_declaration(bind_server: BindServer) -> None:
     where = Location("sites/br.yaml", 20, 5)
-    branch = ArrayExpectation("outlook-br.contoso.local", "10.2.0.50", source=where)
+    branch = ArrayExpectation(
+        "outlook-br.contoso.local", "10.2.0.50", site="Branch", source=where
+    )
 
     [finding] = check_arrays([branch], resolvers=[bind_server.address])
-    diagnostic = finding.to_diagnostic(Location("organisation.yaml"))
 
-    assert diagnostic.severity is Severity.ERROR
-    assert str(diagnostic).startswith("sites/br.yaml:20:5: error: outlook-br.contoso.local")
+    assert finding.severity is Severity.ERROR
+    assert (finding.site, finding.name, finding.source) == (
+        "Branch", "outlook-br.contoso.local", Source.DNS
+    )
+    assert not finding.blocking  # a DNS error never withholds a site's changes
+    assert str(finding).startswith("sites/br.yaml:20:5: error: outlook-br.contoso.local")

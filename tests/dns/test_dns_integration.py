@@ -200,6 +200,28 @@ def test_a_wrong_record_shows_in_every_format_and_blocks_apply(
     assert code == 0, out + err
 
 
+def test_the_dns_gate_is_listed_as_needing_force_identically_in_every_format_and_in_apply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def same(text: str) -> str:  # each run's embedded lab serves DNS on a port of its own
+        return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+
+    org = make_org(tmp_path, LAB_DNS)
+    lab_records(tmp_path, **{"outlook-branch.contoso.local": ["10.2.0.99"]})
+    _, out, _ = run(capsys, "plan", "--format", "json", str(org), "--site", "Branch")
+    [gate] = [same(r) for r in json.loads(out)["needs_force"] if r.startswith("DNS gate: ")]
+    assert re.search(WRONG, gate.replace("PORT", "53"))
+    _, text, _ = run(capsys, "plan", str(org), "--site", "Branch")
+    assert f"! needs --force: {gate}\n" in same(text)
+    _, markdown, _ = run(capsys, "plan", "--format", "markdown", str(org), "--site", "Branch")
+    safety = markdown.split("#### Safety decisions")[1].split("####")[0]
+    assert "**needs `--force`**: DNS gate: refusing to point databases at arrays" in safety
+    assert "outlook-branch.contoso.local resolves to 10.2.0.99" in safety
+    audit = ["--audit-log", str(tmp_path / "audit.jsonl")]
+    code, _, err = run(capsys, "apply", str(org), "--auto-approve", "--site", "Branch", *audit)
+    assert code == 1 and gate in same(err)  # apply refuses with the reason the plan listed
+
+
 def test_a_server_address_for_an_array_untouched_by_the_plan_does_not_block(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,9 +18,9 @@ from bind import ZONE, BindServer
 from casdesired.cli import main
 from casdesired.dns import (
     DnsLookupError,
-    RecordChange,
     TsigConfig,
     apply_record_change,
+    record_change,
     resolve_a,
 )
 from casdesired.lab.exchange.organisation import Organisation
@@ -52,8 +52,8 @@ def set_record(bind: BindServer, name: str, addresses: tuple[str, ...]) -> None:
         server=bind.address,
         zone=ZONE,
     )
-    change = RecordChange("create", name, ZONE, (), addresses, 300)
-    apply_record_change(change, tsig=tsig, environ={SECRET_ENV: bind.key_secret})
+    change = record_change("create", name, ZONE, (), addresses, 300, management=tsig)
+    apply_record_change(change, environ={SECRET_ENV: bind.key_secret})
 
 
 def renamed(tmp_path: Path, bind: BindServer, old: str, new: str) -> Path:

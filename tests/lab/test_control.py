@@ -79,6 +79,29 @@ def test_unknown_control_path(basic_lab: Lab) -> None:
     assert call(basic_lab, "GET", "/nothing").status_code == 404
 
 
+def test_open_shells_are_counted_in_the_control_api(basic_lab: Lab) -> None:
+    assert call(basic_lab, "GET", "/shells").json() == {"open": 0, "shells": []}
+    proto = protocol(basic_lab)
+    shell = proto.open_shell()
+    proto.run_command(shell, "hostname")
+    report = call(basic_lab, "GET", "/shells").json()
+    assert report == {"open": 1, "shells": [{"id": shell, "commands": 1}]}
+    assert basic_lab.open_shells == 1
+    proto.close_shell(shell)
+    assert call(basic_lab, "GET", "/shells").json()["open"] == 0
+    assert basic_lab.open_shells == 0
+
+
+def test_an_unknown_wire_fault_kind_is_rejected(basic_lab: Lab) -> None:
+    answer = call(basic_lab, "PUT", "/faults", {"wire": [{"kind": "reset"}]})
+    assert answer.status_code == 400
+    assert "unknown wire fault kind 'reset'" in answer.json()["error"]
+    assert call(basic_lab, "GET", "/faults").json()["wire"] == []
+    # the 401 kind may come as a number from JSON or YAML
+    answer = call(basic_lab, "PUT", "/faults", {"wire": [{"kind": 401, "action": "Create"}]})
+    assert answer.json()["wire"][0]["kind"] == "401"
+
+
 def test_reset_closes_open_shells(basic_lab: Lab) -> None:
     protocol(basic_lab).open_shell()
     assert basic_lab.open_shells == 1

@@ -254,3 +254,33 @@ def test_parameter_names_are_case_insensitive_but_not_duplicable(org: Organisati
     twice = one(org, "Get-ClientAccessArray", {"Identity": "outlook-hq", "IDENTITY": "x"})
     assert twice.error is not None
     assert "parameter 'Identity' is specified more than once" in twice.error.message
+
+
+def _rpc_of(org: Organisation, database: str) -> object:
+    (result,) = call(org, Invocation("1", "Get-MailboxDatabase", {"Identity": database},
+                                     ("Name", "RpcClientAccessServer"))).results
+    return result.objects[0]["RpcClientAccessServer"]
+
+
+def test_removing_an_array_in_use_leaves_its_databases_blank_orphaned_pointers(
+    org: Organisation,
+) -> None:
+    # Field fact (exchange2010-field.md §9): the pointer is a legacyDN that no longer resolves,
+    # so Get-MailboxDatabase shows an empty RpcClientAccessServer. Exchange does not refuse.
+    assert _rpc_of(org, "DR-DB01") == "outlook-dr.contoso.local"
+    removed = one(org, "Remove-ClientAccessArray", {"Identity": "outlook-dr.contoso.local",
+                                                    "Confirm": False})
+    assert removed.ok, removed.error
+    assert _rpc_of(org, "DR-DB01") == ""
+    org.configure(orphans_show_blank=False)  # the other reading: the FQDN it had
+    assert _rpc_of(org, "DR-DB01") == "outlook-dr.contoso.local"
+
+
+def test_the_open_switch_refuses_to_remove_an_array_in_use(org: Organisation) -> None:
+    org.configure(remove_array_in_use_refused=True)
+    refused = one(org, "Remove-ClientAccessArray", {"Identity": "outlook-dr.contoso.local",
+                                                    "Confirm": False})
+    assert refused.error is not None and "change their RpcClientAccessServer first" in (
+        refused.error.message
+    )
+    assert "outlook-dr.contoso.local" in arrays(org)

@@ -178,3 +178,20 @@ def test_get_mailbox_for_one_database(org: Organisation) -> None:
     assert len(small.objects) == 5
     bad = one(org, "Get-Mailbox", {"ResultSize": "lots"})
     assert bad.error is not None and "Cannot bind parameter 'ResultSize'" in bad.error.message
+
+
+def test_a_2010_tool_cannot_rebind_a_database_hosted_on_exchange_2013(org: Organisation) -> None:
+    # Field fact (exchange2010-field.md §7): objects a newer version stamped are read only.
+    data = org.snapshot()
+    for server in data["servers"]:
+        if server["name"] == "DR-MBX01":
+            server["version"] = "Version 15.0 (Build 1497.2)"
+    org.load(data)
+    result = one(org, "Set-MailboxDatabase", {"Identity": "DR-DB01",
+                                              "RpcClientAccessServer": "dr-cas01.contoso.local"})
+    assert result.error is not None
+    assert result.error.message.startswith(
+        "Object is read only because it was created by a future version of Exchange"
+    )
+    (db,) = [d for d in org.snapshot()["databases"] if d["name"] == "DR-DB01"]
+    assert db["rpc_client_access_server"]["kind"] == "array"  # unchanged

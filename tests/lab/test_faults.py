@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 import winrm
-from winrm.exceptions import WinRMTransportError, WSManFaultError
+from winrm.exceptions import InvalidCredentialsError, WinRMTransportError, WSManFaultError
 
 from casdesired.lab.faults import Faults, WireFault
 from casdesired.lab.server import Lab
 
-from .conftest import FakeOrganisation, Wire, run
+from .conftest import FakeOrganisation, Wire, observe_replies, run
 
 Connect = Callable[..., winrm.Protocol]
 
@@ -77,6 +77,39 @@ def test_hang_is_a_read_timeout_and_ends_quickly(
     assert run(connect(lab), "hostname")[2] == 0
 
 
+def test_401_refuses_one_operation_as_windows_does(
+    lab: Lab, faults: Faults, wire: Wire, connect: Connect
+) -> None:
+    faults.wire.append(WireFault("401", action="Receive"))
+    proto = connect(lab)
+    replies = observe_replies(proto)
+    shell = proto.open_shell()
+    command = proto.run_command(shell, "hostname")
+    with pytest.raises((InvalidCredentialsError, WinRMTransportError)) as caught:
+        proto.get_command_output(shell, command)
+    if wire.sealed:
+        # requests_ntlm authenticates anew and re-sends the message sealed with the old keys,
+        # which the service cannot open: pywinrm reports that answer, not the 401.
+        assert isinstance(caught.value, WinRMTransportError)
+    else:
+        assert isinstance(caught.value, InvalidCredentialsError)
+    # The Receive's exchange: its 401 first (then, sealed, requests_ntlm's handshake and re-send).
+    refusal = [*replies[-1].history, replies[-1]][0]
+    assert refusal.status_code == 401
+    assert refusal.raw.version == 11 and refusal.reason == ""  # "HTTP/1.1 401 ", no phrase
+    expected = "Negotiate" if wire.auth == "ntlm" else 'Basic realm="WSMAN"'
+    assert refusal.headers["WWW-Authenticate"] == expected
+    assert refusal.headers["Connection"] == "close"
+    hit = [e for e in lab.journal.entries(["wsman"]) if e.get("fault") == "401"]
+    assert [e["action"] for e in hit] == ["Receive"]
+    # Spent after one operation. The shell is not tied to the refused connection: a freshly
+    # authenticated client closes it, as a client that cleans up after a failure must.
+    assert lab.open_shells == 1
+    connect(lab).close_shell(shell)
+    assert lab.open_shells == 0
+    assert run(connect(lab), "hostname")[2] == 0
+
+
 def test_fault_after_and_times(lab: Lab, faults: Faults, connect: Connect) -> None:
     faults.wire.append(WireFault("http500", action="Create", after=1, times=1))
     proto = connect(lab)
@@ -99,20 +132,24 @@ def test_stop_releases_a_hung_request(
     organisation: FakeOrganisation, wire: Wire, connect: Connect
 ) -> None:
     lab = wire.lab(organisation, faults=Faults(wire=[WireFault("hang")])).start()
-    proto = connect(lab, answered=False, operation_timeout_sec=20, read_timeout_sec=30)
-    errors: list[BaseException] = []
+    try:
+        proto = connect(lab, answered=False, operation_timeout_sec=20, read_timeout_sec=30)
+        errors: list[BaseException] = []
 
-    def call() -> None:
-        try:
-            proto.open_shell()
-        except BaseException as exc:
-            errors.append(exc)
+        def call() -> None:
+            try:
+                proto.open_shell()
+            except BaseException as exc:
+                errors.append(exc)
 
-    thread = threading.Thread(target=call)
-    thread.start()
-    time.sleep(0.3)
-    started = time.monotonic()
-    lab.stop()
-    thread.join(timeout=10)
-    assert time.monotonic() - started < 5
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        lab.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the hung request outlived the lab's stop"
+        assert time.monotonic() - started < 5
+    finally:
+        lab.stop()  # also when connecting or a wait failed (stop is idempotent)
     assert errors and isinstance(errors[0], requests.exceptions.ConnectionError)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +23,8 @@ from casdesired.lab.dns import LabDnsServer
 from casdesired.lab.embedded import lab_dns, running_lab
 from casdesired.lab.exchange.organisation import Organisation
 from casdesired.lab.server import Lab
+
+from .serve_process import lab_serve
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "sites"
 
@@ -169,24 +168,11 @@ def test_the_example_arrays_resolve_to_their_vips_in_the_lab(tmp_path: Path) -> 
 
 
 def test_lab_serve_announces_its_dns_server() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "casdesired", "lab", "serve"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        dns_line = ""
-        for line in process.stdout:
-            if line.strip().startswith("dns:"):
-                dns_line = line
-            if line.startswith("Press Ctrl-C"):
-                break
-        match = re.search(r"dns:\s+(127\.0\.0\.1:\d+)", dns_line)
-        assert match, dns_line
+    with lab_serve() as served:
+        match = re.fullmatch(r"(127\.0\.0\.1:\d+)\s+.*", served.fields["dns"])
+        assert match, served.fields["dns"]
         assert resolve_a("outlook-branch.contoso.local", resolvers=[match.group(1)]) == {
             "10.2.0.50"
         }
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
-    assert process.returncode == 0
+        code, _ = served.stop()
+    assert code == 0

@@ -21,7 +21,8 @@ import pytest
 
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange import locks
-from casdesired.lab.exchange.locks import APPLIED_DIR, LOCK_PATH, LockFiles
+from casdesired.lab.exchange.lockfiles import LockFiles
+from casdesired.lab.exchange.locks import APPLIED_DIR, LOCK_PATH
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 ATTEMPTS = 2
@@ -184,6 +185,34 @@ def test_a_release_or_unlock_never_frees_a_lock_taken_in_between(
         else:
             assert run.holder() is None  # b was refused only by an open it could not get
             assert "lock file" in run.outcomes[1][1]
+
+
+@pytest.mark.parametrize("initial", [{}, EXPIRED_X], ids=["no-lock", "expired-lock"])
+def test_a_late_enter_of_a_released_lock_id_never_leaves_it_held(initial: dict[str, str]) -> None:
+    # apply lost the answer to its lock-and-read request and released its lock id, while that
+    # request (still loading Exchange) may not have run its Enter yet.
+    orders = set()
+    for run in every_interleaving([release("a-lock"), enter("a-lock")], initial):
+        if not run.ok(0) and "lock file" in run.outcomes[0][1]:
+            # The release never got the file (another handle all along): apply says the lock
+            # may still be held and prints the unlock command.
+            continue
+        assert run.holder() != "a-lock", run
+        # Enter first: the release finds its lock and frees it. Release first: Enter is
+        # refused, the id having ended (or it never got the file).
+        if run.ok(0):
+            (answer,) = run.outcomes[0][1]
+            assert answer == {"LockId": "a-lock", "Released": run.ok(1)}, run
+        else:  # x-lock's still there: the release says whose it is, not ours
+            assert run.outcomes[0][1].startswith("casdesired: lock a-lock is not held here (the "
+                                                 "current lock: x-lock held by killed@job)"), run
+        if not run.ok(1):
+            assert run.outcomes[1][1].startswith((
+                "casdesired: lock a-lock was released or broken already",
+                "casdesired: the lock file",
+            )), run
+        orders.add(run.ok(1))
+    assert orders == {True, False}
 
 
 def test_a_plan_is_recorded_only_by_the_holder_it_checked() -> None:

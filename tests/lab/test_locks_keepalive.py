@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from casdesired.agent.protocol import (
+    FENCED,
     KEEPALIVE_FAILED,
     ExchangeSession,
     Invocation,
@@ -130,6 +131,10 @@ def test_slow_cmdlets_outlasting_the_lease_keep_the_lock(clock: FakeClock) -> No
     renewals = [e for e in org.journal.entries(["cmdlet"])
                 if e["cmdlet"] == "Update-CasdesiredLock"]
     assert len(renewals) == 1 + response.keepalives and all(e["ok"] for e in renewals)
+    # The lock records its last renewal: what `casdesired unlock` shows of a live holder.
+    (current,) = lock_call(org, locking.get()).results[0].objects
+    info = locking.LockInfo.from_object(current)
+    assert info.acquired < info.renewed < info.expires
 
 
 def test_without_the_keepalive_the_same_batch_loses_its_lock(clock: FakeClock) -> None:
@@ -228,3 +233,77 @@ def test_cmdlets_outside_the_allow_list_are_refused_like_unknown_commands(
     assert (result.error.category, result.error.target) == ("CommandNotFoundException", name)
     # Refused by the agent itself: it never reached the organisation (only the version check).
     assert [e["cmdlet"] for e in org.journal.entries(["cmdlet"])] == ["Get-ExchangeServer"]
+
+
+# --- The fence: every write of a fenced request checks that its lock is still current --------
+
+
+def unguarded_batch(org: Organisation, *, fence: bool) -> Response:
+    """A killed apply's batch going on by itself: no keepalive came due (it renews only every
+    minute) — only the fence (the lock id on the request) can stop it."""
+    request = Request(
+        invocations=(locking.renew(HOLDER, LEASE), *rebinds()),
+        fence=HOLDER if fence else None,
+    )
+    return decode_response(run_request(org, request).stdout)
+
+
+def rebound(org: Organisation) -> list[str]:
+    return [
+        str(e["parameters"]["Identity"]) for e in org.journal.entries(["cmdlet"])
+        if e["cmdlet"] == "Set-MailboxDatabase"
+    ]
+
+
+@pytest.mark.parametrize("fence", [True, False])
+def test_a_lock_broken_mid_batch_stops_a_fenced_batch_at_its_next_write(
+    clock: FakeClock, fence: bool
+) -> None:
+    org = slow_org(clock, 25)  # writes at 0, 25, 50, ... s
+    clock.at(40, lambda: lock_call(org, locking.remove(HOLDER)))  # casdesired unlock
+    response = unguarded_batch(org, fence=fence)
+    if not fence:
+        # The control: without the fence the batch writes on after its lock is gone.
+        assert rebound(org) == DATABASES and response.stopped is None
+        return
+    # HQ-DB02 was already running at 40 s and finishes; HQ-DB03 is never started.
+    assert rebound(org) == ["HQ-DB01", "HQ-DB02"]
+    assert [r.id for r in response.results] == ["lock:update", "rebind:HQ-DB01",
+                                                "rebind:HQ-DB02"]
+    assert response.stopped == FENCED.format(
+        cmdlet="Set-MailboxDatabase",
+        message=f"lock {HOLDER} is not held here (the current lock: none).",
+    )
+    checks = [(e["lock_id"], e["before"], e["ok"]) for e in org.journal.entries(["fence"])]
+    assert checks == [(HOLDER, "Set-MailboxDatabase", True)] * 2 + [
+        (HOLDER, "Set-MailboxDatabase", False)
+    ]
+
+
+def test_a_takeover_after_the_lease_lapsed_fences_the_old_batch_out(clock: FakeClock) -> None:
+    org = slow_org(clock, 25)
+    # The lease (60 s) lapses during the third write; another pipeline takes over at 70 s.
+    attempts: list[Response] = []
+    clock.at(70, contender(org, attempts))
+    response = unguarded_batch(org, fence=True)
+    assert attempts[0].results[0].ok  # the takeover itself
+    assert rebound(org) == ["HQ-DB01", "HQ-DB02", "HQ-DB03"]
+    assert response.stopped == FENCED.format(
+        cmdlet="Set-MailboxDatabase",
+        message=f"lock {HOLDER} is not held here (the current lock: {OTHER} held by "
+                "other@runner).",
+    )
+    assert holding(org) == OTHER
+
+
+def test_a_fence_stops_writes_only_not_reads(clock: FakeClock) -> None:
+    # A fence on a request whose lock is gone stops writes only: a read still runs.
+    org = Organisation.from_seed(clock=clock)
+    request = Request(
+        invocations=(Invocation("read", "Get-MailboxDatabase", {}, ("Name",)), *rebinds()),
+        fence=HOLDER,
+    )
+    response = decode_response(run_request(org, request).stdout)
+    assert [r.id for r in response.results] == ["read"]
+    assert response.stopped is not None and "(the current lock: none)" in response.stopped
+    assert rebound(org) == []

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from changes.estates import MAILBOXES, seed_input
+from changes.estates import MAILBOXES, plan_of, seed_input
 from jsonschema import Draft202012Validator
 
 from casdesired.changes.diff import diff_input
@@ -16,13 +16,7 @@ from casdesired.plan.plan import Plan, PlanFileError, plan_schema
 
 
 def seed_plan(**overrides: object) -> Plan:
-    return Plan.from_changeset(
-        diff_input(seed_input(**overrides)),
-        organisation="contoso",
-        endpoint="lab",
-        live_fingerprint="sha256:" + "a" * 64,
-        desired_digest="b" * 64,
-    )
+    return plan_of(diff_input(seed_input(**overrides)))
 
 
 def test_summary_counts_and_mailboxes() -> None:
@@ -128,3 +122,24 @@ def test_withheld_changes_do_not_count() -> None:
     plan = seed_plan(live=live)
     assert all(c.site == "Branch" for c in plan.changes)
     assert plan.withheld and "blocking finding" in plan.summary
+
+
+def test_the_sites_dns_checked_are_saved_and_old_files_without_them_still_load(
+    tmp_path: Path,
+) -> None:
+    from casdesired.plan.plan import checksum
+
+    plan = replace(seed_plan(), dns_checked=("Branch", "HQ"))
+    path = tmp_path / "plan.json"
+    plan.save(path)
+    data = json.loads(path.read_text())
+    assert data["dns_checked"] == ["Branch", "HQ"]
+    Draft202012Validator(plan_schema()).validate({k: v for k, v in data.items() if k != "checksum"})
+    assert Plan.load(path).dns_checked == ("Branch", "HQ")
+    assert replace(plan, dns_checked=()).to_json()["dns_checked"] == []  # checked nothing
+    # A file saved before the field existed: loads, and says nothing about DNS checks.
+    del data["dns_checked"], data["checksum"]
+    data["checksum"] = checksum(data)
+    path.write_text(json.dumps(data))
+    assert Plan.load(path).dns_checked is None
+    assert "dns_checked" not in seed_plan().to_json()

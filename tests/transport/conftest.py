@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import shutil
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from casdesired.agent import protocol
+from casdesired.cli import main
+from casdesired.lab.dns import LabDnsServer
+from casdesired.lab.exchange.organisation import Organisation
 from casdesired.lab.process import ProcessResult
-from casdesired.lab.server import Lab
+from casdesired.lab.server import Lab, LabCredentials
 from casdesired.transport.winrm import WinRMTarget
+
+SITES = Path(__file__).resolve().parents[2] / "sites"
 
 
 class ScriptedHost:
@@ -72,3 +81,46 @@ def scripted_lab() -> Iterator[Callable[..., Lab]]:
     yield start
     for lab in started:
         lab.stop()
+
+
+@dataclasses.dataclass
+class OrgDir:
+    """The example organisation's files, pointed at a lab addressed like a Windows host."""
+
+    path: Path
+    lab: Lab
+
+
+@pytest.fixture
+def org_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., OrgDir]]:
+    """Factory: ``org_dir(password=...)`` → the example's directory with ``endpoint`` set to a
+    seed lab's URL (NTLM, that password), ``CASDESIRED_USERNAME``/``CASDESIRED_PASSWORD`` set
+    to its account and the lab's DNS server as resolver; everything stops afterwards."""
+    with ExitStack() as stack:
+
+        def make(*, password: str, **lab_options: Any) -> OrgDir:
+            organisation = Organisation.from_seed()
+            lab = stack.enter_context(Lab(
+                organisation, journal=organisation.journal, faults=organisation.faults,
+                credentials=LabCredentials(password=password), **lab_options,
+            ))
+            dns = stack.enter_context(LabDnsServer(organisation))
+            path = tmp_path / "org"
+            shutil.copytree(SITES, path)
+            yaml_path = path / "organisation.yaml"
+            text = yaml_path.read_text().replace("endpoint: lab", f"endpoint: {lab.url}")
+            yaml_path.write_text(re.sub(r"resolvers: \[lab\]", f"resolvers: [{dns.address}]", text))
+            monkeypatch.setenv("CASDESIRED_USERNAME", lab.credentials.username)
+            monkeypatch.setenv("CASDESIRED_PASSWORD", password)
+            return OrgDir(path, lab)
+
+        yield make
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the real CLI; (exit code, stdout, stderr)."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err

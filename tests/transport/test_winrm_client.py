@@ -16,6 +16,7 @@ import winrm.transport
 from casdesired.agent import protocol
 from casdesired.desired.config import Connection, Credentials
 from casdesired.errors import (
+    AgentNotStarted,
     CasdesiredError,
     ConfigError,
     ConnectionFailed,
@@ -144,6 +145,32 @@ def test_dropped_connection(seed_lab: Callable[..., Lab]) -> None:
     lab.faults.wire.append(WireFault(kind="drop", action="Receive"))
     message = _fails(AgentClient(target_of(lab)))
     assert "closed without an answer while reading the agent's output" in message
+
+
+@pytest.mark.parametrize(
+    ("action", "kind", "started"),
+    [
+        ("Create", "drop", False),
+        ("Create", "http500", False),
+        ("Command", "drop", False),
+        ("Command", "wsman_fault", False),
+        ("Send", "drop", True),
+        ("Receive", "drop", True),
+    ],
+)
+def test_a_failure_before_the_agent_could_start_says_so(
+    seed_lab: Callable[..., Lab], action: str, kind: str, started: bool
+) -> None:
+    # apply decides from this whether a failed request may have run (its changes "unknown",
+    # the lock kept) or surely did not (changes "not attempted", the lock released).
+    lab = seed_lab(auth="ntlm")
+    lab.faults.wire.append(WireFault(kind=kind, action=action))  # type: ignore[arg-type]
+    client = AgentClient(target_of(lab))
+    with pytest.raises(ConnectionFailed) as raised:
+        client.run(client.make_request(ONE_CALL))
+    assert isinstance(raised.value, AgentNotStarted) is not started
+    if not started:
+        assert lab.journal.count("cmdlet") == 0  # nothing reached the Exchange side
 
 
 def test_hung_service_times_out_reading(seed_lab: Callable[..., Lab]) -> None:

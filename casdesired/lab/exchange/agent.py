@@ -3,8 +3,9 @@
 Every branch mirrors agent.ps1 (read it side by side): session mode and module loading, the
 Exchange 2013 refusal, the allow-list of cmdlets, ``& $cmdlet @parameters -ErrorAction Stop``
 per invocation, property selection (a property the object lacks is left out), ``group_by``
-counts, ``until`` polling, ``on_error``, and the request's ``keepalive`` (run between
-invocations and between polls whenever its interval has passed; its failure stops the run).
+counts, ``until`` polling, ``on_error``, the request's ``keepalive`` (run between
+invocations and between polls whenever its interval has passed; its failure stops the run)
+and its ``fence`` (before each write, the request's lock must still be the current lock).
 Texts the agent itself produces are the same strings as in agent.ps1.
 Cmdlets run through a :class:`CmdletRunner` (the Organisation), never as script text.
 """
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from casdesired.agent.protocol import (
+    FENCED,
     KEEPALIVE_FAILED,
     PROTOCOL_VERSION,
     Invocation,
@@ -32,10 +34,11 @@ from casdesired.agent.protocol import (
     Response,
     Result,
     is_allowed,
+    is_fenced,
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.cmdlets import Obj, Provider
+from casdesired.lab.exchange.binding import Obj, Provider
 
 PS_VERSION = "2.0"
 NLB_MODULE = "NetworkLoadBalancingClusters"
@@ -85,6 +88,11 @@ class CmdletRunner(Protocol):
     def monotonic(self) -> float: ...
 
     def sleep(self, seconds: float) -> None: ...
+
+    def check_fence(self, lock_id: str, cmdlet: str) -> None:
+        """Assert-CasdesiredFence before ``cmdlet``: raise :class:`~.errors.ExchangeError` with
+        the lock check's text unless ``lock_id`` is the organisation's current lock."""
+        ...
 
 
 @dataclass
@@ -167,6 +175,8 @@ def execute(runner: CmdletRunner, request: Request) -> AgentRun:
     for invocation in request.invocations:
         if not keepalive.run_if_due():
             break  # nothing more runs: later invocations have no result
+        if not keepalive.fence_passes(request.fence, invocation):
+            break  # its lock was broken or taken over: no more writes
         result = _run_invocation(runner, invocation, frozen, host_lines, keepalive)
         results.append(result)
         if keepalive.stopped is not None:
@@ -213,6 +223,19 @@ class _Keepalive:
         message = result.error.message if result.error else "no result"
         self.stopped = KEEPALIVE_FAILED.format(cmdlet=invocation.cmdlet, message=message)
         return False
+
+    def fence_passes(self, fence: str | None, invocation: Invocation) -> bool:
+        """Invoke-AgentFence: before a write of a fenced request, its lock must be current.
+        False (with ``stopped`` set) when it is not, or cannot be told."""
+        if not fence or not is_fenced(invocation.cmdlet):
+            return True
+        try:
+            self.runner.check_fence(fence, invocation.cmdlet)
+        except err.ExchangeError as exc:
+            detail = exc.message.removeprefix("casdesired: ")  # as agent.ps1 strips it
+            self.stopped = FENCED.format(cmdlet=invocation.cmdlet, message=detail)
+            return False
+        return True
 
 
 def _response(

@@ -61,6 +61,17 @@ NOT_A_CAS = (
     "The server '{server}' doesn't have the Client Access server role installed, so it can't be "
     "the RpcClientAccessServer of a database."
 )
+# [OPEN] the pattern is Microsoft's for 2007 objects written by 2010 tools ("Management Tool
+# Interoperability", 2010-01-08); the 2013-object text from 2010 tools is inferred from it.
+FUTURE_VERSION = (
+    "Object is read only because it was created by a future version of Exchange: 0.20 "
+    "(15.0.0.0). Current supported version is 0.10 (14.0.100.0)."
+)
+# [OPEN] whether (and with what text) 2010 refuses to remove an array databases still use.
+ARRAY_IN_USE = (
+    "The client access array '{name}' is still the RpcClientAccessServer of {count} mailbox "
+    "database(s); change their RpcClientAccessServer first."
+)
 NO_SETTINGS_MODIFIED = (
     "The command completed successfully but no settings of '{identity}' have been modified."
 )

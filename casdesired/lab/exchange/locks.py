@@ -1,10 +1,12 @@
 """The agent's lock functions, as the lab runs them (mirror of the lock section of agent.ps1).
 
 On Windows the organisation-wide lock is one file, ``%ProgramData%\\casdesired\\locks\\
-organisation.lock``, and every plan that started writing leaves a record under
-``%ProgramData%\\casdesired\\applied\\``. The lab keeps those files in its state document
-(``OrgState.files``: Windows path -> file text), so the lock survives lab restarts exactly as
-the file survives on the endpoint host.
+organisation.lock``; every plan that started writing leaves a record under
+``%ProgramData%\\casdesired\\applied\\``, and every lock id that ended (released or broken)
+one under ``...\\released\\``, so it is never taken again. Before each write of a fenced
+request the agent checks that its lock is still current (:func:`fence_steps`). The lab keeps
+those files in its state document (``OrgState.files``: Windows path -> file text), so the lock
+survives lab restarts exactly as the file survives on the endpoint host.
 
 Every look at or change of the lock file is one read-modify-write under an EXCLUSIVE handle
 (``[IO.File]::Open(path, mode, ReadWrite, FileShare.None)``): while one agent holds it, any
@@ -14,9 +16,9 @@ Enter-CasdesiredLock lists the interleavings this rules out, and why the file is
 or renamed (an empty lock file is a free lock).
 
 To let a test interleave two contenders operation by operation, the file system is modelled
-explicitly (:class:`LockFiles`: open, read, write, close, with sharing violations) and each
-lock function is a generator (``*_steps``) that yields the name of the file operation it is
-about to perform. The lab drives a generator to its end inside one cmdlet call
+explicitly (:class:`~.lockfiles.LockFiles`: open, read, write, close, with sharing violations)
+and each lock function is a generator (``*_steps``) that yields the name of the file operation
+it is about to perform. The lab drives a generator to its end inside one cmdlet call
 (:func:`run_steps`); tests drive several against one :class:`LockFiles` in any order.
 
 The functions are defined by the agent script itself, so they exist whatever the Exchange
@@ -29,15 +31,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.cmdlets import Cmdlet, CmdletContext, Handler, Obj, Param
+from casdesired.lab.exchange.binding import Cmdlet, CmdletContext, Handler, Obj, Param
+from casdesired.lab.exchange.lockfiles import Handle, LockFiles, SharingViolation
 
 LOCK_PATH = "C:\\ProgramData\\casdesired\\locks\\organisation.lock"
 APPLIED_DIR = "C:\\ProgramData\\casdesired\\applied\\"
+ENDED_DIR = "C:\\ProgramData\\casdesired\\released\\"
+"""Where a lock id that was released or broken is recorded, so it is never taken again."""
 _SAFE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 OPEN_ATTEMPTS = 200
@@ -55,6 +59,10 @@ ALREADY_APPLIED = (
     "casdesired: plan {plan_id} was already applied here on {applied} by {owner}; "
     "make a new plan."
 )
+ENDED = (
+    "casdesired: lock {lock_id} was released or broken already; a lock id is never taken twice "
+    "(every apply takes a new one)."
+)
 BAD_ID = "casdesired: '{value}' is not a valid {what} (letters, digits and '-', at most 64)."
 LOCK_BUSY = (
     "casdesired: the lock file {path} stayed in use by another process for 10 seconds; "
@@ -62,71 +70,8 @@ LOCK_BUSY = (
 )
 UNREADABLE = "an unreadable lock (its writer was stopped mid-write)"
 """TakenOverFrom when the file held something that is not a lock record."""
-SHARING_VIOLATION = (
-    "The process cannot access the file '{path}' because it is being used by another process."
-)
-
 Steps = Generator[str, None, list[Obj]]
 """A lock function as a generator: yields the file operation it is about to perform."""
-
-
-class SharingViolation(Exception):
-    """``IOException``: another handle holds the file with ``FileShare.None``."""
-
-
-@dataclass
-class Handle:
-    path: str
-    closed: bool = False
-
-
-@dataclass
-class LockFiles:
-    """The endpoint's files with NTFS's share-mode rule for exclusive handles.
-
-    ``files`` is the lab state's file map (path -> text). A path in ``open_paths`` has an
-    exclusive handle open; opening it again fails with :class:`SharingViolation`.
-    """
-
-    files: dict[str, str]
-    open_paths: set[str] = field(default_factory=set)
-
-    def open_exclusive(self, path: str, *, create: bool) -> Handle | None:
-        """``[IO.File]::Open(path, OpenOrCreate | Open, ReadWrite, None)``; None when the file
-        does not exist and ``create`` is false (FileNotFoundException)."""
-        if path in self.open_paths:
-            raise SharingViolation(SHARING_VIOLATION.format(path=path))
-        if path not in self.files:
-            if not create:
-                return None
-            self.files[path] = ""
-        self.open_paths.add(path)
-        return Handle(path)
-
-    def read(self, handle: Handle) -> str:
-        self._check(handle)
-        return self.files[handle.path]
-
-    def write(self, handle: Handle, text: str) -> None:
-        """``SetLength(0)`` then ``Write``: the whole content replaced through the handle."""
-        self._check(handle)
-        self.files[handle.path] = text
-
-    def close(self, handle: Handle) -> None:
-        if not handle.closed:
-            handle.closed = True
-            self.open_paths.discard(handle.path)
-
-    def create_new(self, path: str, text: str) -> bool:
-        """``FileMode.CreateNew``: False if the file exists (the atomic test-and-set)."""
-        if path in self.files:
-            return False
-        self.files[path] = text
-        return True
-
-    def _check(self, handle: Handle) -> None:
-        if handle.closed or handle.path not in self.open_paths:
-            raise ValueError(f"handle on {handle.path} is not open")  # a bug in a step function
 
 
 def _thrown(message: str) -> err.ExchangeError:
@@ -182,6 +127,8 @@ def _lock_object(lock: dict[str, Any], taken_over_from: str | None = None) -> Ob
         "Owner": lock["owner"],
         "PlanId": lock.get("plan_id") or None,
         "Acquired": lock["acquired"],
+        # A lock written before renewals were recorded was last renewed when it was taken.
+        "Renewed": lock.get("renewed") or lock["acquired"],
         "Expires": lock["expires"],
         "Path": LOCK_PATH,
         "TakenOverFrom": taken_over_from,
@@ -205,6 +152,13 @@ def _refuse_applied(files: LockFiles, plan_id: str) -> None:
                 plan_id=plan_id, applied=record["applied"], owner=record["owner"]
             )
         )
+
+
+def _record_end(files: LockFiles, lock_id: str, now: datetime) -> None:
+    """Register-LockEnd (the lock file's handle is open): ``lock_id`` has ended for good."""
+    files.create_new(
+        f"{ENDED_DIR}{lock_id}.json", _serialise({"lock_id": lock_id, "ended": _iso(now)})
+    )
 
 
 def _open(
@@ -231,6 +185,9 @@ def enter_steps(
     handle = yield from _open(files, create=True, attempts=attempts)
     assert handle is not None  # create=True always opens
     try:
+        yield "check-ended"
+        if f"{ENDED_DIR}{lock_id}.json" in files.files:
+            raise _thrown(ENDED.format(lock_id=lock_id))
         yield "read"
         text = files.read(handle)
         current = parse_lock(text)
@@ -250,6 +207,7 @@ def enter_steps(
             "owner": args["Owner"],
             "plan_id": plan_id,
             "acquired": _iso(now),
+            "renewed": _iso(now),
             "expires": _iso(now + timedelta(seconds=args["LeaseSeconds"])),
         }
         yield "write"
@@ -278,6 +236,7 @@ def update_steps(
     try:
         yield "read"
         lock = _held(files, handle, lock_id)
+        lock["renewed"] = _iso(now)
         lock["expires"] = _iso(now + timedelta(seconds=args["LeaseSeconds"]))
         yield "write"
         files.write(handle, _serialise(lock))
@@ -290,22 +249,25 @@ def update_steps(
 def exit_steps(
     files: LockFiles, now: datetime, args: dict[str, Any], *, attempts: int = OPEN_ATTEMPTS
 ) -> Steps:
-    """Exit-CasdesiredLock: empty the file if the lock is ours; nothing if it is free."""
+    """Exit-CasdesiredLock: empty the file if the lock is ours; nothing if it is free. Either
+    way the id has ended: a late Enter with it is refused. Says whether it released the lock."""
     lock_id = _check_id(args["LockId"], "lock id")
-    handle = yield from _open(files, create=False, attempts=attempts)
-    if handle is None:
-        return []
+    handle = yield from _open(files, create=True, attempts=attempts)
+    assert handle is not None  # create=True always opens
+    released = False
     try:
+        yield "record-end"
+        _record_end(files, lock_id, now)
         yield "read"
-        if parse_lock(files.read(handle)) is None:
-            return []  # nothing to release (already broken with unlock)
-        _held(files, handle, lock_id)
-        yield "write"
-        files.write(handle, "")
+        if parse_lock(files.read(handle)) is not None:  # else free already (broken with unlock)
+            _held(files, handle, lock_id)
+            yield "write"
+            files.write(handle, "")
+            released = True
         yield "close"
     finally:
         files.close(handle)
-    return []
+    return [{"LockId": lock_id, "Released": released}]
 
 
 def remove_steps(
@@ -319,12 +281,35 @@ def remove_steps(
     try:
         yield "read"
         lock = _held(files, handle, lock_id)
+        yield "record-end"
+        _record_end(files, lock_id, now)
         yield "write"
         files.write(handle, "")
         yield "close"
     finally:
         files.close(handle)
     return [_lock_object(lock)]
+
+
+def fence_steps(
+    files: LockFiles, now: datetime, args: dict[str, Any], *, attempts: int = OPEN_ATTEMPTS
+) -> Steps:
+    """Assert-CasdesiredFence (the agent's check before a write, not a command a request can
+    name): fail unless ``LockId`` is the current lock."""
+    lock_id = args["LockId"]
+    handle = yield from _open(files, create=False, attempts=attempts)
+    if handle is None:
+        raise _thrown(NOT_HELD.format(lock_id=lock_id, current="none"))
+    try:
+        yield "read"
+        text = files.read(handle)
+        yield "close"
+    finally:
+        files.close(handle)
+    current = parse_lock(text)
+    if current is None or current["lock_id"] != lock_id:
+        raise _thrown(NOT_HELD.format(lock_id=lock_id, current=_describe(current)))
+    return []
 
 
 def get_steps(

@@ -30,24 +30,46 @@ class Behaviour:
     pointer to the array). False: they keep showing the FQDN they were bound with."""
     nlb_drain_seconds: float = 0.0
     """How long Stop-NlbClusterNode -Drain keeps a node Draining before it is Stopped."""
+    orphans_show_blank: bool = True
+    """After Remove-ClientAccessArray, databases that pointed at it show a blank
+    RpcClientAccessServer (2013 code: the legacyDN no longer resolves; field §9). False: they
+    keep showing the FQDN they were bound with."""
+    remove_array_in_use_refused: bool = False
+    """Remove-ClientAccessArray refuses while databases point at the array. [OPEN] for 2010;
+    2013's code does not check, so the lab does not either unless this is set."""
+    object_cost_ms: float = 0.02
+    """The cost model: server time, in milliseconds, charged for every object a cmdlet
+    returns (a mailbox of Get-Mailbox, a database of Get-MailboxDatabase...), whether the agent
+    selects its properties or only counts it. Over remote PowerShell every object is
+    serialised across the session; a few milliseconds each is a plausible figure for a real
+    organisation (an estimate: bench/mailbox_count_bench.py uses 2 ms). The default keeps the
+    suite quick while still making work proportional to what a cmdlet returns."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "one_array_per_site": self.one_array_per_site,
             "databases_follow_array_fqdn": self.databases_follow_array_fqdn,
             "nlb_drain_seconds": self.nlb_drain_seconds,
+            "orphans_show_blank": self.orphans_show_blank,
+            "remove_array_in_use_refused": self.remove_array_in_use_refused,
+            "object_cost_ms": self.object_cost_ms,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Behaviour:
-        unknown = set(data) - {"one_array_per_site", "databases_follow_array_fqdn",
-                               "nlb_drain_seconds"}
+        defaults = cls()
+        unknown = set(data) - set(defaults.to_json())
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}")
         return cls(
             one_array_per_site=_bool(data.get("one_array_per_site", True)),
             databases_follow_array_fqdn=_bool(data.get("databases_follow_array_fqdn", True)),
             nlb_drain_seconds=float(data.get("nlb_drain_seconds", 0.0)),
+            orphans_show_blank=_bool(data.get("orphans_show_blank", defaults.orphans_show_blank)),
+            remove_array_in_use_refused=_bool(
+                data.get("remove_array_in_use_refused", defaults.remove_array_in_use_refused)
+            ),
+            object_cost_ms=_cost(data.get("object_cost_ms", defaults.object_cost_ms)),
         )
 
 
@@ -274,6 +296,12 @@ class NlbCluster:
             mode=_str(data["mode"]),
             nodes=[NlbNode.from_json(n) for n in data.get("nodes") or []],
         )
+
+
+def _cost(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e4:
+        raise ValueError(f"object_cost_ms must be a number of milliseconds, not {value!r}")
+    return float(value)
 
 
 def _str(value: Any) -> str:

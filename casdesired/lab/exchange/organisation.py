@@ -4,21 +4,31 @@
 :class:`~casdesired.lab.process.PowerShellHost`) and what the control API reads and replaces.
 Runs may arrive concurrently from several shells: every read or change of the state happens
 under one lock; sleeps (fault delays, ``until`` polling) happen outside it.
+
+Every organisation keeps its own seed, the document :meth:`Organisation.reset` goes back to, and
+a reset never turns one organisation into another. The seed is the shipped seed the state names
+when that seed is the same organisation (same name and domain); otherwise -- a user's own
+organisation -- the state as the lab first held it. A file-backed organisation keeps its seed
+beside the state file (``NAME.seed.json``), so ``casdesired lab reset`` and later runs restore
+that organisation and not the example one.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 from casdesired.agent.protocol import ParamValue
-from casdesired.lab.exchange import cmdlets, locks, powershell, statefile
+from casdesired.lab.exchange import binding, cmdlets, locks, powershell, statefile
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.agent import CmdletOutput
-from casdesired.lab.exchange.cmdlets import CmdletContext, Obj, Provider
+from casdesired.lab.exchange.binding import CmdletContext, Obj, Provider
+from casdesired.lab.exchange.lockfiles import LockFiles
 from casdesired.lab.exchange.models import Behaviour
 from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
@@ -64,12 +74,15 @@ class Organisation:
         journal: Journal | None = None,
         faults: Faults | None = None,
         clock: LabClock | None = None,
+        seed: dict[str, Any] | None = None,
     ) -> None:
+        """``seed``: the document :meth:`reset` returns to, if it is the same organisation as
+        ``data``; otherwise (and by default) the seed the module's doc describes."""
         self._lock = threading.RLock()
         self.clock: LabClock = clock if clock is not None else SystemClock()
         self._state = OrgState(data)
         self._path = path
-        self._random_seed = self._state.random_seed
+        self._seed = _seed_for(self._state, seed)
         self.journal = journal if journal is not None else Journal()
         self.faults = faults if faults is not None else Faults()
 
@@ -85,20 +98,33 @@ class Organisation:
         clock: LabClock | None = None,
     ) -> Organisation:
         """A fresh in-memory organisation from a shipped seed; ``seed`` drives its GUIDs."""
-        return cls(_seeded(name, seed), journal=journal, faults=faults, clock=clock)
+        data = _seeded(name, seed)
+        return cls(data, journal=journal, faults=faults, clock=clock, seed=copy.deepcopy(data))
 
     @classmethod
     def from_file(
         cls, path: Path, *, journal: Journal | None = None, faults: Faults | None = None
     ) -> Organisation:
-        """The organisation kept in ``path``; created from the contoso seed if it is missing.
-        Every change is saved back to it atomically."""
+        """The organisation kept in ``path``; created from its seed file, else from the contoso
+        seed, if it is missing. Every change is saved back to it atomically; its seed is kept
+        beside it (:func:`statefile.seed_path`), written the first time it is opened."""
         path = Path(path)
-        data = statefile.read(path) if path.exists() else _seeded("contoso", 0)
-        org = cls(data, path=path, journal=journal, faults=faults)
+        kept = read_seed_file(path)
+        if path.exists():
+            data = statefile.read(path)
+        else:
+            data = copy.deepcopy(kept) if kept is not None else _seeded("contoso", 0)
+        org = cls(data, path=path, journal=journal, faults=faults, seed=kept)
         if not path.exists():
             org.save()
+        if org._seed is not kept:  # first opened, or the file now holds another organisation
+            org._save_seed()
         return org
+
+    @property
+    def seed_file(self) -> Path | None:
+        """Where this organisation's seed is kept (``None`` in memory)."""
+        return statefile.seed_path(self._path) if self._path is not None else None
 
     # ------------------------------------------------------------------ the host interface
     @property
@@ -118,17 +144,22 @@ class Organisation:
             return self._state.to_json()
 
     def load(self, data: dict[str, Any]) -> None:
-        """Replace the state (validated first: a bad document changes nothing)."""
+        """Replace the state (validated first: a bad document changes nothing). A document of
+        another organisation brings its own seed (see the module's doc)."""
         state = OrgState(data)
         with self._lock:
+            seed = _seed_for(state, self._seed)
             self._state = state
             self._save_locked()
+            if seed is not self._seed:
+                self._seed = seed
+                self._save_seed()
 
     def reset(self) -> None:
-        """Back to the seed this organisation came from (its own random seed kept)."""
+        """Back to this organisation's own seed; never to another organisation."""
         with self._lock:
-            name = self._state.seed_name
-        self.load(_seeded(name, self._random_seed))
+            self._state = OrgState(copy.deepcopy(self._seed))
+            self._save_locked()
 
     def save(self) -> None:
         """Write the state file atomically (no-op when the organisation is in memory only)."""
@@ -138,6 +169,11 @@ class Organisation:
     def _save_locked(self) -> None:
         if self._path is not None:
             statefile.write_atomic(self._path, self._state.to_json())
+
+    def _save_seed(self) -> None:
+        seed_file = self.seed_file
+        if seed_file is not None:
+            statefile.write_atomic(seed_file, self._seed)
 
     @property
     def behaviour(self) -> Behaviour:
@@ -164,6 +200,13 @@ class Organisation:
             except err.ExchangeError as exc:
                 raise err.LabStateError(f"cannot add databases: {exc.message}") from None
             self._save_locked()
+
+    @property
+    def netbios_domain(self) -> str:
+        """The NetBIOS name of the organisation's AD domain (``FABRIKAM`` for fabrikam.local):
+        what its accounts are written with, ``FABRIKAM\\user``."""
+        with self._lock:
+            return self._state.domain.split(".", 1)[0].upper()[:15]
 
     # ------------------------------------------------------------------ DNS (casdesired.lab.dns)
     @property
@@ -201,6 +244,21 @@ class Organisation:
     def sleep(self, seconds: float) -> None:
         self.clock.sleep(max(0.0, seconds))
 
+    def check_fence(self, lock_id: str, cmdlet: str) -> None:
+        """The agent's lock check before a write (Assert-CasdesiredFence); journaled as a
+        ``fence`` entry, not as a cmdlet (no request can name it)."""
+        try:
+            with self._lock:
+                now = datetime.fromtimestamp(self.clock.time(), timezone.utc)
+                locks.run_steps(
+                    locks.fence_steps(LockFiles(self._state.files), now, {"LockId": lock_id})
+                )
+        except err.ExchangeError as exc:
+            self.journal.record("fence", lock_id=lock_id, before=cmdlet, ok=False,
+                                error=exc.message)
+            raise
+        self.journal.record("fence", lock_id=lock_id, before=cmdlet, ok=True, error=None)
+
     def invoke(
         self, cmdlet: str, parameters: Mapping[str, ParamValue], loaded: frozenset[Provider]
     ) -> CmdletOutput:
@@ -228,7 +286,7 @@ class Organisation:
         identity: str | None,
     ) -> CmdletOutput:
         cmdlet = locks.lookup(name) or cmdlets.lookup(name, loaded)
-        args = cmdlets.bind(cmdlet, parameters)
+        args = binding.bind(cmdlet, parameters)
         fault = self.faults.take_cmdlet(cmdlet.name, identity)
         if fault is not None:
             self.sleep(fault.delay_seconds)
@@ -248,11 +306,92 @@ class Organisation:
             )
             if ctx.changed or settled:
                 self._save_locked()
+            cost = self._state.settings.object_cost_ms / 1000.0
         lines = [*ctx.host_lines, *(f"WARNING: {w}" for w in ctx.warnings)]
-        return CmdletOutput(objects=objects, host_lines=lines)
+        return CmdletOutput(objects=Metered(objects, cost, self.sleep), host_lines=lines)
+
+
+class Metered(Iterator[Obj]):
+    """A cmdlet's output, charging the cost model's server time for every object it returns.
+
+    Time is charged as objects are consumed (in slices, outside the state lock), and for the
+    whole listing when the agent only counts it (``count_by``, see agent._counted): counting a
+    million mailboxes costs what returning them costs, as it does in a real pipeline.
+    """
+
+    SLICE = 1000
+
+    def __init__(
+        self, objects: Iterable[Obj], seconds_each: float, sleep: Callable[[float], None]
+    ) -> None:
+        self._objects = objects
+        self._iter = iter(objects)
+        self._each = seconds_each
+        self._sleep = sleep
+        self._owed = 0
+
+    def __next__(self) -> Obj:
+        try:
+            obj = next(self._iter)
+        except StopIteration:
+            self._pay()
+            raise
+        self._owed += 1
+        if self._owed >= self.SLICE:
+            self._pay()
+        return obj
+
+    def _pay(self) -> None:
+        if self._owed and self._each > 0:
+            self._sleep(self._owed * self._each)
+        self._owed = 0
+
+    def count_by(self, prop: str) -> dict[str, int] | None:
+        count_by = getattr(self._objects, "count_by", None)
+        groups = count_by(prop) if callable(count_by) else None
+        if groups is not None and self._each > 0:
+            self._sleep(sum(groups.values()) * self._each)
+        return groups
 
 
 def _seeded(name: str, seed: int) -> dict[str, Any]:
     data = statefile.load_seed(name)
     data["random"] = {"seed": seed, "draws": 0}
+    return data
+
+
+def _same_organisation(a: OrgState, b: OrgState) -> bool:
+    return (a.org_name.casefold(), _domain_key(a)) == (b.org_name.casefold(), _domain_key(b))
+
+
+def _domain_key(state: OrgState) -> str:
+    return state.domain.strip().rstrip(".").casefold()
+
+
+def _seed_for(state: OrgState, kept: dict[str, Any] | None) -> dict[str, Any]:
+    """The seed of ``state``: ``kept`` when it is the same organisation (the very object, so a
+    caller can tell nothing changed); else the shipped seed the state names, when it is the
+    same organisation (with the state's random seed); else the state itself."""
+    if kept is not None and _same_organisation(OrgState(kept), state):
+        return kept
+    try:
+        shipped = _seeded(state.seed_name, state.random_seed)
+    except err.LabStateError:  # a name no shipped seed has: the user's own organisation
+        shipped = None
+    if shipped is not None and _same_organisation(OrgState(shipped), state):
+        return shipped
+    return state.to_json()
+
+
+def read_seed_file(state_path: Path) -> dict[str, Any] | None:
+    """The seed kept beside the state file ``state_path``, validated; ``None`` if there is
+    none yet. Raises LabStateError naming the seed file if it is unusable."""
+    path = statefile.seed_path(state_path)
+    if not path.exists():
+        return None
+    data = statefile.read(path)
+    try:
+        OrgState(data)
+    except err.LabStateError as exc:
+        raise err.LabStateError(f"{path}: {exc}") from None
     return data

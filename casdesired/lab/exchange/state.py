@@ -186,6 +186,8 @@ class OrgState:
         array = self.arrays.get(pointer.target)
         if array is not None and self.settings.databases_follow_array_fqdn:
             return array.fqdn
+        if array is None and self.settings.orphans_show_blank:
+            return ""  # the array's legacyDN no longer resolves: an orphaned pointer
         return pointer.shown
 
     # ------------------------------------------------------------------ identity resolution
@@ -321,7 +323,18 @@ class OrgState:
         return changed
 
     def remove_array(self, array: CasArray) -> None:
-        """Databases keep pointing at the removed array; they show the FQDN they were bound to."""
+        """Databases keep pointing at the removed array: they show a blank
+        RpcClientAccessServer (or, with ``orphans_show_blank`` off, the FQDN they had)."""
+        users = [
+            db for db in self.databases.values()
+            if db.rpc_client_access_server is not None
+            and db.rpc_client_access_server.kind == "array"
+            and db.rpc_client_access_server.target == array.guid
+        ]
+        if users and self.settings.remove_array_in_use_refused:
+            raise err.RuleViolation(
+                err.ARRAY_IN_USE.format(name=array.name, count=len(users)), target=array.name
+            )
         for db in self.databases.values():
             pointer = db.rpc_client_access_server
             if pointer is not None and pointer.kind == "array" and pointer.target == array.guid:

@@ -3,6 +3,9 @@
 A write goes to a temporary file in the same directory, is flushed and fsynced, then
 ``os.replace``-d over the state file and the directory is fsynced. A reader (or a restart after
 ``kill -9``) therefore sees either the old file or the new one, never half of one.
+
+Next to a state file ``NAME.json`` lies its own seed, ``NAME.seed.json``: the organisation a
+reset goes back to (see :mod:`.organisation`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
         handle.write("\n")
 
     atomicfile.write_atomic(path, write, what="the lab state")
+
+
+def seed_path(state_path: Path) -> Path:
+    """Where the seed of the state file ``state_path`` is kept: ``NAME.seed.json`` beside it."""
+    name = state_path.name
+    stem = name[: -len(".json")] if name.endswith(".json") else name
+    return state_path.with_name(f"{stem}.seed.json")
 
 
 def read(path: Path) -> dict[str, Any]:

@@ -106,14 +106,17 @@ class WSManHandler(BaseHTTPRequestHandler):
     def _answer(
         self, status: int, body: bytes, content_type: str,
         extra: list[tuple[str, str]] | None = None, reason: str | None = None,
+        phrase: str | None = None,
     ) -> None:
+        """Answer ``status`` (``phrase``: the status line's reason phrase, None: the usual one);
+        ``reason`` is only journaled."""
         # Journaled before the answer leaves: a client that reads the journal as soon as it
         # has its answer must find the entry there.
         details = {"reason": reason} if reason else {}
         self.config.journal.record(
             "http", method=self.command, path=self.path, status=status, **details
         )
-        self.send_response(status)
+        self.send_response(status, phrase)
         for name, value in extra or []:
             self.send_header(name, value)
         if body:
@@ -263,11 +266,18 @@ class WSManHandler(BaseHTTPRequestHandler):
             )
             soap = env.fault_envelope(wsman_fault, request.message_id, self.config.machine)
             self._reply(500, soap, encrypted)
+        elif fault.kind == "401":
+            # As HTTP.sys refuses a request it will not authenticate: "HTTP/1.1 401 " with no
+            # reason phrase, the enabled methods, and the connection closed, so whatever the
+            # connection had authenticated (NTLM keys included) is gone.
+            self.ntlm = None
+            self._answer(401, b"", "text/plain",
+                         [*self._challenge_headers(), ("Connection", "close")], phrase="")
         elif fault.kind == "drop":
             self.config.journal.record("http", method=self.command, path=self.path,
                                        status="dropped")
             self._close_now()
-        else:
+        else:  # "hang" (WireFault refuses unknown kinds)
             self._hang()
 
     def _close_now(self) -> None:

@@ -16,6 +16,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from casdesired.lab.process import PowerShellHost, ProcessResult
 from casdesired.lab.wsman.cmdexe import Launch
@@ -179,6 +180,20 @@ class ShellTable:
     def __len__(self) -> int:
         with self._lock:
             return len(self._shells)
+
+    def report(self) -> dict[str, Any]:
+        """The open shells, for the control API: ``{"open": N, "shells": [{"id", "commands"}]}``.
+
+        A shell stays open until a client deletes it (or the lab resets or stops): on Windows
+        each counts against the user's MaxShellsPerUser until WinRM's idle timeout, so tests
+        check that a client leaves none behind.
+        """
+        with self._lock:
+            shells = list(self._shells.values())
+        return {
+            "open": len(shells),
+            "shells": [{"id": s.id, "commands": len(s.commands)} for s in shells],
+        }
 
     def start(self, shell: Shell, launch: Launch) -> Command:
         """Start a command in a worker thread (see the module docstring for when it runs)."""
