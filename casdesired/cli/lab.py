@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, cast
 
+from casdesired.cli.parser import number
 from casdesired.errors import CasdesiredError
 from casdesired.lab.control import TOKEN_HEADER, is_loopback
 from casdesired.lab.dns import LabDnsServer
@@ -49,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--state", type=Path, metavar="FILE",
                        help="state file to load and save (created from its NAME.seed.json, "
                             "else the example seed, if missing)")
-    serve.add_argument("--port", type=int, default=0, metavar="N",
+    serve.add_argument("--port", type=number(minimum=0, maximum=65535, whole=True), default=0,
+                       metavar="N",
                        help="TCP port (default: a free one)")
     serve.add_argument("--tls", action="store_true", help="HTTPS with a generated certificate")
     serve.add_argument("--auth", choices=("basic", "ntlm"), default="ntlm",
@@ -58,8 +60,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="accept cleartext messages over HTTP (Basic, NTLM without "
                             "encryption), like AllowUnencrypted=true; Windows' default, and "
                             "the lab's, refuses them")
-    serve.add_argument("--latency-ms", type=int, default=0, metavar="N",
-                       help="added to every WS-Man request")
+    serve.add_argument("--latency-ms", type=number(minimum=0, maximum=60000, whole=True),
+                       default=0, metavar="N",
+                       help="added to every WS-Man request (0 to 60000)")
     serve.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
                        help="address to listen on (default: 127.0.0.1)")
     serve.set_defaults(func=run)
@@ -83,8 +86,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from casdesired.lab.exchange.organisation import Organisation
 
-    if args.latency_ms < 0:
-        raise CasdesiredError("--latency-ms cannot be negative")
     journal = Journal()
     faults = Faults(latency_ms=args.latency_ms)
     if args.state is not None:
@@ -156,7 +157,12 @@ def _stop_requested() -> Iterator[_StopRequest]:
 def run_reset(args: argparse.Namespace) -> int:
     from casdesired.lab.embedded import reset_directory
 
-    done = reset_directory(args.directory)
+    try:
+        done = reset_directory(args.directory)
+    except OSError as exc:  # the state file's folder cannot be made or written
+        raise CasdesiredError(
+            f"cannot reset the lab state: {exc.strerror or exc}: {exc.filename}"
+        ) from None
     print(f"lab state reset to its seed: {done.state}")
     print(f"  seed: {done.seed}")
     if done.unreadable_kept is not None:
