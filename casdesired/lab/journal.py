@@ -18,7 +18,9 @@ class Journal:
     """Thread-safe, append-only list of entries ``{"seq", "time", "kind", ...}``.
 
     Kinds: ``http`` (method, path, status), ``wsman`` (action, shell_id),
-    ``command`` (command line as received, shell_id), ``cmdlet`` (cmdlet, parameters, ok, error).
+    ``command`` (command line as received, shell_id), ``cmdlet`` (cmdlet, parameters, ok, error),
+    ``process`` (how a PowerShell process ended: outcome, exit_code, memory_mb), ``shell`` (a
+    shell WinRM closed itself: closed).
     """
 
     def __init__(self) -> None:

@@ -4,11 +4,13 @@ With ``CASDESIRED_MAX_BATCH=3`` the example's 8 changes run as batches of 3, 3, 
 the rebinding of BR-DB01, BR-DB02 and BR-DB03. A wire fault hits batch 2:
 
 - on its *Command* (the agent never starts: nothing of batch 2 runs), or
-- on a *Receive* while it runs (the lab's command goes on to its end, as on Windows, where an
-  abandoned shell's command is not recalled: all of batch 2 runs).
+- on a *Receive* while it runs, held at BR-DB02: casdesired then closes the shell on a fresh
+  connection, which kills the agent, as deleting a shell kills its process on Windows. The
+  invocation under way (BR-DB02) finishes; BR-DB03 never starts: the batch is cut part-way.
 
-Either way casdesired cannot know which, so batch 2 is ``unknown``, batch 3 ``not attempted``;
-the lab's journal shows what really ran, and the next plan shows exactly the remainder.
+Either way casdesired cannot know how far it got, so batch 2 is ``unknown``, batch 3 ``not
+attempted``; the lab's journal shows what really ran, and the next plan shows exactly the
+remainder.
 """
 
 from __future__ import annotations
@@ -62,11 +64,22 @@ def _fault_a_receive_of_batch_2(env: Env, kind: str) -> threading.Thread:
     def hit() -> bool:
         return any(e.get("fault") == kind for e in env.lab.journal.entries(["wsman"]))
 
+    def closed_after_the_fault() -> bool:
+        entries = env.lab.journal.entries(["wsman"])
+        faulted = [int(e["seq"]) for e in entries if e.get("fault") == kind]
+        return bool(faulted) and any(
+            e["action"] == "Delete" and e.get("status") == 200 and int(e["seq"]) > faulted[0]
+            for e in entries
+        )
+
     def orchestrate() -> None:
         try:
             if gate.wait_reached(TIMEOUT):
                 env.lab.faults.update({"wire": [{"kind": kind, "action": "Receive"}]})
                 _wait_until(hit, f"a {kind} Receive")
+                # casdesired closes the broken run's shell on a fresh connection: the agent is
+                # killed while BR-DB02 is under way.
+                _wait_until(closed_after_the_fault, "the client to close the batch's shell")
         finally:
             gate.open()
 
@@ -81,6 +94,10 @@ def _set_mailbox_database(env: Env) -> list[str]:
         for e in env.cmdlets()
         if e["cmdlet"] == "Set-MailboxDatabase"
     ]
+
+
+def _agent_killed(env: Env) -> bool:
+    return any(e["outcome"] == "killed" for e in env.lab.journal.entries(["process"]))
 
 
 @pytest.mark.parametrize("kind", ["drop", "hang"])
@@ -138,9 +155,9 @@ def test_a_broken_connection_mid_batch_reports_unknown_and_the_next_plan_is_the_
         ran: list[str] = []
         renewals = 1
     else:
-        # The abandoned command ran to its end in the lab; batch 3 never started.
-        ran = ["BR-DB01", "BR-DB02", "BR-DB03"]
-        _wait_until(lambda: len(_set_mailbox_database(env)) == 3, "batch 2 to finish")
+        # Killed with its shell: BR-DB02, under way, finished; BR-DB03 and batch 3 never ran.
+        _wait_until(lambda: _agent_killed(env), "the batch's agent to be killed")
+        ran = ["BR-DB01", "BR-DB02"]
         renewals = 2
     assert _set_mailbox_database(env) == ran
     assert len([e for e in env.cmdlets(mark) if e["cmdlet"] == "Update-CasdesiredLock"]) == renewals
