@@ -19,6 +19,7 @@ from casdesired.lab.exchange.testing import agent_script, run_request
 from casdesired.lab.process import ProcessResult
 from casdesired.lab.server import Lab
 from casdesired.lab.wsman.limits import WinRMLimits
+from casdesired.lab.wsman.shells import out_of_memory
 from casdesired.live.reader import DATABASES, read_invocations, read_modules
 
 from .agent_wire import process_end, start_agent
@@ -108,3 +109,11 @@ def test_the_model_counts_the_session_the_agent_loads_and_what_it_holds() -> Non
     assert read_large - read_small > 2  # 2,000 databases more, held and serialised
     # A script that is not the agent costs the bare powershell.exe.
     assert model.estimate("Get-Date", b"", ProcessResult(stdout="Monday\r\n")).megabytes < 30
+
+
+@pytest.mark.parametrize("stdout", ["WARNING: slow\r\n<casdesired-response>gzip:H4sI",
+                                    "WARNING: slow\r\n<casdesired-response>gzip:H4sI\r\n"])
+def test_a_process_out_of_memory_keeps_what_it_wrote_before_its_last_output(stdout: str) -> None:
+    died = out_of_memory(ProcessResult(stdout=stdout, exit_code=0))
+    assert (died.stdout, died.exit_code) == ("WARNING: slow\r\n", 1)
+    assert "System.OutOfMemoryException" in died.stderr

@@ -84,7 +84,7 @@ def out_of_memory(result: ProcessResult) -> ProcessResult:
     """What a process leaves when its last allocation fails: what it wrote before its last
     piece of output (for the agent: its host lines, not the response it was building), and
     PowerShell's allocation error on stderr with exit code 1."""
-    before, newline, _last = result.stdout.rpartition("\n")
+    before, newline, _last = result.stdout.rstrip("\r\n").rpartition("\n")
     return ProcessResult(stdout=before + newline, stderr=clixml_error(*OUT_OF_MEMORY), exit_code=1)
 
 
