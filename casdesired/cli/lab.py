@@ -23,6 +23,7 @@ from casdesired.lab.dns import LabDnsServer
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 from casdesired.lab.server import Lab, LabCredentials
+from casdesired.lab.wsman.limits import WinRMLimits, parse_setting
 
 PASSWORD_ENV = "CASDESIRED_LAB_PASSWORD"  # noqa: S105 - the variable's name, not a value
 
@@ -65,6 +66,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="added to every WS-Man request (0 to 60000)")
     serve.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
                        help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--winrm", action="append", default=[], metavar="NAME=VALUE",
+                       help="set one of WinRM's quotas, as 'winrm set winrm/config' would "
+                            "(repeatable): MaxEnvelopeSizekb, MaxTimeoutms, MaxShellsPerUser, "
+                            "MaxMemoryPerShellMB, IdleTimeout; the defaults are Windows "
+                            "Server 2008 R2's (150, 60000, 5, 150, 180000)")
     serve.set_defaults(func=run)
     # `lab reset`: put the embedded lab's state file back to its own seed.
     reset = actions.add_parser(
@@ -86,6 +92,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from casdesired.lab.exchange.organisation import Organisation
 
+    limits = WinRMLimits()
+    for setting in args.winrm:
+        try:
+            limits.update(parse_setting(setting))
+        except ValueError as exc:
+            raise CasdesiredError(f"--winrm {setting}: {exc}") from None
     journal = Journal()
     faults = Faults(latency_ms=args.latency_ms)
     if args.state is not None:
@@ -104,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         faults=faults,
         journal=journal,
         allow_unencrypted=args.allow_unencrypted,
+        limits=limits,
     )
     # The organisation's DNS (A records from its state), always on 127.0.0.1 whatever --bind.
     dns_server = LabDnsServer(organisation)
@@ -182,7 +195,9 @@ def _announce(lab: Lab, args: argparse.Namespace, dns_address: str) -> None:
         lines.append(f"  CA file:    {lab.ca_file}")
     if not lab.tls:
         lines.append(f"  encryption: {_encryption_note(lab)}")
+    quotas = ", ".join(f"{name}={value}" for name, value in lab.limits.to_json().items())
     lines += [
+        f"  winrm:      {quotas}",
         f"  control:    {lab.control_url}  (header {TOKEN_HEADER}: {lab.token})",
         f"  dns:        {dns_address}  (UDP and TCP; records: {lab.control_url}/dns)",
         f"  state file: {args.state}" if args.state else "  state:      in memory (seed)",
