@@ -217,6 +217,57 @@ function Invoke-AgentFence {
     }
 }
 
+# --- Other computers: the double hop ---------------------------------------------------------
+# This logon (NTLM, or Kerberos without delegation) has no credential that can reach a third
+# machine, so anything aimed at another host through WMI (the NLB cmdlets' -HostName) is
+# denied. An invocation with a 'computer' therefore runs ON that computer, through a PSSession
+# the agent opens there with the request's explicit credential (what works without
+# delegation), one per computer for the whole run, removed when the run ends. The script block
+# is fixed text; the cmdlet name and its parameters travel as arguments (data), never as script.
+$RemoteCmdlet = {
+    param($Name, $Parameters, $Modules)
+    $ErrorActionPreference = 'Stop'
+    foreach ($module in @($Modules)) {
+        if ($null -eq (Get-Module -Name $module)) { Import-Module -Name $module }
+    }
+    & $Name @Parameters
+}
+
+function Get-AgentCredential {
+    # The request's credential as a PSCredential ($null without one: then only a logon that
+    # can delegate reaches a second machine).
+    $given = Get-Field $AgentState 'credential'
+    if ($null -eq $given) { return $null }
+    $plain = [string](Get-Field $given 'password' '')
+    $secret = ConvertTo-SecureString -String $plain -AsPlainText -Force
+    return (New-Object System.Management.Automation.PSCredential(
+        [string](Get-Field $given 'username' ''), $secret))
+}
+
+function Get-AgentNodeSession {
+    # $null for this computer; else the run's PSSession to $Computer (opened on first use).
+    param([string]$Computer)
+    if ($Computer -eq '') { return $null }
+    if ($Computer.Split('.')[0] -eq [string]$env:COMPUTERNAME) { return $null }
+    $key = $Computer.ToLowerInvariant()
+    if (-not $NodeSessions.ContainsKey($key)) {
+        $parameters = @{ ComputerName = $Computer; ErrorAction = 'Stop' }
+        $credential = Get-AgentCredential
+        if ($null -ne $credential) { $parameters['Credential'] = $credential }
+        $NodeSessions[$key] = New-PSSession @parameters
+    }
+    return $NodeSessions[$key]
+}
+
+function Invoke-AgentCmdlet {
+    # `& $Cmdlet @Parameters` here, or on the invocation's computer through its PSSession.
+    param([string]$Cmdlet, $Parameters, $Session)
+    if ($null -eq $Session) { return (& $Cmdlet @Parameters) }
+    $modules = [string[]]@(Get-Field $AgentState 'modules' @())
+    return (Invoke-Command -Session $Session -ScriptBlock $RemoteCmdlet -ErrorAction Stop `
+        -ArgumentList $Cmdlet, $Parameters, $modules)
+}
+
 function Invoke-AgentInvocation {
     # Run one invocation: `& $cmdlet @parameters -ErrorAction Stop`, then select properties,
     # count groups, or poll until a property reaches a value. Returns the result object.
@@ -256,11 +307,12 @@ function Invoke-AgentInvocation {
         $properties = @(Get-Field $Invocation 'properties' @())
         $groupBy = Get-Field $Invocation 'group_by'
         $until = Get-Field $Invocation 'until'
+        $session = Get-AgentNodeSession ([string](Get-Field $Invocation 'computer' ''))
 
         if ($null -ne $groupBy) {
             # Counting in the pipeline keeps memory flat even for millions of mailboxes.
             $groups = New-Map
-            & $cmdlet @parameters | ForEach-Object {
+            Invoke-AgentCmdlet $cmdlet $parameters $session | ForEach-Object {
                 $key = Get-GroupKey $_ ([string]$groupBy)
                 $count = [long]0
                 if ($groups.ContainsKey($key)) { $count = [long]$groups[$key] }
@@ -276,7 +328,7 @@ function Invoke-AgentInvocation {
             while ($true) {
                 $objects = New-Object System.Collections.ArrayList
                 $pending = 0
-                foreach ($output in @(& $cmdlet @parameters)) {
+                foreach ($output in @(Invoke-AgentCmdlet $cmdlet $parameters $session)) {
                     [void]$objects.Add((Select-AgentProperties $output $properties))
                     $value = Get-GroupKey $output $untilProperty
                     # -contains (not -in, which 2.0 lacks); it compares case-insensitively.
@@ -296,7 +348,7 @@ function Invoke-AgentInvocation {
             }
         } else {
             $objects = New-Object System.Collections.ArrayList
-            & $cmdlet @parameters | ForEach-Object {
+            Invoke-AgentCmdlet $cmdlet $parameters $session | ForEach-Object {
                 [void]$objects.Add((Select-AgentProperties $_ $properties))
             }
             $result['objects'] = $objects
@@ -745,6 +797,10 @@ $KeepaliveState['runs'] = [long]0
 $KeepaliveState['watch'] = [System.Diagnostics.Stopwatch]::StartNew()
 $response['results'] = $results
 $remoteSession = $null
+# The request's credential and modules, for the functions above; the PSSessions to other
+# computers, by name (Get-AgentNodeSession), all removed in the finally below.
+$AgentState = New-Map
+$NodeSessions = New-Map
 
 try {
     try {
@@ -760,6 +816,8 @@ try {
     }
     $invocations = @(Get-Field $request 'invocations' @())
     $exchange = Get-Field $request 'exchange'
+    $AgentState['credential'] = Get-Field $request 'credential'
+    $AgentState['modules'] = @(Get-Field $request 'modules' @())
     $mode = [string](Get-Field $exchange 'mode' 'snapin')
     $endpointServer = [string]$env:COMPUTERNAME
 
@@ -770,27 +828,29 @@ try {
             Add-PSSnapin -Name $ExchangeSnapIn
         }
     } elseif ($mode -eq 'remote') {
-        # The supported way: Exchange's /PowerShell endpoint, with explicit credentials so the
-        # agent does not depend on Kerberos delegation (the double hop).
+        # The supported way: Exchange's /PowerShell endpoint, with the request's explicit
+        # credential so the agent does not depend on delegation (the double hop).
         $uri = [string](Get-Field $exchange 'uri' '')
+        if ($uri -eq '') {
+            # This host's own /PowerShell: the WinRM endpoint is an Exchange 2010 server.
+            $fqdn = [System.Net.Dns]::GetHostEntry([System.Net.Dns]::GetHostName()).HostName
+            $uri = 'http://' + $fqdn + '/PowerShell/'
+        }
         $sessionParameters = @{
             ConfigurationName = 'Microsoft.Exchange'
             ConnectionUri = $uri
             Authentication = [string](Get-Field $exchange 'authentication' 'Kerberos')
             ErrorAction = 'Stop'
         }
-        $credential = Get-Field $exchange 'credential'
-        if ($null -ne $credential) {
-            $plain = [string](Get-Field $credential 'password' '')
-            $secret = ConvertTo-SecureString -String $plain -AsPlainText -Force
-            $sessionParameters['Credential'] = New-Object System.Management.Automation.PSCredential(
-                [string](Get-Field $credential 'username' ''), $secret)
-        }
+        $credential = Get-AgentCredential
+        if ($null -ne $credential) { $sessionParameters['Credential'] = $credential }
         $remoteSession = New-PSSession @sessionParameters
         # Import only what the request uses: importing the whole Exchange session takes
-        # several seconds. Get-ExchangeServer is needed for the version check below.
+        # several seconds. Get-ExchangeServer is needed for the version check below, and
+        # Set-AdServerSettings for the recipient scope.
         $names = New-Object System.Collections.ArrayList
         [void]$names.Add('Get-ExchangeServer')
+        [void]$names.Add('Set-AdServerSettings')
         foreach ($invocation in $invocations) {
             $name = [string](Get-Field $invocation 'cmdlet' '')
             if ($name -notmatch '-Nlb' -and $name -notmatch '-Casdesired' -and
@@ -831,6 +891,9 @@ try {
             throw ("Exchange Server 2013 or later detected on $endpointServer ($version): " +
                 'casdesired manages Exchange 2010 only.')
         }
+        # The recipient scope lives in the session and defaults to the server's own domain:
+        # without this, mailboxes of a child domain are not seen (and not counted).
+        Set-AdServerSettings -ViewEntireForest $true -ErrorAction Stop
     }
 
     # The keepalive's interval counts from here (apply's batches renew the lease first thing).
@@ -857,8 +920,14 @@ try {
     # The agent could not do its job at all (no snap-in, bad request, Exchange 2013, ...).
     $response['fatal'] = [string]$_.Exception.Message
 } finally {
+    # Every session the run opened is removed: Exchange's /PowerShell allows 18 per user and
+    # a leaked one lasts until its application pool recycles; node sessions count against
+    # WinRM's MaxShellsPerUser on that node.
     if ($null -ne $remoteSession) {
         Remove-PSSession -Session $remoteSession -ErrorAction SilentlyContinue
+    }
+    foreach ($nodeSession in @($NodeSessions.Values)) {
+        Remove-PSSession -Session $nodeSession -ErrorAction SilentlyContinue
     }
 }
 

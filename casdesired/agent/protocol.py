@@ -193,6 +193,10 @@ class Invocation:
     group_by: str | None = None
     until: Until | None = None
     on_error: Literal["stop", "continue"] = "stop"
+    computer: str | None = None
+    """Run it on this computer (through a PSSession the agent opens there with the request's
+    credential), not on the endpoint host: NLB steps run on the node itself, since WMI to
+    another host from inside a WinRM session is a second hop (field §1b). None: locally."""
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {
@@ -202,6 +206,8 @@ class Invocation:
             "properties": list(self.properties),
             "on_error": self.on_error,
         }
+        if self.computer is not None:
+            data["computer"] = self.computer
         if self.group_by is not None:
             data["group_by"] = self.group_by
         if self.until is not None:
@@ -239,6 +245,7 @@ class Invocation:
                 else None
             ),
             on_error=on_error,
+            computer=str(data["computer"]) if data.get("computer") else None,
         )
 
 
@@ -268,37 +275,50 @@ class Keepalive:
 class ExchangeSession:
     """How the agent reaches the Exchange cmdlets."""
 
-    mode: Literal["snapin", "remote", "none"] = "snapin"
-    """``snapin``: Add-PSSnapin (simple, unsupported by Microsoft: bypasses RBAC).
-    ``remote``: New-PSSession to the supported ``/PowerShell`` endpoint.
+    mode: Literal["snapin", "remote", "none"] = "remote"
+    """``snapin``: Add-PSSnapin (simple, unsupported by Microsoft: bypasses RBAC, and inside a
+    WinRM session it needs a logon that can delegate — CredSSP).
+    ``remote``: New-PSSession to the supported ``/PowerShell`` endpoint, with the request's
+    credential (no delegation needed).
     ``none``: no Exchange cmdlets (NLB-only or lock-only runs)."""
     uri: str | None = None
+    """The ``/PowerShell`` URI; None: the agent's own host's (``http://<its FQDN>/PowerShell/``:
+    the WinRM endpoint is an Exchange 2010 server)."""
     authentication: str = "Kerberos"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    """Explicit credentials for the remote session (avoids the Kerberos double hop)."""
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {"mode": self.mode, "authentication": self.authentication}
         if self.uri:
             data["uri"] = self.uri
-        if self.username is not None:
-            data["credential"] = {"username": self.username, "password": self.password or ""}
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, JsonValue]) -> ExchangeSession:
-        cred = data.get("credential") or {}
-        mode = data.get("mode", "snapin")
+        mode = data.get("mode", "remote")
         if mode not in ("snapin", "remote", "none"):
             raise ProtocolError(f"unknown exchange session mode {mode!r}")
         return cls(
             mode=mode,
             uri=data.get("uri"),
             authentication=str(data.get("authentication", "Kerberos")),
-            username=cred.get("username"),
-            password=cred.get("password"),
         )
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Explicit credentials the agent uses for every second hop: the Exchange ``/PowerShell``
+    session and the PSSessions to NLB nodes. Passing credentials inside the session is what
+    works without delegation (field §1c)."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"username": self.username, "password": self.password}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> Credential:
+        return cls(str(data.get("username") or ""), str(data.get("password") or ""))
 
 
 @dataclass(frozen=True)
@@ -312,6 +332,9 @@ class Request:
     """Repeated while the request runs; its failure stops the run (see the module docstring)."""
     fence: str | None = None
     """The lock id the request's writes run under: checked before each (module docstring)."""
+    credential: Credential | None = None
+    """For second hops (:class:`Credential`); None: the logon's own (works only if it can
+    delegate)."""
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {
@@ -320,6 +343,8 @@ class Request:
             "modules": list(self.modules),
             "invocations": [i.to_json() for i in self.invocations],
         }
+        if self.credential is not None:
+            data["credential"] = self.credential.to_json()
         if self.keepalive is not None:
             data["keepalive"] = self.keepalive.to_json()
         if self.fence is not None:
@@ -337,6 +362,11 @@ class Request:
             modules=tuple(data.get("modules") or ()),
             keepalive=Keepalive.from_json(keepalive) if keepalive else None,
             fence=str(data["fence"]) if data.get("fence") else None,
+            credential=(
+                Credential.from_json(data["credential"])
+                if isinstance(data.get("credential"), Mapping)
+                else None
+            ),
         )
 
     def cmdlets(self) -> tuple[str, ...]:

@@ -9,8 +9,9 @@ with that reason. The request's fence (the lock id) makes the agent check, befor
 that the lock is still the current one: a batch that outlives its apply (killed while the batch
 ran) stops at its next write once its lock was broken or taken over. Every invocation stops
 the run at its failure (``on_error: stop``), so nothing after a failed change runs. A batch
-boundary is placed before each NLB drain-and-wait (the waits can be long) and every
-:data:`MAX_INVOCATIONS_PER_BATCH` invocations, so an interrupt is honoured between batches.
+boundary is placed before each NLB drain (a wait of up to its drain timeout; the short waits
+for a cluster to reconverge stay in their batch) and every :data:`MAX_CHANGES_PER_BATCH`
+changes, so an interrupt is honoured between batches.
 
 Changes that are not carried out by the agent (e.g. a DNS record update from the runner) go to
 the :class:`ExtraExecutor` the caller passes that handles them; each runs as its own step.
@@ -33,18 +34,21 @@ from casdesired.changes.types import Change
 from casdesired.errors import AgentNotStarted, CasdesiredError
 from casdesired.transport.winrm import AgentClient
 
-MAX_INVOCATIONS_PER_BATCH = 1000
-"""Per request (stdin-borne, so size is no limit): an interrupt waits for at most this many."""
+MAX_CHANGES_PER_BATCH = 1000
+"""Per request (stdin-borne, so size is no limit): an interrupt waits for at most this many
+changes (each one to four invocations)."""
+LONG_WAIT_SECONDS = 300.0
+"""A change that may wait this long (an NLB drain) starts a batch of its own."""
 MAX_BATCH_ENV = "CASDESIRED_MAX_BATCH"
 """Testing/tuning knob (apply's environment): a lower per-request limit than the default, e.g.
 to make interrupts land between batches sooner, or for tests to get several batches."""
 
 
 def batch_limit(environ: Mapping[str, str]) -> int:
-    """:data:`MAX_INVOCATIONS_PER_BATCH`, or :data:`MAX_BATCH_ENV` if set (a whole number >= 1)."""
+    """:data:`MAX_CHANGES_PER_BATCH`, or :data:`MAX_BATCH_ENV` if set (a whole number >= 1)."""
     raw = environ.get(MAX_BATCH_ENV, "").strip()
     if not raw:
-        return MAX_INVOCATIONS_PER_BATCH
+        return MAX_CHANGES_PER_BATCH
     limit = int(raw) if raw.isascii() and raw.isdigit() else 0
     if limit < 1:
         raise CasdesiredError(f"{MAX_BATCH_ENV} must be a whole number of at least 1, not {raw!r}")
@@ -94,9 +98,6 @@ class Batch:
     changes: list[Change] = field(default_factory=list)
     extra: ExtraExecutor | None = None
 
-    @property
-    def size(self) -> int:
-        return sum(len(c.invocations()) for c in self.changes)
 
 
 def error_label(extra: ExtraExecutor) -> str:
@@ -114,19 +115,19 @@ def _extra_for(change: Change, extras: Sequence[ExtraExecutor]) -> ExtraExecutor
 def make_batches(
     changes: Sequence[Change],
     extras: Sequence[ExtraExecutor] = (),
-    limit: int = MAX_INVOCATIONS_PER_BATCH,
+    limit: int = MAX_CHANGES_PER_BATCH,
 ) -> list[Batch]:
     """Group ``changes`` (kept in order) into batches; see the module docstring for the rules."""
     batches: list[Batch] = []
     current = Batch()
     for change in changes:
         extra = _extra_for(change, extras)
-        invocations = change.invocations()
-        waits = any(i.until is not None for i in invocations)
+        waits_long = any(
+            i.until is not None and i.until.timeout_seconds >= LONG_WAIT_SECONDS
+            for i in change.invocations()
+        )
         if current.changes and (
-            extra is not None
-            or waits
-            or current.size + len(invocations) > limit
+            extra is not None or waits_long or len(current.changes) >= limit
         ):
             batches.append(current)
             current = Batch()

@@ -93,6 +93,19 @@ def diff_nlb(d: DiffContext, site: model.Site) -> None:
             site.name,
             lb.source or array.source,
         )
+    host_label = model.key(lb.cluster_host).split(".", 1)[0]
+    if any(k.split(".", 1)[0] == host_label for k in removed):
+        # The cluster is read, and waited on while it reconverges, on its cluster host.
+        d.finding(
+            Severity.ERROR,
+            "nlb-cluster-host-removed",
+            f"the plan would remove {lb.cluster_host} from its NLB cluster, but it is the "
+            f"cluster_host of array {array.fqdn}, the node casdesired reads the cluster on and "
+            "waits on while the others reconverge: name a member that stays as cluster_host "
+            "first",
+            site.name,
+            lb.source or array.source,
+        )
 
 
 def _nlb_facts(

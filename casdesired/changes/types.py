@@ -32,7 +32,31 @@ NLB_MODULE = "NetworkLoadBalancingClusters"
 """PowerShell 2.0 does not auto-load modules: requests with NLB invocations must import this."""
 
 DEFAULT_DRAIN_TIMEOUT_MINUTES = 10
-"""How long ``Stop-NlbClusterNode -Drain`` lets existing connections finish (its -Timeout)."""
+"""How long ``Stop-NlbClusterNode -Drain`` lets existing connections finish (its -Timeout).
+[OPEN] the unit (minutes in one help version, seconds in another): casdesired's own wait for
+``Stopped`` has its own deadline either way."""
+
+CONVERGED_STATES = ("Converged", "Converged(default)")
+"""What ``Get-NlbClusterNode`` prints for a node in service (field §6)."""
+CONVERGENCE_TIMEOUT_SECONDS = 90.0
+"""How long to wait for a cluster to reconverge after a node joined or left (~10 s usual)."""
+CONVERGENCE_POLL_SECONDS = 1.0
+
+
+def converged_wait(change_id: str, computer: str) -> Invocation:
+    """Wait, on ``computer`` (a node of the cluster), until every node is Converged again."""
+    return Invocation(
+        id=change_id,
+        cmdlet="Get-NlbClusterNode",
+        properties=("Name", "State"),
+        until=Until(
+            property="State",
+            values=CONVERGED_STATES,
+            timeout_seconds=CONVERGENCE_TIMEOUT_SECONDS,
+            interval_seconds=CONVERGENCE_POLL_SECONDS,
+        ),
+        computer=computer,
+    )
 
 
 class Action(str, Enum):
@@ -342,18 +366,21 @@ class NlbNodeAdd(Change):
         return f"add {self.server} to the NLB cluster on {self.cluster_host}"
 
     def invocations(self) -> list[Invocation]:
+        # On the cluster host itself, not through -HostName: WMI to another host from inside
+        # a WinRM session is a second hop (field §1b). Then the cluster reconverges.
         return [
             Invocation(
                 id=self._id(),
                 cmdlet="Add-NlbClusterNode",
                 parameters={
-                    "HostName": self.cluster_host,
                     "InterfaceName": self.interface,
                     "NewNodeName": self.server_fqdn,
                     "NewNodeInterface": self.node_interface,
                 },
                 properties=("Name", "State"),
-            )
+                computer=self.cluster_host,
+            ),
+            converged_wait(self._id("converged"), self.cluster_host),
         ]
 
 
@@ -403,30 +430,32 @@ class NlbNodeRemove(Change):
         )
 
     def invocations(self) -> list[Invocation]:
-        # Wait a little longer than the drain itself before calling the wait a failure.
+        # Each step on the node itself (WMI to another host is a second hop, field §1b):
+        # drain, wait until stopped (a little longer than the drain itself before calling it a
+        # failure), remove; then the cluster host waits for the others to reconverge.
         wait_seconds = float(self.drain_timeout_minutes * 60 + 60)
         return [
             Invocation(
                 id=self._id("drain"),
                 cmdlet="Stop-NlbClusterNode",
-                parameters={
-                    "HostName": self.server_fqdn,
-                    "Drain": True,
-                    "Timeout": self.drain_timeout_minutes,
-                },
+                parameters={"Drain": True, "Timeout": self.drain_timeout_minutes},
+                computer=self.server_fqdn,
             ),
             Invocation(
                 id=self._id("wait"),
                 cmdlet="Get-NlbClusterNode",
-                parameters={"HostName": self.server_fqdn, "NodeName": self.server},
+                parameters={"NodeName": self.server},
                 properties=("Name", "State"),
                 until=Until(property="State", values=("Stopped",), timeout_seconds=wait_seconds),
+                computer=self.server_fqdn,
             ),
             Invocation(
                 id=self._id("remove"),
                 cmdlet="Remove-NlbClusterNode",
-                parameters={"HostName": self.server_fqdn, "Force": True},
+                parameters={"Force": True},
+                computer=self.server_fqdn,
             ),
+            converged_wait(self._id("converged"), self.cluster_host),
         ]
 
 

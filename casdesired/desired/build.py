@@ -93,7 +93,7 @@ def organisation_from(document: Document | None, directory: Path) -> Organisatio
     connection = Connection(
         endpoint=endpoint,
         transport=_text(conn, "transport") or "ntlm",
-        exchange_mode=_text(conn, "exchange", "mode") or "snapin",
+        exchange_mode=_text(conn, "exchange", "mode") or "remote",
         exchange_uri=_text(conn, "exchange", "uri"),
         tls_validate=_flag(conn, True, "tls", "validate"),
         ca_bundle=(directory / Path(ca_text).expanduser()) if ca_text else None,

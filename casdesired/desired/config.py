@@ -64,9 +64,11 @@ class Connection:
     transport: str
     """``basic`` | ``ntlm`` | ``kerberos`` | ``credssp`` | ``certificate``."""
     exchange_mode: str
-    """``snapin`` (Add-PSSnapin) or ``remote`` (the supported /PowerShell session)."""
+    """``remote`` (the supported /PowerShell session; the default) or ``snapin``
+    (Add-PSSnapin: needs a logon that can delegate, i.e. transport credssp)."""
     exchange_uri: str | None
-    """The /PowerShell URI for ``remote`` mode."""
+    """The /PowerShell URI for ``remote`` mode; None: the endpoint host's own
+    (``http://<its FQDN>/PowerShell/``, which the agent works out there)."""
     tls_validate: bool
     ca_bundle: Path | None
     """Absolute path (YAML gives it relative to the organisation directory)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from casdesired.desired import rules, schema
+from casdesired.desired import org_rules, rules, schema
 from casdesired.desired.build import SiteFile, organisation_from, site_from
 from casdesired.desired.config import DesiredState
 from casdesired.desired.yamlsource import Document, display_path, read_yaml
@@ -105,7 +105,7 @@ def load_desired(directory: Path) -> DesiredState:
             )
         )
     if organisations:
-        diagnostics.extend(rules.check_organisation(organisations[0]))
+        diagnostics.extend(org_rules.check_organisation(organisations[0]))
     diagnostics.extend(rules.check_sites(site_files))
     diagnostics = _once_per_unreadable_value(diagnostics)
 

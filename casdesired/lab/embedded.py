@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from casdesired.agent import protocol
 from casdesired.desired.config import Organisation as OrganisationConfig
@@ -28,6 +28,7 @@ from casdesired.lab.exchange.organisation import Organisation, read_seed_file
 from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
+from casdesired.lab.process import LogonKind
 from casdesired.lab.server import Lab
 from casdesired.transport.winrm import WinRMTarget
 
@@ -61,12 +62,27 @@ def running_lab(
     organisation = Organisation.from_file(path, journal=journal, faults=faults)
     with (
         Lab(
-            organisation, host="127.0.0.1", port=0, auth="ntlm", journal=journal, faults=faults
+            organisation,
+            host="127.0.0.1",
+            port=0,
+            auth="ntlm",
+            journal=journal,
+            faults=faults,
+            logon=_logon_of(org),
         ) as lab,
         LabDnsServer(organisation) as dns_server,  # `dns: {resolvers: [lab]}` asks this one
         _registered_dns(path, dns_server.address),
     ):
         yield lab, _target(org, lab)
+
+
+def _logon_of(org: OrganisationConfig) -> LogonKind:
+    """The logon the embedded lab models: the one the configured transport would give on
+    Windows (its wire is always NTLM). Kerberos here is Kerberos without delegation."""
+    transport = org.connection.transport
+    if transport in ("kerberos", "credssp", "basic"):
+        return cast(LogonKind, transport)
+    return "ntlm"
 
 
 # The DNS servers of the embedded labs running in this process, by state file: what
@@ -124,12 +140,7 @@ def _target(org: OrganisationConfig, lab: Lab) -> WinRMTarget:
     conn = org.connection
     mode = conn.exchange_mode
     if mode == "remote":
-        exchange = protocol.ExchangeSession(
-            mode="remote",
-            uri=conn.exchange_uri,
-            username=lab.credentials.username,
-            password=lab.credentials.password,
-        )
+        exchange = protocol.ExchangeSession(mode="remote", uri=conn.exchange_uri)
     else:
         snapin_or_none: Literal["snapin", "none"] = "none" if mode == "none" else "snapin"
         exchange = protocol.ExchangeSession(mode=snapin_or_none)

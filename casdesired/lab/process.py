@@ -15,8 +15,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+LogonKind = Literal["basic", "ntlm", "kerberos", "credssp"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,25 @@ class ProcessResult:
     stdout: str = ""
     stderr: str = ""
     exit_code: int = 0
+
+
+@dataclass(frozen=True)
+class Logon:
+    """How a WinRM connection logged on, which decides the double hop (field §1).
+
+    Only CredSSP (or Kerberos with delegation, which the lab models as ``credssp``) leaves a
+    credential on the server that can reach a third machine as the user; NTLM, Basic and
+    Kerberos without delegation do not. The lab speaks NTLM or Basic on the wire; ``kind``
+    says which logon it *models* (``kerberos``: a non-delegating Kerberos logon)."""
+
+    user: str = "CONTOSO\\casadmin"
+    password: str = field(default="", repr=False)
+    """The account's password, to check explicit credentials used inside the session."""
+    kind: LogonKind = "ntlm"
+
+    @property
+    def delegates(self) -> bool:
+        return self.kind == "credssp"
 
 
 class PowerShellHost(Protocol):

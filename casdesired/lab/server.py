@@ -26,7 +26,7 @@ from casdesired.lab.control import ControlAPI
 from casdesired.lab.exchange.memory import AgentMemoryModel
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
-from casdesired.lab.process import MemoryModel, PowerShellHost
+from casdesired.lab.process import Logon, LogonKind, MemoryModel, PowerShellHost
 from casdesired.lab.wsman import tls as tls_identity
 from casdesired.lab.wsman.auth import Account, NtlmUserFile
 from casdesired.lab.wsman.limits import WinRMLimits
@@ -108,9 +108,12 @@ class Lab:
         allow_unencrypted: bool = False,
         limits: WinRMLimits | None = None,
         memory: MemoryModel | None = None,
+        logon: LogonKind | None = None,
     ) -> None:
         if auth not in ("basic", "ntlm"):
             raise ValueError(f"auth must be 'basic' or 'ntlm', not {auth!r}")
+        if logon is not None and logon not in ("basic", "ntlm", "kerberos", "credssp"):
+            raise ValueError(f"logon must be basic, ntlm, kerberos or credssp, not {logon!r}")
         self.organisation = organisation
         self.host = host
         self.port = port
@@ -130,7 +133,14 @@ class Lab:
         # is given, and hand ours to it either way.
         self.faults = _pick(faults, getattr(organisation, "faults", None), Faults)
         self.journal = _pick(journal, getattr(organisation, "journal", None), Journal)
-        for attribute, value in (("faults", self.faults), ("journal", self.journal)):
+        # The logon the lab models (the wire speaks NTLM or Basic): ``kerberos`` is Kerberos
+        # without delegation, ``credssp`` a logon that can reach a third machine (field §1).
+        self.logon = Logon(
+            self.credentials.username, self.credentials.password, logon or auth
+        )
+        for attribute, value in (
+            ("faults", self.faults), ("journal", self.journal), ("logon", self.logon)
+        ):
             if hasattr(organisation, attribute):
                 setattr(organisation, attribute, value)
         self.hostname = hostname or str(getattr(organisation, "hostname", DEFAULT_HOSTNAME))

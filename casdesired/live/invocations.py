@@ -72,20 +72,22 @@ def read_invocations(nlb_hosts: Iterable[str] = ()) -> tuple[protocol.Invocation
         ),
     ]
     for host in unique_hosts(nlb_hosts):
+        # On the cluster host itself, not with -HostName: WMI to another host from inside
+        # a WinRM session is a second hop (field §1b).
         invocations.append(
             protocol.Invocation(
                 nlb_cluster_id(host),
                 "Get-NlbCluster",
-                parameters={"HostName": host},
                 properties=("Name", "IPAddress", "SubnetMask", "Mode"),
+                computer=host,
             )
         )
         invocations.append(
             protocol.Invocation(
                 nlb_nodes_id(host),
                 "Get-NlbClusterNode",
-                parameters={"HostName": host},
                 properties=("Name", "State", "InterfaceName"),
+                computer=host,
             )
         )
     return tuple(invocations)

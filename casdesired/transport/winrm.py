@@ -83,7 +83,17 @@ class WinRMTarget:
 
     @property
     def secrets(self) -> tuple[str | None, ...]:
-        return (self.password, self.exchange.password)
+        return (self.password,)
+
+    @property
+    def credential(self) -> protocol.Credential | None:
+        """What the agent uses for its second hops (the Exchange /PowerShell session, PSSessions
+        to NLB nodes): the connection's own user and password, passed inside the session —
+        what works without delegation (field §1c). None without a password (a Kerberos ticket
+        only): then only a logon that can delegate reaches a second machine."""
+        if self.username and self.password:
+            return protocol.Credential(self.username, self.password)
+        return None
 
 
 def target_from_config(conn: Connection, environ: Mapping[str, str]) -> WinRMTarget:
@@ -139,29 +149,20 @@ def target_from_config(conn: Connection, environ: Mapping[str, str]) -> WinRMTar
         read_timeout=conn.operation_timeout + READ_TIMEOUT_MARGIN_SECONDS,
         cert_pem=cert_pem,
         cert_key_pem=cert_key,
-        exchange=_exchange_session(conn, username, password),
+        exchange=_exchange_session(conn),
         credential_source=source,
     )
 
 
-def _exchange_session(
-    conn: Connection, username: str | None, password: str | None
-) -> protocol.ExchangeSession:
+def _exchange_session(conn: Connection) -> protocol.ExchangeSession:
     mode = conn.exchange_mode
     if mode not in ("snapin", "remote", "none"):
         raise ConfigError(f"connection.exchange.mode {mode!r} is not snapin, remote or none")
     if mode != "remote":
         return protocol.ExchangeSession(mode=cast(Literal["snapin", "none"], mode))
-    if not conn.exchange_uri:
-        raise ConfigError("connection.exchange.mode remote needs connection.exchange.uri")
-    # Explicit credentials for the /PowerShell session avoid the Kerberos double hop.
-    return protocol.ExchangeSession(
-        mode="remote",
-        uri=conn.exchange_uri,
-        authentication="Kerberos",
-        username=username if password else None,
-        password=password,
-    )
+    # The request's credential (WinRMTarget.credential) opens it: no delegation needed. No uri:
+    # the agent uses its own host's /PowerShell (the endpoint is an Exchange 2010 server).
+    return protocol.ExchangeSession(mode="remote", uri=conn.exchange_uri, authentication="Kerberos")
 
 
 class AgentClient:
@@ -184,9 +185,13 @@ class AgentClient:
     def make_request(
         self, invocations: tuple[protocol.Invocation, ...], *, modules: tuple[str, ...] = ()
     ) -> protocol.Request:
-        """A request for this target's Exchange session (snap-in or remote)."""
+        """A request for this target's Exchange session (snap-in or remote), carrying the
+        credential for the agent's second hops."""
         return protocol.Request(
-            invocations=invocations, exchange=self.target.exchange, modules=modules
+            invocations=invocations,
+            exchange=self.target.exchange,
+            modules=modules,
+            credential=self.target.credential,
         )
 
     def run(self, request: protocol.Request) -> protocol.Response:

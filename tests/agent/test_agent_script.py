@@ -74,7 +74,10 @@ def test_agent_takes_the_request_as_its_first_parameter() -> None:
 
 
 def test_agent_splats_request_parameters_and_writes_one_framed_line() -> None:
-    assert re.search(r"&\s*\$cmdlet\s+@parameters", CODE)
+    # Locally, and on another computer through the fixed remote script block: both splat.
+    assert re.search(r"&\s*\$cmdlet\s+@parameters", CODE, re.IGNORECASE)
+    assert re.search(r"&\s*\$name\s+@parameters", CODE, re.IGNORECASE)
+    assert re.search(r"-ArgumentList\s+\$Cmdlet,\s*\$Parameters", CODE)
     assert "[Console]::Out.Write(" in CODE
     assert protocol.RESPONSE_BEGIN + protocol.GZIP_PREFIX in CODE and protocol.RESPONSE_END in CODE
     assert "System.IO.Compression.GZipStream" in CODE

@@ -40,7 +40,9 @@ def test_the_agents_allow_list_is_protocols_list() -> None:
 def test_the_allow_list_is_checked_before_the_cmdlet_runs() -> None:
     body = function_body("Invoke-AgentInvocation")
     check = body.index("$AllowedCmdlets -contains $cmdlet")
-    assert check < body.index("& $cmdlet @parameters")
+    # The cmdlet runs through Invoke-AgentCmdlet (here, or on the invocation's computer).
+    assert check < body.index("Invoke-AgentCmdlet $cmdlet $parameters")
+    assert "& $Cmdlet @Parameters" in function_body("Invoke-AgentCmdlet")
     assert "CommandNotFoundException" in body[check:]
     assert "is not recognized as the name of a cmdlet, " in body[check:]
 

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from apply.labenv import Env
+from casdesired.agent.protocol import is_fenced
 
 PROMPT = "Apply these changes?"
 TIMEOUT = 60.0
@@ -99,5 +100,5 @@ def test_a_signal_at_the_prompt_cancels_releases_the_lock_and_changes_nothing(
     assert "letting the running step finish" not in err  # nothing was running
     assert "Traceback" not in err
     assert env.current_lock() is None
-    writes = [e for e in env.cmdlets() if str(e["cmdlet"]).startswith(("Set-", "New-", "Add-"))]
+    writes = [e for e in env.cmdlets() if is_fenced(str(e["cmdlet"]))]  # the writes
     assert writes == [] and not audit.exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from apply.labenv import SECRET, Env, cli
+from casdesired.agent.protocol import is_fenced
 from casdesired.apply import lock as locking
 from casdesired.lab.exchange.locks import LOCK_PATH
 from casdesired.plan.plan import Plan
@@ -73,7 +74,7 @@ def test_threshold_refusal_names_numbers_and_override_and_writes_nothing(
     assert code == 1
     assert "max_rebind_percent" in err and "5 of 12" in err and "41.7%" in err
     assert "30%" in err and "--force" in err and "Traceback" not in err
-    writes = [e for e in env.cmdlets() if str(e["cmdlet"]).startswith(("Set-", "New-", "Add-"))]
+    writes = [e for e in env.cmdlets() if is_fenced(str(e["cmdlet"]))]  # the writes
     assert writes == []
     assert env.current_lock() is None
 
@@ -186,7 +187,7 @@ def test_a_fault_before_the_first_change_applies_nothing(
     code, out, _err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force")
     assert code == 1 and "Applied 0 of 8 change(s)." in out
     assert out.count("not attempted: ") == 8 and "Register-CasdesiredPlan failed" in out
-    writes = [e for e in env.cmdlets() if str(e["cmdlet"]).startswith(("Set-", "New-", "Add-"))]
+    writes = [e for e in env.cmdlets() if is_fenced(str(e["cmdlet"]))]  # the writes
     assert writes == [] and env.current_lock() is None
 
 

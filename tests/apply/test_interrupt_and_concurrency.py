@@ -19,6 +19,7 @@ from typing import IO
 import pytest
 
 from apply.labenv import Env, cli
+from casdesired.agent.protocol import is_fenced
 from casdesired.apply.execute import MAX_BATCH_ENV
 from casdesired.plan.plan import Plan
 
@@ -156,7 +157,7 @@ def test_the_batch_size_knob_refuses_a_bad_value_before_any_write(
     # Refused before the lock was taken: nothing reached the server, no half-written audit.
     assert env.lab.journal.count("command") == commands_before
     assert not audit.exists()
-    writes = [e for e in env.cmdlets() if str(e["cmdlet"]).startswith(("Set-", "New-", "Add-"))]
+    writes = [e for e in env.cmdlets() if is_fenced(str(e["cmdlet"]))]  # the writes
     assert writes == [] and env.current_lock() is None
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from apply.labenv import Env, cli
+from casdesired.agent.protocol import is_fenced
 from casdesired.plan.plan import Plan, checksum, dumps
 
 
 def _writes(env: Env) -> list[object]:
-    return [e for e in env.cmdlets() if str(e["cmdlet"]).startswith(("Set-", "New-", "Add-"))]
+    return [e for e in env.cmdlets() if is_fenced(str(e["cmdlet"]))]  # the writes
 
 
 def _saved_plan(env: Env, capsys: pytest.CaptureFixture[str]) -> Path:

@@ -128,18 +128,21 @@ def test_prune_needs_site_and_policy_then_drains_and_removes_nodes() -> None:
         ("nlb_node_remove", "hq-cas01.contoso.local/HQ-CAS03")
     )
     remove = next(c for c in result.changes if isinstance(c, NlbNodeRemove))
-    steps = [(i.cmdlet, dict(i.parameters)) for i in remove.invocations()]
+    # Each step on the node itself, never -HostName from elsewhere (field §1b: a second hop);
+    # then the cluster host waits for the others to reconverge (field §6).
+    steps = [(i.cmdlet, dict(i.parameters), i.computer) for i in remove.invocations()]
     assert steps[0] == (
-        "Stop-NlbClusterNode",
-        {"HostName": "hq-cas03.contoso.local", "Drain": True, "Timeout": 10},
+        "Stop-NlbClusterNode", {"Drain": True, "Timeout": 10}, "hq-cas03.contoso.local"
     )
     assert steps[1][0] == "Get-NlbClusterNode"
     assert remove.invocations()[1].until is not None
     assert remove.invocations()[1].until.values == ("Stopped",)
-    assert steps[2] == (
-        "Remove-NlbClusterNode",
-        {"HostName": "hq-cas03.contoso.local", "Force": True},
-    )
+    assert steps[2] == ("Remove-NlbClusterNode", {"Force": True}, "hq-cas03.contoso.local")
+    converged = remove.invocations()[3]
+    assert (converged.cmdlet, converged.computer) == ("Get-NlbClusterNode",
+                                                      "hq-cas01.contoso.local")
+    assert converged.until is not None
+    assert converged.until.values == ("Converged", "Converged(default)")
 
 
 def test_pruning_the_last_converged_node_is_refused() -> None:
@@ -396,7 +399,8 @@ def test_a_declared_server_taken_out_of_members_is_drained_and_removed_without_p
     assert (remove.server, remove.server_fqdn) == ("HQ-CAS02", "hq-cas02.contoso.local")
     assert remove.action.value == "delete"  # apply needs --force for it
     assert [i.cmdlet for i in remove.invocations()] == [
-        "Stop-NlbClusterNode", "Get-NlbClusterNode", "Remove-NlbClusterNode"
+        "Stop-NlbClusterNode", "Get-NlbClusterNode", "Remove-NlbClusterNode",
+        "Get-NlbClusterNode",  # the others reconverge
     ]
     unmanaged = {(u.kind, u.identity) for u in result.unmanaged}
     assert ("nlb_node", "HQ-CAS03") in unmanaged  # not a declared server: not ours
@@ -411,6 +415,25 @@ def test_a_declared_server_taken_out_of_members_is_drained_and_removed_without_p
     )
     result = diff_input(seed_input(sites=sites, live=live, nlb=clusters))
     assert [f.rule for f in result.findings if f.blocking] == ["nlb-no-converged-node"]
+    assert any(isinstance(c, NlbNodeRemove) for c in result.withheld)
+
+
+def test_the_cluster_host_itself_is_not_removed_from_its_cluster() -> None:
+    # The cluster is read, and its reconvergence waited on, on the cluster host (field §1b).
+    sites = desired_sites()
+    hq = sites[0]
+    assert hq.array is not None and hq.array.load_balancer is not None
+    lb = hq.array.load_balancer
+    without_host = replace(lb, nodes=tuple(n for n in lb.nodes if n.server != "HQ-CAS01"))
+    sites[0] = replace(hq, array=replace(hq.array, load_balancer=without_host))
+    live, clusters = live_estate()
+    clusters["hq-cas01.contoso.local"] = nlb_with(
+        clusters["hq-cas01.contoso.local"], ("HQ-CAS02", "Converged")
+    )
+    result = diff_input(seed_input(sites=sites, live=live, nlb=clusters))
+    (finding,) = [f for f in result.findings if f.rule == "nlb-cluster-host-removed"]
+    assert finding.blocking and finding.site == "HQ"
+    assert "name a member that stays as cluster_host first" in finding.message
     assert any(isinstance(c, NlbNodeRemove) for c in result.withheld)
 
 

@@ -82,3 +82,18 @@ def test_an_exchange_2013_server_in_a_site_is_noted_and_the_site_still_applies(
     members = next(a for a in Organisation.from_file(tmp_path / "lab.json").snapshot()["arrays"]
                    if a["site"] == "HQ")
     assert members  # the array stays; 2013 servers are never members (lab: Members)
+
+
+def test_mailboxes_are_counted_in_every_domain_of_the_forest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Field fact §3: the recipient scope is per session and defaults to the server's domain;
+    # the agent sets ViewEntireForest, so a child domain's mailboxes count too.
+    org = org_copy(tmp_path)
+    code, out, err = run(capsys, "plan", "--format", "json", str(org), "--site", "HQ")
+    assert code == 0, err
+    [hq_db05] = [c for c in json.loads(out)["changes"] if c["identity"] == "HQ-DB05"]
+    seeded = Organisation.from_file(tmp_path / "lab.json").snapshot()
+    [db] = [d for d in seeded["databases"] if d["name"] == "HQ-DB05"]
+    assert db["child_mailboxes"] == {"emea.contoso.local": 12}
+    assert hq_db05["mailboxes"] == db["mailboxes"] + 12

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from casdesired.desired.loader import load_desired
-from casdesired.desired.rules import SITE_RULES, is_fqdn, is_resolver
+from casdesired.desired.rules import SITE_RULES
+from casdesired.desired.syntax import is_fqdn, is_resolver
 from desired.helpers import FIXTURES, ORGANISATION, org_dir
 
 BROKEN = FIXTURES / "broken"
@@ -39,7 +40,7 @@ EXPECTED = {
     ("gamma.yaml", 11, 9, "error", "array-name-is-server"),
     ("organisation.yaml", 5, 1, "error", "credentials-incomplete"),
     ("organisation.yaml", 6, 13, "error", "endpoint-invalid"),
-    ("organisation.yaml", 8, 3, "error", "exchange-uri-required"),
+    ("organisation.yaml", 9, 11, "error", "exchange-snapin-double-hop"),
     ("organisation.yaml", 11, 15, "warning", "tls-validation-off"),
     ("organisation.yaml", 13, 15, "error", "ip-syntax"),
     ("organisation.yaml", 15, 23, "error", "bad-value"),
@@ -225,8 +226,10 @@ def test_resolver_syntax(text: str, ok: bool) -> None:
 def test_exchange_session_settings(
     tmp_path: Path, connection_extra: str, rule: str, severity: str
 ) -> None:
+    # CredSSP can delegate: the snap-in works there (the double hop is tested below).
+    organisation = ORGANISATION.replace("transport: ntlm", "transport: credssp")
     desired = load_desired(
-        org_dir(tmp_path, {"organisation.yaml": ORGANISATION + connection_extra})
+        org_dir(tmp_path, {"organisation.yaml": organisation + connection_extra})
     )
     assert [(d.rule, d.severity.value, d.location.line) for d in desired.diagnostics] == [
         (rule, severity, 8)
@@ -236,10 +239,38 @@ def test_exchange_session_settings(
 def test_lab_settings_with_a_url_endpoint_are_flagged(tmp_path: Path) -> None:
     org = ORGANISATION.replace("endpoint: lab", "endpoint: https://ex.x.local:5986/wsman")
     org = org.replace("transport: ntlm", "transport: kerberos") + "  lab: {state: x.json}\n"
+    org += "  credentials: {password_env: EX_PASSWORD}\n"
     desired = load_desired(org_dir(tmp_path, {"organisation.yaml": org}))
     assert [(d.rule, d.location.line, d.location.column) for d in desired.diagnostics] == [
         ("lab-settings-unused", 8, 3)
     ]
+
+
+@pytest.mark.parametrize(
+    ("transport", "mode", "rules"),
+    [
+        ("ntlm", "snapin", ["exchange-snapin-double-hop"]),
+        ("kerberos", "snapin", ["exchange-snapin-double-hop", "kerberos-needs-password"]),
+        ("basic", "snapin", ["exchange-snapin-double-hop"]),
+        ("credssp", "snapin", []),
+        ("ntlm", "remote", []),
+        ("kerberos", "remote", ["kerberos-needs-password"]),
+    ],
+)
+def test_the_double_hop_is_refused_at_its_line(
+    tmp_path: Path, transport: str, mode: str, rules: list[str]
+) -> None:
+    # Field fact (exchange2010-field.md §1): a logon that cannot delegate cannot reach a
+    # domain controller as the user, so the snap-in fails inside WinRM unless CredSSP.
+    org = ORGANISATION.replace("transport: ntlm", f"transport: {transport}")
+    org += f"  exchange:\n    mode: {mode}\n"
+    desired = load_desired(org_dir(tmp_path, {"organisation.yaml": org}))
+    found = sorted((d.rule, d.severity.value) for d in desired.diagnostics)
+    assert found == sorted((rule, "error") for rule in rules)
+    snapin = [d for d in desired.diagnostics if d.rule == "exchange-snapin-double-hop"]
+    if snapin:
+        assert (snapin[0].location.line, snapin[0].location.column) == (9, 11)
+        assert f"authenticated with {transport}" in snapin[0].message
 
 
 def test_a_control_character_is_located(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import winrm
@@ -21,8 +22,18 @@ WAIT_SECONDS = 20.0
 T = TypeVar("T")
 
 
-def start_agent(proto: winrm.Protocol, request: agent_protocol.Request) -> tuple[str, str]:
-    """(shell id, command id) of an agent run started with ``request``, its stdin complete."""
+def start_agent(
+    proto: winrm.Protocol, request: agent_protocol.Request, lab: Lab | None = None
+) -> tuple[str, str]:
+    """(shell id, command id) of an agent run started with ``request``, its stdin complete.
+
+    With ``lab``, a request that names no credential carries the lab account's, as the
+    reconciler's requests do (the agent's second hops need it)."""
+    if lab is not None and request.credential is None:
+        account = lab.credentials
+        request = replace(
+            request, credential=agent_protocol.Credential(account.username, account.password)
+        )
     shell = proto.open_shell(codepage=65001)
     executable, arguments = agent_protocol.command_line()
     command = proto.run_command(shell, executable, arguments)

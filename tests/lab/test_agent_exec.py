@@ -20,6 +20,7 @@ from casdesired.agent.protocol import (
 from casdesired.lab.exchange import Organisation, agent
 from casdesired.lab.exchange.testing import call
 from casdesired.lab.faults import CmdletFault
+from casdesired.lab.process import Logon
 
 AGENT_PS1 = Path(__file__).resolve().parents[2] / "casdesired" / "agent" / "agent.ps1"
 
@@ -52,43 +53,50 @@ def test_group_by_counts_and_empty_key_for_null(org: Organisation) -> None:
     assert missing.groups == {"": 12}
 
 
-def test_until_waits_for_a_drain(org: Organisation) -> None:
-    org.configure(nlb_drain_seconds=0.3)
-    started = time.monotonic()
-    stop, wait = call(
+ADD_HQ_CAS02 = Invocation(
+    "add", "Add-NlbClusterNode",
+    {"InterfaceName": "NLB", "NewNodeName": "HQ-CAS02", "NewNodeInterface": "NLB"},
+    ("State",), computer="hq-cas01.contoso.local",
+)
+
+
+def test_until_waits_for_a_cluster_to_reconverge(org: Organisation) -> None:
+    org.configure(nlb_convergence_seconds=0.3)
+    add, wait = call(
         org,
-        Invocation("stop", "Stop-NlbClusterNode", {"HostName": "BR-CAS01", "Drain": True},
-                   ("State",)),
-        Invocation("wait", "Get-NlbClusterNode", {"HostName": "BR-CAS01"}, ("Name", "State"),
-                   until=Until("State", ("Stopped",), timeout_seconds=5,
-                               interval_seconds=0.05)),
+        ADD_HQ_CAS02,
+        Invocation("wait", "Get-NlbClusterNode", {}, ("Name", "State"),
+                   until=Until("State", ("Converged", "Converged(default)"), timeout_seconds=5,
+                               interval_seconds=0.05),
+                   computer="hq-cas01.contoso.local"),
     ).results
-    assert stop.objects == ({"State": "Draining"},)
+    assert add.objects == ({"State": "Converging"},)
     assert wait.ok, wait.error
-    assert wait.objects == ({"Name": "BR-CAS01", "State": "Stopped"},)
-    assert 0.25 < time.monotonic() - started < 3
+    assert wait.objects == ({"Name": "HQ-CAS01", "State": "Converged"},
+                            {"Name": "HQ-CAS02", "State": "Converged"})
     polls = [e for e in org.journal.entries(["cmdlet"]) if e["cmdlet"] == "Get-NlbClusterNode"]
     assert len(polls) >= 2  # it really polled
 
 
 def test_until_times_out_with_agent_text_and_last_objects(org: Organisation) -> None:
-    org.configure(nlb_drain_seconds=60)
+    org.configure(nlb_convergence_seconds=60)
     response = call(
         org,
-        Invocation("stop", "Stop-NlbClusterNode", {"HostName": "BR-CAS01", "Drain": True}),
-        Invocation("wait", "Get-NlbClusterNode", {"HostName": "BR-CAS01"}, ("State",),
-                   until=Until("State", ("Stopped", "Suspended"), timeout_seconds=0.2,
-                               interval_seconds=0.05)),
+        ADD_HQ_CAS02,
+        Invocation("wait", "Get-NlbClusterNode", {}, ("State",),
+                   until=Until("State", ("Converged", "Stopped"), timeout_seconds=0.2,
+                               interval_seconds=0.05),
+                   computer="hq-cas01.contoso.local"),
         Invocation("after", "Get-NlbCluster"),
     )
-    stop, wait = response.results  # on_error stop: "after" never ran, so it has no result
-    assert stop.ok
+    add, wait = response.results  # on_error stop: "after" never ran, so it has no result
+    assert add.ok
     assert not wait.ok and wait.error is not None
     assert wait.error.message == (
         "casdesired: timed out after 0.2 seconds waiting for State to be one of: "
-        "Stopped, Suspended."
+        "Converged, Stopped."
     )
-    assert wait.objects == ({"State": "Draining"},)
+    assert wait.objects == ({"State": "Converging"}, {"State": "Converging"})
     assert response.result("after") is None
 
 
@@ -125,7 +133,10 @@ def test_a_cmdlet_name_that_is_not_verb_noun_is_refused(org: Organisation) -> No
         "casdesired: 'Get-Mailbox; Remove-Item C:\\' is not a cmdlet name."
     )
     assert result.error.category == "RuntimeException"
-    assert org.journal.count("cmdlet") == 1  # only the version check reached the server
+    # Only the agent's own start reached the server: the version check, the recipient scope.
+    assert [e["cmdlet"] for e in org.journal.entries(["cmdlet"])] == [
+        "Get-ExchangeServer", "Set-AdServerSettings"
+    ]
 
 
 def test_unknown_cmdlet_and_error_action_from_request(org: Organisation) -> None:
@@ -149,15 +160,58 @@ def test_exchange_cmdlets_need_an_exchange_session(org: Organisation) -> None:
 
 
 def test_remote_session_mode(org: Organisation) -> None:
-    ok = call(org, Invocation("1", "Get-ExchangeServer", {}, ("Name",)),
-              exchange=ExchangeSession(mode="remote", uri="http://hq-cas02.contoso.local/PowerShell/",
-                                       username="CONTOSO\\svc", password="s3cret-pw"))
+    org.logon = Logon("CONTOSO\\svc", "s3cret-pw", "ntlm")
+    remote = ExchangeSession(mode="remote", uri="http://hq-cas02.contoso.local/PowerShell/")
+    ok = call(org, Invocation("1", "Get-ExchangeServer", {}, ("Name",)), exchange=remote)
     assert ok.fatal is None and len(ok.results[0].objects) == 8
+    assert org.exchange_sessions() == 0  # removed when the run ended
     bad = call(org, Invocation("1", "Get-ExchangeServer"),
                exchange=ExchangeSession(mode="remote", uri="http://ghost.contoso.local/PowerShell/"))
     assert bad.fatal is not None and bad.fatal.startswith("Connecting to remote server ghost")
     assert bad.results == ()
     assert "s3cret-pw" not in repr(org.journal.entries())
+
+
+def test_the_remote_session_needs_the_credential_inside_the_session(org: Organisation) -> None:
+    # Field fact §1c: a non-delegating logon reaches /PowerShell only with explicit credentials.
+    none = call(org, Invocation("1", "Get-ExchangeServer"), credential_password=None)
+    assert none.fatal is not None and "errorcode 0x8009030e" in none.fatal
+    wrong = call(org, Invocation("1", "Get-ExchangeServer"), credential_password="nope")
+    assert wrong.fatal is not None and wrong.fatal.endswith(
+        "Access is denied. For more information, see the about_Remote_Troubleshooting Help "
+        "topic."
+    )
+    org.logon = Logon(org.logon.user, org.logon.password, "credssp")
+    assert call(org, Invocation("1", "Get-ExchangeServer"), credential_password=None).fatal is None
+
+
+def test_exchange_throttling_refuses_an_nineteenth_session(org: Organisation) -> None:
+    # Field fact §5: PowerShellMaxConcurrency 18; leaked sessions last until the pool recycles.
+    org.leak_exchange_sessions(18)
+    refused = call(org, Invocation("1", "Get-ExchangeServer"))
+    assert refused.fatal is not None and "maximum number of 18 concurrent shells" in refused.fatal
+    org.leak_exchange_sessions(17)
+    assert call(org, Invocation("1", "Get-ExchangeServer")).fatal is None
+    assert org.exchange_sessions() == 17  # the run removed its own
+
+
+def test_the_snapin_in_a_logon_that_cannot_delegate_fails_as_the_field_reports(
+    org: Organisation,
+) -> None:
+    # Field fact §1a: the snap-in's AD driver binds to a DC as the caller, a second hop.
+    snapin = ExchangeSession(mode="snapin")
+    response = call(org, Invocation("1", "Get-ClientAccessArray", on_error="continue"),
+                    Invocation("2", "Get-Mailbox", {"ResultSize": "Unlimited"}), exchange=snapin)
+    arrays, mailboxes = response.results
+    assert arrays.error is not None and arrays.error.message.startswith(
+        "Active Directory operation failed on DC01.contoso.local."
+    )
+    assert mailboxes.error is not None and mailboxes.error.message.startswith(
+        "Value cannot be null."
+    )
+    org.logon = Logon(org.logon.user, org.logon.password, "credssp")
+    assert all(r.ok for r in call(org, Invocation("1", "Get-ClientAccessArray"),
+                                  exchange=snapin).results)
 
 
 def test_response_header(org: Organisation) -> None:
@@ -237,10 +291,10 @@ def test_journal_records_each_invocation_with_outcome(org: Organisation) -> None
          Invocation("2", "Get-ClientAccessArray", {"Identity": "outlook-hq"}))
     entries = org.journal.entries(["cmdlet"])
     assert [(e["cmdlet"], e["ok"]) for e in entries] == [
-        ("Get-ExchangeServer", True), ("Get-ClientAccessArray", False),
-        ("Get-ClientAccessArray", True)]
-    assert entries[1]["parameters"] == {"Identity": "nope"}
-    assert "couldn't be found" in entries[1]["error"]
+        ("Get-ExchangeServer", True), ("Set-AdServerSettings", True),
+        ("Get-ClientAccessArray", False), ("Get-ClientAccessArray", True)]
+    assert entries[2]["parameters"] == {"Identity": "nope"}
+    assert "couldn't be found" in entries[2]["error"]
 
 
 @pytest.mark.skipif(not AGENT_PS1.exists(), reason="agent.ps1 not in this tree")

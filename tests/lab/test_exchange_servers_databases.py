@@ -156,8 +156,28 @@ def test_mailbox_counts_per_database_with_unlimited(org: Organisation) -> None:
     assert result.groups is not None
     assert result.groups["HQ-DB03"] == 450
     assert result.groups["BR-DB02"] == 20
-    assert sum(result.groups.values()) == sum(d["mailboxes"] for d in
-                                              org.snapshot()["databases"])
+    # The agent views the whole forest: the child domain's mailboxes count too.
+    assert sum(result.groups.values()) == sum(
+        d["mailboxes"] + sum((d.get("child_mailboxes") or {}).values())
+        for d in org.snapshot()["databases"]
+    )
+
+
+def test_the_recipient_scope_is_the_servers_own_domain_unless_the_session_views_the_forest(
+    org: Organisation,
+) -> None:
+    # Field fact §3: Set-AdServerSettings lives in the session. Without it (a session that
+    # never ran it), only the root domain's mailboxes are seen.
+    from casdesired.lab.exchange.binding import Session
+
+    output = org.invoke("Get-Mailbox", {"Database": "HQ-DB05", "ResultSize": "Unlimited"},
+                        frozenset({"exchange"}), Session(org.hostname))
+    assert len(list(output.objects)) == 164
+    forest = Session(org.hostname, view_entire_forest=True)
+    output = org.invoke("Get-Mailbox", {"Database": "HQ-DB05", "ResultSize": "Unlimited"},
+                        frozenset({"exchange"}), forest)
+    names = [str(o["Name"]) for o in output.objects]
+    assert len(names) == 176 and names[-1] == "HQ-DB05 EMEA User 0012"
 
 
 def test_get_mailbox_without_result_size_stops_at_1000_and_warns(org: Organisation) -> None:

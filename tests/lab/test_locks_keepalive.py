@@ -167,22 +167,31 @@ def test_a_lock_broken_mid_batch_stops_the_batch_at_once(clock: FakeClock) -> No
 
 
 def drain_and_wait() -> list[Invocation]:
+    """A node stopping and the wait for its cluster to reconverge, as casdesired sends them (on
+    the nodes themselves: field §1b). The drain blocks (field §6); the reconvergence is what
+    the wait polls for."""
     return [
-        Invocation("drain", "Stop-NlbClusterNode", {"HostName": "BR-CAS01", "Drain": True}),
-        Invocation("wait", "Get-NlbClusterNode", {"HostName": "BR-CAS01"}, ("State",),
-                   until=Until("State", ("Stopped",), timeout_seconds=600,
-                               interval_seconds=5)),
+        Invocation("drain", "Stop-NlbClusterNode", {"Drain": True},
+                   computer="br-cas01.contoso.local"),
+        Invocation("wait", "Get-NlbClusterNode", {}, ("State",),
+                   until=Until("State", ("Converged", "Converged(default)"),
+                               timeout_seconds=600, interval_seconds=5),
+                   computer="hq-cas01.contoso.local"),
     ]
 
 
 def test_a_long_drain_wait_renews_between_polls(clock: FakeClock) -> None:
     org = slow_org(clock, 0)
-    org.configure(nlb_drain_seconds=300)
+    org.configure(nlb_convergence_seconds=300)
+    # The node joins (the cluster reconverges for 300 s), then the wait polls.
+    add = Invocation("drain", "Add-NlbClusterNode",
+                     {"InterfaceName": "NLB", "NewNodeName": "HQ-CAS02",
+                      "NewNodeInterface": "NLB"}, computer="hq-cas01.contoso.local")
     attempts: list[Response] = []
     clock.at(150, contender(org, attempts))
-    response = batch(org, drain_and_wait(), keepalive=True)
+    response = batch(org, [add, drain_and_wait()[1]], keepalive=True)
     assert all(r.ok for r in response.results), response.results
-    assert response.results[-1].objects == ({"State": "Stopped"},)
+    assert response.results[-1].objects == ({"State": "Converged"}, {"State": "Converged"})
     assert response.keepalives >= 14  # 300 s of polling, a renewal every 20 s
     assert not attempts[0].results[0].ok
     assert holding(org) == HOLDER
@@ -190,9 +199,12 @@ def test_a_long_drain_wait_renews_between_polls(clock: FakeClock) -> None:
 
 def test_a_lock_broken_during_a_drain_wait_ends_the_wait(clock: FakeClock) -> None:
     org = slow_org(clock, 0)
-    org.configure(nlb_drain_seconds=300)
+    org.configure(nlb_convergence_seconds=300)
+    add = Invocation("drain", "Add-NlbClusterNode",
+                     {"InterfaceName": "NLB", "NewNodeName": "HQ-CAS02",
+                      "NewNodeInterface": "NLB"}, computer="hq-cas01.contoso.local")
     clock.at(100, lambda: lock_call(org, locking.remove(HOLDER)))
-    response = batch(org, [*drain_and_wait(), *rebinds()], keepalive=True)
+    response = batch(org, [add, drain_and_wait()[1], *rebinds()], keepalive=True)
     assert [r.id for r in response.results] == ["lock:update", "drain", "wait"]
     wait = response.results[-1]
     assert not wait.ok and wait.error is not None
@@ -231,8 +243,11 @@ def test_cmdlets_outside_the_allow_list_are_refused_like_unknown_commands(
         "verify that the path is correct and try again."
     )
     assert (result.error.category, result.error.target) == ("CommandNotFoundException", name)
-    # Refused by the agent itself: it never reached the organisation (only the version check).
-    assert [e["cmdlet"] for e in org.journal.entries(["cmdlet"])] == ["Get-ExchangeServer"]
+    # Refused by the agent itself: it never reached the organisation (only the agent's start:
+    # the version check and the recipient scope).
+    assert [e["cmdlet"] for e in org.journal.entries(["cmdlet"])] == [
+        "Get-ExchangeServer", "Set-AdServerSettings"
+    ]
 
 
 # --- The fence: every write of a fenced request checks that its lock is still current --------

@@ -10,6 +10,7 @@ from casdesired.agent.protocol import (
     AGENT_MARKER,
     BOOTSTRAP_SCRIPT,
     REQUEST_SEPARATOR,
+    Credential,
     Invocation,
     Request,
     decode_response,
@@ -31,7 +32,12 @@ def org() -> Organisation:
 
 
 def request() -> Request:
-    return Request(invocations=(Invocation("1", "Get-ClientAccessArray", {}, ("Fqdn",)),))
+    # As the reconciler sends it: the /PowerShell session opened with the account's credential.
+    account = Organisation.from_seed().logon
+    return Request(
+        invocations=(Invocation("1", "Get-ClientAccessArray", {}, ("Fqdn",)),),
+        credential=Credential(account.user, account.password),
+    )
 
 
 def test_bootstrap_with_agent_runs_and_frames_one_response(org: Organisation) -> None:

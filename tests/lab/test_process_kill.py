@@ -56,7 +56,7 @@ def test_a_killed_agent_runs_no_further_invocation(lab: Lab, how: str) -> None:
     lab.faults.cmdlets.append(CmdletFault("Get-ClientAccessServer", fail=False, gate=GATE))
     gate = lab.faults.gate(GATE)
     proto = protocol(lab)
-    shell, command = start_agent(proto, READS)  # it runs: its stdin is complete
+    shell, command = start_agent(proto, READS, lab)  # it runs: its stdin is complete
     try:
         assert gate.wait_reached(WAIT_SECONDS), "the agent never reached the first invocation"
         KILLS[how](proto, shell, command)
@@ -73,15 +73,21 @@ def test_a_killed_agent_runs_no_further_invocation(lab: Lab, how: str) -> None:
 
 
 def test_a_killed_agent_stops_polling_an_until(lab: Lab) -> None:
-    lab.organisation.configure(nlb_drain_seconds=600)  # type: ignore[attr-defined]
+    # A node joins; the cluster reconverges for 600 s while the agent polls (on the node).
+    lab.organisation.configure(nlb_convergence_seconds=600)  # type: ignore[attr-defined]
+    node = "hq-cas01.contoso.local"
     drain = agent_protocol.Request(
         invocations=(
-            agent_protocol.Invocation("stop", "Stop-NlbClusterNode",
-                                      {"HostName": "BR-CAS01", "Drain": True}),
             agent_protocol.Invocation(
-                "wait", "Get-NlbClusterNode", {"HostName": "BR-CAS01"}, ("State",),
-                until=agent_protocol.Until("State", ("Stopped",), timeout_seconds=300,
+                "stop", "Add-NlbClusterNode",
+                {"InterfaceName": "NLB", "NewNodeName": "HQ-CAS02", "NewNodeInterface": "NLB"},
+                computer=node,
+            ),
+            agent_protocol.Invocation(
+                "wait", "Get-NlbClusterNode", {}, ("State",),
+                until=agent_protocol.Until("State", ("Converged",), timeout_seconds=300,
                                            interval_seconds=0.05),
+                computer=node,
             ),
             agent_protocol.Invocation("after", "Get-ClientAccessArray", properties=("Name",)),
         ),
@@ -89,7 +95,7 @@ def test_a_killed_agent_stops_polling_an_until(lab: Lab) -> None:
         exchange=agent_protocol.ExchangeSession(mode="none"),
     )
     proto = protocol(lab)
-    shell, command = start_agent(proto, drain)
+    shell, command = start_agent(proto, drain, lab)
     wait_for(lambda: True if cmdlets(lab).count("Get-NlbClusterNode") >= 2 else None,
              "the agent to poll the drain")
     proto.close_shell(shell, close_session=False)

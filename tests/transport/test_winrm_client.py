@@ -328,7 +328,7 @@ def test_an_agent_that_cannot_start_is_a_read_failure_naming_why(
 ) -> None:
     lab = seed_lab(auth="ntlm")
     client = AgentClient(target_of(lab))
-    request = protocol.Request(invocations=ONE_CALL, modules=("NoSuchModule",))
+    request = client.make_request(ONE_CALL, modules=("NoSuchModule",))
     with pytest.raises(ReadFailed) as raised:
         client.run(request)
     assert "could not start, so nothing was read or changed" in str(raised.value)
@@ -373,16 +373,19 @@ def test_a_missing_variable_is_named_never_valued() -> None:
     assert "CAS_PASS" in message and "svc-cas" not in message
 
 
-def test_remote_exchange_session_carries_explicit_credentials() -> None:
+def test_requests_carry_explicit_credentials_for_the_agents_second_hops() -> None:
+    # Field fact §1c: credentials passed inside the session work without delegation.
     conn = _connection(exchange_mode="remote", exchange_uri="http://hq-cas01/PowerShell/")
     target = target_from_config(conn, {"CAS_USER": "CONTOSO\\svc", "CAS_PASS": PASSWORD})
     assert target.exchange.mode == "remote" and target.exchange.uri == "http://hq-cas01/PowerShell/"
-    assert target.exchange.username == "CONTOSO\\svc" and target.exchange.password == PASSWORD
-    assert PASSWORD not in repr(target)
-    with pytest.raises(ConfigError, match=r"exchange\.uri"):
-        target_from_config(
-            _connection(exchange_mode="remote"), {"CAS_USER": "u", "CAS_PASS": "p"}
-        )
+    assert target.credential == protocol.Credential("CONTOSO\\svc", PASSWORD)
+    assert AgentClient(target).make_request(ONE_CALL).credential == target.credential
+    assert PASSWORD not in repr(target) and PASSWORD not in repr(target.credential)
+    # No uri: the agent's own host's /PowerShell.
+    default = target_from_config(
+        _connection(exchange_mode="remote"), {"CAS_USER": "u", "CAS_PASS": "p"}
+    )
+    assert default.exchange.uri is None
 
 
 def test_certificate_transport_needs_existing_files(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def test_ten_thousand_databases_are_read_within_the_default_memory_quota(
 def test_an_agent_out_of_memory_names_max_memory_per_shell_and_how_to_raise_it(
     seed_lab: Callable[..., Lab],
 ) -> None:
-    lab = seed_lab(databases=10_000 - 12, max_memory_per_shell_mb=90)
+    lab = seed_lab(databases=10_000 - 12, max_memory_per_shell_mb=72)
     notices: list[str] = []
     message = _fails(AgentClient(target_of(lab), warn=notices.append), ProtocolError)
     assert message.startswith(f"the agent on {lab.url} ran out of memory and returned no result")

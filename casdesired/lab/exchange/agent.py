@@ -40,8 +40,8 @@ from casdesired.agent.protocol import (
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.binding import Obj, Provider
-from casdesired.lab.process import checkpoint
+from casdesired.lab.exchange.binding import Obj, Provider, Session
+from casdesired.lab.process import Logon, checkpoint
 
 PS_VERSION = "2.0"
 NLB_MODULE = "NetworkLoadBalancingClusters"
@@ -80,13 +80,29 @@ class CmdletRunner(Protocol):
     @property
     def hostname(self) -> str: ...
 
+    @property
+    def logon(self) -> Logon:
+        """How the WinRM connection logged on (whether it can delegate: the double hop)."""
+        ...
+
     def invoke(
-        self, cmdlet: str, parameters: Mapping[str, ParamValue], loaded: frozenset[Provider]
+        self,
+        cmdlet: str,
+        parameters: Mapping[str, ParamValue],
+        loaded: frozenset[Provider],
+        session: Session | None = None,
     ) -> CmdletOutput:
-        """Run one cmdlet; raise :class:`~.errors.ExchangeError` as it would fail."""
+        """Run one cmdlet in ``session``; raise :class:`~.errors.ExchangeError` as it would
+        fail."""
         ...
 
     def has_server(self, name: str) -> bool: ...
+
+    def credential_valid(self, username: str, password: str) -> bool: ...
+
+    def open_exchange_session(self, user: str) -> bool: ...
+
+    def close_exchange_session(self, user: str) -> None: ...
 
     def monotonic(self) -> float: ...
 
@@ -138,19 +154,37 @@ def run_payload(runner: CmdletRunner, payload: str) -> AgentRun:
 def execute(runner: CmdletRunner, request: Request) -> AgentRun:
     """Execute ``request`` as agent.ps1 would against ``runner``."""
     host_lines: list[str] = []
+    sessions = _Sessions(runner, request)
+    try:
+        return _execute(runner, request, sessions, host_lines)
+    finally:
+        sessions.close()  # Remove-PSSession, in agent.ps1's finally
+
+
+def _execute(
+    runner: CmdletRunner, request: Request, sessions: _Sessions, host_lines: list[str]
+) -> AgentRun:
     results: list[Result] = []
     loaded: set[Provider] = set()
     endpoint = runner.hostname
     mode = request.exchange.mode
     if mode in ("snapin", "remote"):
         if mode == "remote":
-            remote_host = urlsplit(request.exchange.uri or "").hostname or ""
-            if not runner.has_server(remote_host.split(".")[0]):
-                fatal = REMOTE_CONNECT_FAILED.format(host=remote_host)
+            # No uri: the agent's own host's /PowerShell, as agent.ps1 works it out.
+            remote_host = (
+                urlsplit(request.exchange.uri).hostname or ""
+                if request.exchange.uri
+                else runner.hostname
+            )
+            fatal = sessions.open_exchange(remote_host)
+            if fatal is not None:
                 return AgentRun(_response(runner, [], None, fatal=fatal), host_lines)
             endpoint = remote_host.split(".")[0]
         elif not runner.has_server(runner.hostname):
             return AgentRun(_response(runner, [], None, fatal=err.SNAPIN_NOT_FOUND), host_lines)
+        else:
+            # The snap-in's AD driver binds as the caller: a second hop unless it can delegate.
+            sessions.main.exchange_reaches_ad = runner.logon.delegates
         loaded.add("exchange")
     for module in request.modules:
         if module.lower() != NLB_MODULE.lower():
@@ -158,11 +192,14 @@ def execute(runner: CmdletRunner, request: Request) -> AgentRun:
             return AgentRun(_response(runner, [], None, fatal=fatal), host_lines)
         loaded.add("nlb")
     frozen = frozenset(loaded)
+    sessions.modules = tuple(request.modules)
 
     version: str | None = None
     if mode != "none":
         try:
-            output = runner.invoke("Get-ExchangeServer", {"Identity": endpoint}, frozen)
+            output = runner.invoke(
+                "Get-ExchangeServer", {"Identity": endpoint}, frozen, sessions.main
+            )
             host_lines += output.host_lines
             server = next(iter(output.objects), {})
             found = server.get("AdminDisplayVersion")
@@ -173,15 +210,21 @@ def execute(runner: CmdletRunner, request: Request) -> AgentRun:
         if match and int(match.group(1)) >= 15:
             fatal = EXCHANGE_TOO_NEW.format(host=endpoint, version=version)
             return AgentRun(_response(runner, [], version, fatal=fatal), host_lines)
+        # Recipient cmdlets see the whole forest, not only this server's domain (field §3).
+        try:
+            runner.invoke("Set-AdServerSettings", {"ViewEntireForest": True}, frozen,
+                          sessions.main)
+        except err.ExchangeError as exc:
+            return AgentRun(_response(runner, [], version, fatal=exc.message), host_lines)
 
-    keepalive = _Keepalive(runner, request.keepalive, frozen, host_lines)
+    keepalive = _Keepalive(runner, request.keepalive, frozen, host_lines, sessions)
     for invocation in request.invocations:
         checkpoint()  # a killed process runs nothing more
         if not keepalive.run_if_due():
             break  # nothing more runs: later invocations have no result
         if not keepalive.fence_passes(request.fence, invocation):
             break  # its lock was broken or taken over: no more writes
-        result = _run_invocation(runner, invocation, frozen, host_lines, keepalive)
+        result = _run_invocation(runner, invocation, frozen, host_lines, keepalive, sessions)
         results.append(result)
         if keepalive.stopped is not None:
             break  # it failed while this invocation polled
@@ -190,6 +233,67 @@ def execute(runner: CmdletRunner, request: Request) -> AgentRun:
     response = _response(runner, results, version, fatal=None)
     response = replace(response, stopped=keepalive.stopped, keepalives=keepalive.runs)
     return AgentRun(response, host_lines)
+
+
+class _Sessions:
+    """The sessions one agent run opens, as agent.ps1 does: the Exchange /PowerShell session
+    (remote mode) and one PSSession per other computer an invocation names, each opened with
+    the request's credential (passed inside the session: no delegation needed) and removed
+    when the run ends."""
+
+    def __init__(self, runner: CmdletRunner, request: Request) -> None:
+        self.runner = runner
+        self.credential = request.credential
+        self.main = Session(runner.hostname, delegates=runner.logon.delegates)
+        self.modules: tuple[str, ...] = ()
+        self._nodes: dict[str, Session] = {}
+        self._exchange_user: str | None = None
+
+    def _connect(self, host: str) -> str | None:
+        """New-PSSession to ``host``: None when it opens, else Windows' error text."""
+        if not self.runner.has_server(host.split(".")[0]):
+            return REMOTE_CONNECT_FAILED.format(host=host)
+        if self.credential is None:
+            if not self.runner.logon.delegates:
+                return err.REMOTE_NO_CREDENTIAL.format(host=host)
+        elif not self.runner.credential_valid(self.credential.username, self.credential.password):
+            return err.REMOTE_ACCESS_DENIED.format(host=host)
+        return None
+
+    def open_exchange(self, host: str) -> str | None:
+        """The /PowerShell session: None when it opened, else agent.ps1's fatal text."""
+        failed = self._connect(host)
+        if failed is not None:
+            return failed
+        user = self.credential.username if self.credential else self.runner.logon.user
+        limit_reached = not self.runner.open_exchange_session(user)
+        if limit_reached:
+            settings = getattr(self.runner, "behaviour", None)
+            limit = getattr(settings, "exchange_session_limit", 18)
+            return err.EXCHANGE_SESSIONS_EXCEEDED.format(host=host, limit=limit)
+        self._exchange_user = user
+        return None
+
+    def for_invocation(self, invocation: Invocation) -> Session:
+        """Where ``invocation`` runs; raises the PSSession's error when it cannot be opened."""
+        computer = invocation.computer
+        if not computer or computer.split(".")[0].lower() == self.runner.hostname.lower():
+            return self.main
+        key = computer.lower()
+        if key not in self._nodes:
+            failed = self._connect(computer)
+            if failed is not None:
+                raise err.ExchangeError(failed, target=computer,
+                                        category="PSRemotingTransportException")
+            # A session opened with explicit credentials is a network logon: no further hop.
+            self._nodes[key] = Session(computer.split(".")[0], delegates=False)
+        return self._nodes[key]
+
+    def close(self) -> None:
+        if self._exchange_user is not None:
+            self.runner.close_exchange_session(self._exchange_user)
+            self._exchange_user = None
+        self._nodes.clear()
 
 
 class _Keepalive:
@@ -201,11 +305,13 @@ class _Keepalive:
         keepalive: Keepalive | None,
         loaded: frozenset[Provider],
         host_lines: list[str],
+        sessions: _Sessions,
     ) -> None:
         self.runner = runner
         self.keepalive = keepalive
         self.loaded = loaded
         self.host_lines = host_lines
+        self.sessions = sessions
         self.last = runner.monotonic()
         self.runs = 0
         self.stopped: str | None = None
@@ -220,7 +326,9 @@ class _Keepalive:
             return True
         invocation = self.keepalive.invocation
         self.runs += 1
-        result = _run_invocation(self.runner, invocation, self.loaded, self.host_lines, None)
+        result = _run_invocation(
+            self.runner, invocation, self.loaded, self.host_lines, None, self.sessions
+        )
         self.last = self.runner.monotonic()
         if result.ok:
             return True
@@ -260,6 +368,7 @@ def _run_invocation(
     loaded: frozenset[Provider],
     host_lines: list[str],
     keepalive: _Keepalive | None,
+    sessions: _Sessions,
 ) -> Result:
     objects: list[Obj] = []
     try:
@@ -268,12 +377,17 @@ def _run_invocation(
         if not is_allowed(invocation.cmdlet):
             # Refused as PowerShell refuses an unknown command, before anything runs.
             raise err.CommandNotFound(invocation.cmdlet)
+        session = sessions.for_invocation(invocation)
+        if session is not sessions.main:
+            # A node's PSSession has only the modules the agent imports there (NLB's).
+            nlb: frozenset[Provider] = frozenset({"nlb"})
+            loaded = nlb & loaded
         # agent.ps1 sets ErrorAction itself, over any value the request carried.
         parameters = {
             k: v for k, v in invocation.parameters.items() if k.lower() != "erroraction"
         }
         if invocation.group_by is not None:
-            output = runner.invoke(invocation.cmdlet, parameters, loaded)
+            output = runner.invoke(invocation.cmdlet, parameters, loaded, session)
             host_lines += output.host_lines
             groups = _counted(output.objects, invocation.group_by)
             return Result(id=invocation.id, ok=True, objects=(), groups=groups)
@@ -282,7 +396,7 @@ def _run_invocation(
             wanted = {v.lower() for v in until.values}
             deadline = runner.monotonic() + until.timeout_seconds
             while True:
-                output = runner.invoke(invocation.cmdlet, parameters, loaded)
+                output = runner.invoke(invocation.cmdlet, parameters, loaded, session)
                 host_lines += output.host_lines
                 objects, pending = [], 0
                 for obj in output.objects:
@@ -302,7 +416,7 @@ def _run_invocation(
                 if keepalive is not None and not keepalive.run_if_due():
                     raise _thrown(keepalive.stopped or "")
             return Result(id=invocation.id, ok=True, objects=tuple(objects))
-        output = runner.invoke(invocation.cmdlet, parameters, loaded)
+        output = runner.invoke(invocation.cmdlet, parameters, loaded, session)
         host_lines += output.host_lines
         selected = tuple(_select(obj, invocation.properties) for obj in output.objects)
         return Result(id=invocation.id, ok=True, objects=selected)

@@ -19,7 +19,7 @@ from casdesired.agent.protocol import JsonValue, ParamValue
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.state import OrgState
 
-Kind = Literal["string", "fqdn", "uri", "strings", "switch", "uint", "resultsize"]
+Kind = Literal["string", "fqdn", "uri", "strings", "switch", "uint", "resultsize", "bool"]
 Provider = Literal["exchange", "nlb", "agent"]
 """``agent``: functions agent.ps1 defines itself (the lock, see .locks); always present."""
 Obj = dict[str, JsonValue]
@@ -32,6 +32,7 @@ _TYPE_NAMES: dict[Kind, str] = {
     "switch": "System.Management.Automation.SwitchParameter",
     "uint": "System.UInt32",
     "resultsize": "Microsoft.Exchange.Data.Unlimited`1[System.UInt32]",
+    "bool": "System.Boolean",
 }
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _FQDN = re.compile(rf"^(?=.{{1,255}}$){_LABEL}(?:\.{_LABEL})*\.?$")
@@ -48,16 +49,39 @@ class Param:
 
 
 @dataclass
+class Session:
+    """The PowerShell session a cmdlet runs in, as the double hop sees it (field §1)."""
+
+    computer: str
+    """Where it runs: the WinRM endpoint host, or a node reached through a PSSession."""
+    delegates: bool = False
+    """The logon can reach a third machine as the user (CredSSP, or Kerberos with
+    delegation). NTLM, Kerberos without delegation and a session opened with explicit
+    credentials cannot: WMI to another host (the NLB cmdlets' -HostName) is denied."""
+    exchange_reaches_ad: bool = True
+    """False for the Exchange snap-in loaded in a logon that cannot delegate: its AD driver
+    binds to a domain controller as the caller, a second hop, so its cmdlets fail."""
+    view_entire_forest: bool = False
+    """Set-AdServerSettings -ViewEntireForest $true ran in this session: recipient cmdlets see
+    every domain of the forest, not only the server's own (field §3)."""
+
+
+@dataclass
 class CmdletContext:
     """What a handler may use besides its arguments; collects what it prints."""
 
     state: OrgState
     now: float
     """Wall-clock time (epoch seconds), for NLB drains."""
+    session: Session = field(default_factory=lambda: Session(""))
     warnings: list[str] = field(default_factory=list)
     host_lines: list[str] = field(default_factory=list)
     """Text written to the host (What if: ...)."""
     changed: bool = False
+    block_until: float | None = None
+    """The cmdlet blocks until this wall-clock time (a drain) before it returns; the
+    organisation waits outside its lock, then asks :attr:`after_block` for the output."""
+    after_block: Callable[[], list[Obj]] | None = None
 
 
 Handler = Callable[[CmdletContext, dict[str, Any]], Iterable[Obj]]
@@ -110,7 +134,7 @@ def _convert(param: Param, value: ParamValue) -> Any:
         if param.nullable:
             return [] if param.kind == "strings" else None
         raise err.ParameterValidationError(err.ARGUMENT_NULL.format(name=param.name))
-    if param.kind == "switch":
+    if param.kind in ("switch", "bool"):
         if isinstance(value, bool):
             return value
         _cannot(param, value, "Only boolean values are allowed for a switch.")

@@ -83,6 +83,34 @@ RESULT_SIZE_WARNING = (
     "storing the results in a variable. Instead, pipe the results to another task or script "
     "to perform batch changes."
 )
+# [OPEN] the exact texts of the Exchange 2010 snap-in in a logon that cannot delegate (field
+# §1a): the closest real captures, Get-Mailbox's ArgumentNull and AD's "operations error".
+SNAPIN_DOUBLE_HOP_MAILBOX = "Value cannot be null.\r\nParameter name: parameters"
+SNAPIN_DOUBLE_HOP = (
+    "Active Directory operation failed on {dc}. This error is not retriable. Additional "
+    "information: An operations error occurred."
+)
+# New-PSSession from inside a WinRM session (field §1c), and Exchange's throttling (§5).
+REMOTE_NO_CREDENTIAL = (
+    "Connecting to remote server {host} failed with the following error message : WinRM cannot "
+    "process the request. The following error with errorcode 0x8009030e occurred while using "
+    "Kerberos authentication: A specified logon session does not exist. It may already have "
+    "been terminated. For more information, see the about_Remote_Troubleshooting Help topic."
+)
+REMOTE_ACCESS_DENIED = (
+    "Connecting to remote server {host} failed with the following error message : Access is "
+    "denied. For more information, see the about_Remote_Troubleshooting Help topic."
+)
+EXCHANGE_SESSIONS_EXCEEDED = (
+    "Connecting to remote server {host} failed with the following error message : The "
+    "WS-Management service cannot process the request. This user is allowed a maximum number "
+    "of {limit} concurrent shells, which has been exceeded. Close existing shells or raise the "
+    "quota for this user. For more information, see the about_Remote_Troubleshooting Help "
+    "topic."
+)
+# [OPEN] the NLB cmdlets' own wording for WMI refused on another host; this is what WMI
+# itself says (Get-WmiObject), and NLB Manager says "Access denied, error connecting to host".
+ACCESS_DENIED = "Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))"
 NLB_HOST_NOT_FOUND = "The host '{host}' could not be found or is not a member of an NLB cluster."
 NLB_INTERFACE_NOT_FOUND = "The interface '{interface}' could not be found on host '{host}'."
 NLB_ALREADY_MEMBER = "The host '{host}' is already a member of an NLB cluster."

@@ -196,34 +196,46 @@ def set_mailbox_database(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
 
 
 def get_mailbox(ctx: CmdletContext, args: dict[str, Any]) -> Iterator[Obj]:
-    """Mailboxes are synthesised from each database's count, lazily; only the counts are read
-    under the state lock, so a large listing does not hold it."""
+    """Mailboxes are synthesised from each database's counts, lazily; only the counts are read
+    under the state lock, so a large listing does not hold it. The recipient scope is the
+    server's own domain unless the session set ViewEntireForest (field §3)."""
     state = ctx.state
     if "Database" in args:
         databases = [state.find_database(args["Database"])]
     else:
         databases = sorted(state.databases.values(), key=lambda d: d.name.lower())
-    counts = [(db.name, db.mailboxes) for db in databases]
+    counts: list[tuple[str, str, int]] = []
+    for db in databases:
+        counts.append((db.name, state.domain, db.mailboxes))
+        if ctx.session.view_entire_forest:
+            counts += [(db.name, domain, n) for domain, n in sorted(db.child_mailboxes.items())]
     limit = args.get("ResultSize", DEFAULT_RESULT_SIZE)
-    total = sum(count for _, count in counts)
+    total = sum(count for _, _, count in counts)
     if limit is not None and total > limit and "ResultSize" not in args:
         ctx.warnings.append(err.RESULT_SIZE_WARNING)
-    return MailboxListing(state.domain, counts, limit)
+    return MailboxListing(counts, limit)
+
+
+def set_ad_server_settings(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
+    """The recipient scope of *this session* only (field §3): not saved anywhere."""
+    if "ViewEntireForest" in args:
+        ctx.session.view_entire_forest = bool(args["ViewEntireForest"])
+    return []
 
 
 class MailboxListing(Iterator[Obj]):
-    """Get-Mailbox's output: synthesised one mailbox at a time from each database's count.
+    """Get-Mailbox's output: synthesised one mailbox at a time from each database's counts.
 
     ``count_by("Database")`` gives what grouping the whole listing by database would give,
     without building millions of mailbox objects; the agent executor uses it for ``group_by``.
-    The answer is identical to iterating, it only costs less (the lab's cost is not what the
-    benchmarks measure).
+    The answer is identical to iterating, it only costs less (the lab's cost model charges the
+    same either way).
     """
 
-    def __init__(self, domain: str, counts: list[tuple[str, int]], limit: int | None) -> None:
+    def __init__(self, counts: list[tuple[str, str, int]], limit: int | None) -> None:
         self._counts = counts
         self._limit = limit
-        self._objects = _mailboxes(domain, counts, limit)
+        self._objects = _mailboxes(counts, limit)
 
     def __next__(self) -> Obj:
         return next(self._objects)
@@ -233,7 +245,7 @@ class MailboxListing(Iterator[Obj]):
             return None
         groups: dict[str, int] = {}
         remaining = self._limit
-        for db_name, count in self._counts:
+        for db_name, _, count in self._counts:
             taken = count if remaining is None else min(count, remaining)
             if taken > 0:
                 groups[db_name] = groups.get(db_name, 0) + taken
@@ -242,17 +254,20 @@ class MailboxListing(Iterator[Obj]):
         return groups
 
 
-def _mailboxes(domain: str, counts: list[tuple[str, int]], limit: int | None) -> Iterator[Obj]:
+def _mailboxes(counts: list[tuple[str, str, int]], limit: int | None) -> Iterator[Obj]:
     emitted = 0
-    for db_name, count in counts:
+    root = counts[0][1] if counts else ""
+    for db_name, domain, count in counts:
+        # The root domain's users as before; a child domain's carry its label.
+        label = "" if domain == root else domain.split(".")[0].upper() + " "
         for number in range(1, count + 1):
             if limit is not None and emitted >= limit:
                 return
-            name = f"{db_name} User {number:04d}"
+            name = f"{db_name} {label}User {number:04d}"
             yield {
                 "Name": name,
                 "Identity": f"{domain}/Users/{name}",
-                "Alias": f"{db_name.lower()}.user{number:04d}",
+                "Alias": f"{db_name.lower()}.{label.strip().lower()}user{number:04d}",
                 "Database": db_name,
             }
             emitted += 1

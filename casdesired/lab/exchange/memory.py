@@ -23,6 +23,9 @@ remote /PowerShell (``remote``)        +24 MB      New-PSSession and Import-PSSe
                                                    few cmdlets a request uses (the cmdlets
                                                    themselves run in Exchange's IIS pool)
 each module (``modules``)              +9 MB       Import-Module NetworkLoadBalancingClusters
+each other computer (``computer``)     +6 MB       New-PSSession to an NLB node and the
+                                                   deserialised objects Invoke-Command brings
+                                                   back (the module loads on the node)
 stdin                                  6 B/char    [Console]::In.ReadToEnd (UTF-16), its two
                                                    Substrings, the request's parsed JSON
 each object the agent holds            420 B       a Dictionary[string,object] per selected
@@ -42,10 +45,11 @@ only grows until the response is written, so the peak is that last step; the lab
 quota once the agent has run its invocations, which is where a real host fails too (what the
 agent did before stays done).
 
-At 10,000 databases a full read (snap-in) is estimated at about 105 MB: under the 150 MB
-default with room to spare (about 37,500 would cross it). A process this model puts over the
-quota fails as on Windows, and casdesired's client names MaxMemoryPerShellMB and the command
-that raises it.
+At 10,000 databases a full read through the remote /PowerShell session (the recommended
+configuration, reading one NLB cluster on its node) is estimated at about 80 MB, and through
+the snap-in at about 105 MB: under the 150 MB default with room to spare. A process this model
+puts over the quota fails as on Windows, and casdesired's client names MaxMemoryPerShellMB and
+the command that raises it.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ MB = 1024 * 1024
 POWERSHELL_MB = 28.0
 SESSION_MB = {"snapin": 52.0, "remote": 24.0, "none": 0.0}
 MODULE_MB = 9.0
+NODE_SESSION_MB = 6.0
 STDIN_BYTES_PER_CHAR = 6
 OBJECT_BYTES = 420
 GROUP_BYTES = 140
@@ -92,6 +97,9 @@ class AgentMemoryModel:
                 parts.append((f"Exchange session ({mode})", session))
             for module in request.modules:
                 parts.append((f"module {module}", MODULE_MB))
+            computers = {i.computer.lower() for i in request.invocations if i.computer}
+            for computer in sorted(computers):
+                parts.append((f"PSSession to {computer}", NODE_SESSION_MB))
         answer = _answer(result.stdout)
         if answer is not None:
             json_chars, frame_chars, objects, groups = answer

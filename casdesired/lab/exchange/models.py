@@ -7,7 +7,7 @@ in :mod:`.cmdlets`. Field names follow the state file, which people read and edi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 ROLE_ORDER = ("Mailbox", "ClientAccess", "UnifiedMessaging", "HubTransport", "Edge")
@@ -18,9 +18,10 @@ _VERSION = re.compile(r"Version (\d+)\.(\d+)")
 
 @dataclass
 class Behaviour:
-    """Where ../shared marks Exchange behaviour [OPEN]: each choice is a switch, here only.
-
-    Stored in the state file under ``settings`` so a test (or the control API) can flip it.
+    """The lab's switches: where ../shared marks Exchange behaviour [OPEN], each reading is a
+    switch defaulting to the stricter one; plus the field's timings and limits, and the cost
+    model. Stored in the state file under ``settings`` so a test (or the control API) can flip
+    them. docs/lab.md lists them all.
     """
 
     one_array_per_site: bool = True
@@ -29,7 +30,17 @@ class Behaviour:
     """After Set-ClientAccessArray -Fqdn, bound databases show the new FQDN (the value is a
     pointer to the array). False: they keep showing the FQDN they were bound with."""
     nlb_drain_seconds: float = 0.0
-    """How long Stop-NlbClusterNode -Drain keeps a node Draining before it is Stopped."""
+    """How long the existing connections of a node take to drain: Stop-NlbClusterNode -Drain
+    blocks that long (or until its -Timeout), then shows Stopped."""
+    nlb_timeout_unit: str = "minutes"
+    """[OPEN] the unit of Stop-NlbClusterNode -Timeout: ``minutes`` (the 2012 help, and
+    Stop-NlbCluster's in every version) or ``seconds`` (the 2012 R2+ help)."""
+    nlb_convergence_seconds: float = 1.0
+    """How long a cluster reconverges after Add-/Remove-NlbClusterNode (field §6: heartbeats
+    every second, ~5 s to notice, ~10 s in all); its nodes show Converging meanwhile."""
+    nlb_add_reaches_new_node: bool = False
+    """[OPEN, inferred] Add-NlbClusterNode also configures the new node over WMI, so outside a
+    delegating logon it fails unless it runs on that node. Off: only -HostName counts."""
     orphans_show_blank: bool = True
     """After Remove-ClientAccessArray, databases that pointed at it show a blank
     RpcClientAccessServer (2013 code: the legacyDN no longer resolves; field §9). False: they
@@ -37,6 +48,9 @@ class Behaviour:
     remove_array_in_use_refused: bool = False
     """Remove-ClientAccessArray refuses while databases point at the array. [OPEN] for 2010;
     2013's code does not check, so the lab does not either unless this is set."""
+    exchange_session_limit: int = 18
+    """Exchange's throttling policy PowerShellMaxConcurrency: concurrent /PowerShell sessions
+    per user (field §5); leaked sessions count until the app pool recycles."""
     object_cost_ms: float = 0.02
     """The cost model: server time, in milliseconds, charged for every object a cmdlet
     returns (a mailbox of Get-Mailbox, a database of Get-MailboxDatabase...), whether the agent
@@ -46,31 +60,50 @@ class Behaviour:
     suite quick while still making work proportional to what a cmdlet returns."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "one_array_per_site": self.one_array_per_site,
-            "databases_follow_array_fqdn": self.databases_follow_array_fqdn,
-            "nlb_drain_seconds": self.nlb_drain_seconds,
-            "orphans_show_blank": self.orphans_show_blank,
-            "remove_array_in_use_refused": self.remove_array_in_use_refused,
-            "object_cost_ms": self.object_cost_ms,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Behaviour:
         defaults = cls()
-        unknown = set(data) - set(defaults.to_json())
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(data) - set(known)
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}")
-        return cls(
-            one_array_per_site=_bool(data.get("one_array_per_site", True)),
-            databases_follow_array_fqdn=_bool(data.get("databases_follow_array_fqdn", True)),
-            nlb_drain_seconds=float(data.get("nlb_drain_seconds", 0.0)),
-            orphans_show_blank=_bool(data.get("orphans_show_blank", defaults.orphans_show_blank)),
-            remove_array_in_use_refused=_bool(
-                data.get("remove_array_in_use_refused", defaults.remove_array_in_use_refused)
-            ),
-            object_cost_ms=_cost(data.get("object_cost_ms", defaults.object_cost_ms)),
-        )
+        values: dict[str, Any] = {}
+        for name in known:
+            value = data.get(name, getattr(defaults, name))
+            checked = _SETTING_CHECKS[name](value)
+            if checked is None:
+                raise ValueError(f"setting {name}: {value!r} is not allowed")
+            values[name] = checked
+        return cls(**values)
+
+
+def _as_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _as_seconds(value: Any) -> float | None:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if number and 0 <= value < 1e6 else None
+
+
+def _as_count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+_SETTING_CHECKS: dict[str, Any] = {
+    "one_array_per_site": _as_bool,
+    "databases_follow_array_fqdn": _as_bool,
+    "nlb_drain_seconds": _as_seconds,
+    "nlb_timeout_unit": lambda v: v if v in ("minutes", "seconds") else None,
+    "nlb_convergence_seconds": _as_seconds,
+    "nlb_add_reaches_new_node": _as_bool,
+    "orphans_show_blank": _as_bool,
+    "remove_array_in_use_refused": _as_bool,
+    "exchange_session_limit": _as_count,
+    "object_cost_ms": lambda v: _as_seconds(v) if _as_seconds(v) is not None and v < 1e4 else None,
+}
 
 
 @dataclass
@@ -207,17 +240,24 @@ class MailboxDatabase:
     server: str
     rpc_client_access_server: RpcPointer | None
     mailboxes: int
+    """Mailboxes of users in the organisation's own (root) domain."""
     recovery: bool = False
+    child_mailboxes: dict[str, int] = field(default_factory=dict)
+    """Mailboxes of users in child domains of the forest, by domain: Get-Mailbox shows them
+    only where Set-AdServerSettings -ViewEntireForest $true ran in the session (field §3)."""
 
     def to_json(self) -> dict[str, Any]:
         rpc = self.rpc_client_access_server
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "server": self.server,
             "rpc_client_access_server": rpc.to_json() if rpc else None,
             "mailboxes": self.mailboxes,
             "recovery": self.recovery,
         }
+        if self.child_mailboxes:
+            data["child_mailboxes"] = dict(sorted(self.child_mailboxes.items()))
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MailboxDatabase:
@@ -231,6 +271,9 @@ class MailboxDatabase:
             rpc_client_access_server=RpcPointer.from_json(rpc) if rpc else None,
             mailboxes=mailboxes,
             recovery=_bool(data.get("recovery", False)),
+            child_mailboxes={
+                _str(domain): _count(n) for domain, n in (data.get("child_mailboxes") or {}).items()
+            },
         )
 
 
@@ -275,6 +318,9 @@ class NlbCluster:
     subnet_mask: str
     mode: str
     nodes: list[NlbNode]
+    converging_until: float | None = None
+    """Wall-clock time (epoch seconds) until which the cluster reconverges after a node
+    joined or left: its converged nodes show Converging meanwhile."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -284,6 +330,7 @@ class NlbCluster:
             "subnet_mask": self.subnet_mask,
             "mode": self.mode,
             "nodes": [n.to_json() for n in sorted(self.nodes, key=lambda n: n.priority)],
+            "converging_until": self.converging_until,
         }
 
     @classmethod
@@ -295,13 +342,16 @@ class NlbCluster:
             subnet_mask=_str(data["subnet_mask"]),
             mode=_str(data["mode"]),
             nodes=[NlbNode.from_json(n) for n in data.get("nodes") or []],
+            converging_until=(
+                None if data.get("converging_until") is None else float(data["converging_until"])
+            ),
         )
 
 
-def _cost(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e4:
-        raise ValueError(f"object_cost_ms must be a number of milliseconds, not {value!r}")
-    return float(value)
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"expected a count, got {value!r}")
+    return value
 
 
 def _str(value: Any) -> str:

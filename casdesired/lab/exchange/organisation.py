@@ -27,13 +27,13 @@ from casdesired.agent.protocol import ParamValue
 from casdesired.lab.exchange import binding, cmdlets, locks, powershell, statefile
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.agent import CmdletOutput
-from casdesired.lab.exchange.binding import CmdletContext, Obj, Provider
+from casdesired.lab.exchange.binding import CmdletContext, Obj, Provider, Session
 from casdesired.lab.exchange.lockfiles import LockFiles
 from casdesired.lab.exchange.models import Behaviour
 from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
-from casdesired.lab.process import ProcessResult
+from casdesired.lab.process import Logon, ProcessResult
 
 MAILBOXES_PER_NEW_DATABASE = (20, 450)
 
@@ -85,6 +85,10 @@ class Organisation:
         self._seed = _seed_for(self._state, seed)
         self.journal = journal if journal is not None else Journal()
         self.faults = faults if faults is not None else Faults()
+        self.logon = Logon()
+        """Who the WinRM endpoint's connections log on as (the Lab sets it from its account
+        and its ``logon`` kind): whether they can delegate decides the double hop."""
+        self._exchange_sessions: dict[str, int] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -229,6 +233,38 @@ class Organisation:
             self._state.dns_records = checked
             self._save_locked()
 
+    # ------------------------------------------------------------------ sessions (field §1, §5)
+    def credential_valid(self, username: str, password: str) -> bool:
+        """Whether explicit credentials given inside the session are the account's."""
+        return username.lower() == self.logon.user.lower() and password == self.logon.password
+
+    def open_exchange_session(self, user: str) -> bool:
+        """Count a /PowerShell session of ``user``; False when Exchange's throttling policy
+        (``exchange_session_limit``) refuses it."""
+        with self._lock:
+            limit = self._state.settings.exchange_session_limit
+            open_now = self._exchange_sessions.get(user.lower(), 0)
+            if open_now >= limit:
+                return False
+            self._exchange_sessions[user.lower()] = open_now + 1
+            return True
+
+    def close_exchange_session(self, user: str) -> None:
+        with self._lock:
+            open_now = self._exchange_sessions.get(user.lower(), 0)
+            self._exchange_sessions[user.lower()] = max(0, open_now - 1)
+
+    def exchange_sessions(self, user: str | None = None) -> int:
+        """Open /PowerShell sessions of ``user`` (the lab's account by default)."""
+        with self._lock:
+            return self._exchange_sessions.get((user or self.logon.user).lower(), 0)
+
+    def leak_exchange_sessions(self, count: int, user: str | None = None) -> None:
+        """Sessions some other client opened and never removed (they last until the app pool
+        recycles): a test sets them to see the throttling refusal."""
+        with self._lock:
+            self._exchange_sessions[(user or self.logon.user).lower()] = max(0, count)
+
     # ------------------------------------------------------------------ CmdletRunner
     def has_server(self, name: str) -> bool:
         with self._lock:
@@ -260,15 +296,20 @@ class Organisation:
         self.journal.record("fence", lock_id=lock_id, before=cmdlet, ok=True, error=None)
 
     def invoke(
-        self, cmdlet: str, parameters: Mapping[str, ParamValue], loaded: frozenset[Provider]
+        self,
+        cmdlet: str,
+        parameters: Mapping[str, ParamValue],
+        loaded: frozenset[Provider],
+        session: Session | None = None,
     ) -> CmdletOutput:
         """Run one cmdlet as the server would; journal it; save if it changed the state."""
         identity = next(
             (str(v) for k, v in parameters.items() if k.lower() == "identity" and v is not None),
             None,
         )
+        where = session if session is not None else Session(self.hostname)
         try:
-            output = self._invoke(cmdlet, parameters, loaded, identity)
+            output = self._invoke(cmdlet, parameters, loaded, identity, where)
         except err.ExchangeError as exc:
             self.journal.record(
                 "cmdlet", cmdlet=cmdlet, parameters=dict(parameters), ok=False, error=exc.message
@@ -284,9 +325,14 @@ class Organisation:
         parameters: Mapping[str, ParamValue],
         loaded: frozenset[Provider],
         identity: str | None,
+        session: Session,
     ) -> CmdletOutput:
         cmdlet = locks.lookup(name) or cmdlets.lookup(name, loaded)
         args = binding.bind(cmdlet, parameters)
+        if cmdlet.provider == "exchange" and not session.exchange_reaches_ad and (
+            cmdlet.name != "Set-AdServerSettings"
+        ):
+            raise self._double_hop(cmdlet.name, identity)
         fault = self.faults.take_cmdlet(cmdlet.name, identity)
         if fault is not None:
             self.sleep(fault.delay_seconds)
@@ -298,7 +344,7 @@ class Organisation:
         with self._lock:
             now = self.clock.time()
             settled = self._state.settle(now)
-            ctx = CmdletContext(self._state, now)
+            ctx = CmdletContext(self._state, now, session)
             produced = cmdlet.handler(ctx, args)
             # Lists are built under the lock; only Get-Mailbox streams, from a copy of counts.
             objects: list[Obj] | Iterator[Obj] = (
@@ -307,8 +353,25 @@ class Organisation:
             if ctx.changed or settled:
                 self._save_locked()
             cost = self._state.settings.object_cost_ms / 1000.0
+        if ctx.block_until is not None and ctx.after_block is not None:
+            # The cmdlet blocks (a drain) outside the lock; what it returns is read afterwards.
+            self.sleep(ctx.block_until - self.clock.time())
+            with self._lock:
+                if self._state.settle(self.clock.time()):
+                    self._save_locked()
+                objects = ctx.after_block()
         lines = [*ctx.host_lines, *(f"WARNING: {w}" for w in ctx.warnings)]
         return CmdletOutput(objects=Metered(objects, cost, self.sleep), host_lines=lines)
+
+    def _double_hop(self, cmdlet: str, identity: str | None) -> err.ExchangeError:
+        """What the snap-in's cmdlets say when their AD bind is a second hop (field §1a)."""
+        if cmdlet == "Get-Mailbox":
+            return err.ExchangeError(err.SNAPIN_DOUBLE_HOP_MAILBOX, target=identity or "",
+                                     category="ArgumentNullException")
+        with self._lock:
+            dc = self._state.domain_controller
+        return err.ExchangeError(err.SNAPIN_DOUBLE_HOP.format(dc=dc), target=identity or "",
+                                 category="ADOperationException")
 
 
 class Metered(Iterator[Obj]):

@@ -24,7 +24,6 @@ from casdesired.lab.exchange.models import (
     CasArray,
     MailboxDatabase,
     NlbCluster,
-    NlbNode,
     RpcPointer,
     Server,
 )
@@ -391,86 +390,11 @@ class OrgState:
             changed = True
         return changed
 
-    # ------------------------------------------------------------------ NLB
-    def cluster_of(self, host: str) -> tuple[NlbCluster, NlbNode | None]:
-        """The cluster that ``host`` (a server name or FQDN) belongs to, and its node there."""
-        try:
-            server_name = self.find_server(host).name
-        except err.ObjectNotFound:
-            raise err.NlbError(err.NLB_HOST_NOT_FOUND.format(host=host), target=host,
-                               category="ObjectNotFound") from None
-        for cluster in self.clusters.values():
-            node = next((n for n in cluster.nodes if _k(n.name) == _k(server_name)), None)
-            if node is not None:
-                return cluster, node
-            if _k(cluster.host) in (_k(host), _k(self.servers[_k(server_name)].fqdn)):
-                return cluster, None
-        raise err.NlbError(err.NLB_HOST_NOT_FOUND.format(host=host), target=host,
-                           category="ObjectNotFound")
-
-    def node_of(self, host: str) -> tuple[NlbCluster, NlbNode]:
-        cluster, node = self.cluster_of(host)
-        if node is None:
-            raise err.NlbError(err.NLB_HOST_NOT_FOUND.format(host=host), target=host,
-                               category="ObjectNotFound")
-        return cluster, node
-
-    def check_interface(self, host: str, interface: str) -> None:
-        server = self.find_server(host)
-        if not any(_k(i) == _k(interface) for i in server.interfaces):
-            raise err.NlbError(
-                err.NLB_INTERFACE_NOT_FOUND.format(interface=interface, host=host),
-                target=interface, category="ObjectNotFound",
-            )
-
-    def add_node(self, cluster: NlbCluster, new_node: str, interface: str) -> NlbNode:
-        try:
-            server = self.find_server(new_node)
-        except err.ObjectNotFound:
-            raise err.NlbError(err.NLB_HOST_NOT_FOUND.format(host=new_node), target=new_node,
-                               category="ObjectNotFound") from None
-        self.check_interface(server.name, interface)
-        for other in self.clusters.values():
-            if any(_k(n.name) == _k(server.name) for n in other.nodes):
-                raise err.NlbError(err.NLB_ALREADY_MEMBER.format(host=new_node),
-                                   target=new_node, category="ResourceExists")
-        used = {n.priority for n in cluster.nodes}
-        priority = next(p for p in range(1, 33) if p not in used)
-        node = NlbNode(name=server.name, state="Converged", interface=interface,
-                       priority=priority)
-        cluster.nodes.append(node)
-        return node
-
-    def stop_node(self, node: NlbNode, *, drain: bool, timeout_minutes: int | None,
-                  now: float) -> None:
-        if node.state == "Stopped":
-            return
-        seconds = self.settings.nlb_drain_seconds if drain else 0.0
-        if timeout_minutes is not None:
-            seconds = min(seconds, timeout_minutes * 60.0)
-        if seconds > 0:
-            node.state, node.drain_until = "Draining", now + seconds
-        else:
-            node.state, node.drain_until = "Stopped", None
-
-    def start_node(self, node: NlbNode) -> None:
-        node.state, node.drain_until = "Converged", None
-
-    def remove_node(self, cluster: NlbCluster, node: NlbNode) -> None:
-        """Windows deletes the cluster with its last host."""
-        cluster.nodes.remove(node)
-        if not cluster.nodes:
-            del self.clusters[_k(cluster.host)]
-
     def settle(self, now: float) -> bool:
-        """Let time act: Draining nodes whose drain is over become Stopped. True if any did."""
-        changed = False
-        for cluster in self.clusters.values():
-            for node in cluster.nodes:
-                if node.state == "Draining" and (node.drain_until or 0.0) <= now:
-                    node.state, node.drain_until = "Stopped", None
-                    changed = True
-        return changed
+        """Let time act (drains end, clusters converge). True if anything changed."""
+        from casdesired.lab.exchange.nlb_rules import settle_clusters
+
+        return settle_clusters(self, now)
 
     # ------------------------------------------------------------------ randomness
     def new_guid(self) -> str:

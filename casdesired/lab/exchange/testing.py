@@ -7,11 +7,13 @@ response framing are all exercised.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import resources
 
 from casdesired.agent.protocol import (
     AGENT_MARKER,
     BOOTSTRAP_SCRIPT,
+    Credential,
     ExchangeSession,
     Invocation,
     Request,
@@ -33,6 +35,11 @@ def agent_script() -> str:
 
 
 def run_request(host: PowerShellHost, request: Request) -> ProcessResult:
+    """Run ``request`` as the reconciler sends it: with the account's credential (for the
+    agent's second hops) when it names none."""
+    logon = getattr(host, "logon", None)
+    if request.credential is None and logon is not None:
+        request = replace(request, credential=Credential(logon.user, logon.password))
     return host.run(BOOTSTRAP_SCRIPT, encode_stdin(agent_script(), request))
 
 
@@ -41,12 +48,25 @@ def call(
     *invocations: Invocation,
     modules: tuple[str, ...] = NLB_MODULES,
     exchange: ExchangeSession | None = None,
+    credential_password: str | object | None = ...,
 ) -> Response:
-    """Run invocations through the host as the reconciler would; the decoded response."""
+    """Run invocations through the host as the reconciler would (the supported /PowerShell
+    session, the account's credential passed inside the session); the decoded response.
+    ``credential_password``: another password to pass (None: no credential at all)."""
+    logon = getattr(host, "logon", None)
+    credential = Credential(logon.user, logon.password) if logon is not None else None
+    if credential_password is not ... and logon is not None:
+        credential = (
+            None if credential_password is None
+            else Credential(logon.user, str(credential_password))
+        )
     request = Request(
-        invocations=invocations, modules=modules, exchange=exchange or ExchangeSession()
+        invocations=invocations,
+        modules=modules,
+        exchange=exchange or ExchangeSession(),
+        credential=credential,
     )
-    result = run_request(host, request)
+    result = host.run(BOOTSTRAP_SCRIPT, encode_stdin(agent_script(), request))
     if result.exit_code != 0:
         raise AssertionError(f"agent run failed ({result.exit_code}): {result.stderr}")
     return decode_response(result.stdout)
