@@ -69,14 +69,16 @@ MAX_RESPONSE_BYTES = 1 << 30
 """Refuse a response that inflates past this: nothing casdesired asks for comes near it."""
 
 # The bootstrap sent on the command line. PowerShell 2.0 syntax only. It reads the whole of
-# stdin, runs the agent part as a script block and hands it the (base64) request part.
+# stdin, runs the agent part as a script block and hands it the (base64) request part. The
+# argument is parenthesised: an expression in parentheses is the same value to PowerShell, and
+# a grammar that follows the language specification (tests/agent parses this text) reads it.
 BOOTSTRAP_SCRIPT = (
     "$ErrorActionPreference='Stop';$ProgressPreference='SilentlyContinue';"
     "$s=[Console]::In.ReadToEnd();"
     f"$i=$s.IndexOf('{REQUEST_SEPARATOR}');"
     "if($i -lt 0){[Console]::Error.WriteLine('casdesired: no agent on stdin');exit 3};"
     "& ([scriptblock]::Create($s.Substring(0,$i)))"
-    f" $s.Substring($i+{len(REQUEST_SEPARATOR)}).Trim()"
+    f" ($s.Substring($i+{len(REQUEST_SEPARATOR)}).Trim())"
 )
 POWERSHELL_EXE = "powershell.exe"
 POWERSHELL_ARGS = ("-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")

@@ -2,26 +2,28 @@
 
 A subcommand module defines ``register(subparsers)`` which adds its parser and sets
 ``func=run`` where ``run(args) -> int`` returns the exit code. Errors the user can act on are
-``CasdesiredError``: printed as one message on stderr, never as a traceback.
+``CasdesiredError``: printed as one message on stderr, never as a traceback. Exit codes are
+:mod:`casdesired.cli.exitcodes`'s table, which every command's ``--help`` ends with.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 
 from casdesired import __version__
+from casdesired.cli import exitcodes
+from casdesired.cli.parser import CommandParser, commands
 from casdesired.errors import CasdesiredError
 
 # Order is the order `casdesired --help` lists them.
 SUBCOMMANDS: tuple[str, ...] = ("validate", "plan", "apply", "unlock", "lab")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="casdesired",
         description=(
             "Declarative reconciler for Exchange 2010 Client Access Server arrays: "
@@ -33,15 +35,27 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"casdesired.cli.{name}")
         module.register(subparsers)
+    for command, sub in commands(parser):
+        if not isinstance(sub, CommandParser):
+            raise TypeError(f"casdesired {command}: its parser is not a CommandParser")
+        name = command or "casdesired"
+        if name in exitcodes.TABLE:
+            sub.exit_codes = name
+        elif sub.get_default("func") is not None:
+            raise KeyError(f"casdesired {command}: no row in casdesired.cli.exitcodes.TABLE")
+        # The parser that reports an unrecognized argument: the command's, not the program's.
+        sub.set_defaults(_parser=sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        args._parser.unrecognized(extras)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
-        return 2
+        return exitcodes.USAGE
     try:
         code: int = args.func(args)
         return code
@@ -50,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("casdesired: interrupted", file=sys.stderr)
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`casdesired plan | head`): not an error worth a traceback.
         # Point stdout at devnull so the interpreter's final flush cannot raise again.

@@ -5,8 +5,7 @@ terminal. With PLANFILE (from ``casdesired plan --out``) it applies exactly that
 checking it is not stale and was never applied; the organisation file (connection, policy)
 comes from ``--config DIR``. See docs/apply.md.
 
-Exit codes: 0 applied and verified (or nothing to do); 1 refused, failed part-way or not
-verified; 130/143 interrupted by SIGINT/SIGTERM (after releasing the lock).
+Exit codes: :data:`casdesired.cli.exitcodes.TABLE` (``casdesired apply --help`` lists them).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from casdesired.apply.audit import DEFAULT_AUDIT_LOG
 from casdesired.apply.run import ApplyOptions, apply
+from casdesired.cli.parser import number
 from casdesired.desired.loader import load_desired
 from casdesired.diagnostics import Severity
 from casdesired.errors import ConfigError
@@ -63,10 +63,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--lock-timeout",
-        type=float,
+        type=number(minimum=0, maximum=86400, unit=" seconds"),
         default=0.0,
         metavar="SECONDS",
-        help="wait this long for another apply's lock (default: 0, refuse at once)",
+        help="wait this long for another apply's lock, 0 to 86400 (default: 0, refuse at once)",
     )
     parser.add_argument(
         "--site",
@@ -120,8 +120,6 @@ def run(args: argparse.Namespace) -> int:
         print("casdesired: the desired state has errors (see `casdesired validate`); nothing "
               "was applied", file=sys.stderr)
         return 1
-    if args.lock_timeout < 0:
-        raise ConfigError("--lock-timeout must be 0 or more seconds")
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     options = ApplyOptions(
         auto_approve=args.auto_approve,

@@ -16,12 +16,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, cast
 
+from casdesired.cli.parser import number
 from casdesired.errors import CasdesiredError
 from casdesired.lab.control import TOKEN_HEADER, is_loopback
 from casdesired.lab.dns import LabDnsServer
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 from casdesired.lab.server import Lab, LabCredentials
+from casdesired.lab.wsman.limits import WinRMLimits, parse_setting
 
 PASSWORD_ENV = "CASDESIRED_LAB_PASSWORD"  # noqa: S105 - the variable's name, not a value
 
@@ -49,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--state", type=Path, metavar="FILE",
                        help="state file to load and save (created from its NAME.seed.json, "
                             "else the example seed, if missing)")
-    serve.add_argument("--port", type=int, default=0, metavar="N",
+    serve.add_argument("--port", type=number(minimum=0, maximum=65535, whole=True), default=0,
+                       metavar="N",
                        help="TCP port (default: a free one)")
     serve.add_argument("--tls", action="store_true", help="HTTPS with a generated certificate")
     serve.add_argument("--auth", choices=("basic", "ntlm"), default="ntlm",
@@ -58,10 +61,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="accept cleartext messages over HTTP (Basic, NTLM without "
                             "encryption), like AllowUnencrypted=true; Windows' default, and "
                             "the lab's, refuses them")
-    serve.add_argument("--latency-ms", type=int, default=0, metavar="N",
-                       help="added to every WS-Man request")
+    serve.add_argument("--latency-ms", type=number(minimum=0, maximum=60000, whole=True),
+                       default=0, metavar="N",
+                       help="added to every WS-Man request (0 to 60000)")
     serve.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
                        help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--winrm", action="append", default=[], metavar="NAME=VALUE",
+                       help="set one of WinRM's quotas, as 'winrm set winrm/config' would "
+                            "(repeatable): MaxEnvelopeSizekb, MaxTimeoutms, MaxShellsPerUser, "
+                            "MaxMemoryPerShellMB, IdleTimeout; the defaults are Windows "
+                            "Server 2008 R2's (150, 60000, 5, 150, 180000)")
     serve.set_defaults(func=run)
     # `lab reset`: put the embedded lab's state file back to its own seed.
     reset = actions.add_parser(
@@ -83,8 +92,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from casdesired.lab.exchange.organisation import Organisation
 
-    if args.latency_ms < 0:
-        raise CasdesiredError("--latency-ms cannot be negative")
+    limits = WinRMLimits()
+    for setting in args.winrm:
+        try:
+            limits.update(parse_setting(setting))
+        except ValueError as exc:
+            raise CasdesiredError(f"--winrm {setting}: {exc}") from None
     journal = Journal()
     faults = Faults(latency_ms=args.latency_ms)
     if args.state is not None:
@@ -103,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         faults=faults,
         journal=journal,
         allow_unencrypted=args.allow_unencrypted,
+        limits=limits,
     )
     # The organisation's DNS (A records from its state), always on 127.0.0.1 whatever --bind.
     dns_server = LabDnsServer(organisation)
@@ -156,7 +170,12 @@ def _stop_requested() -> Iterator[_StopRequest]:
 def run_reset(args: argparse.Namespace) -> int:
     from casdesired.lab.embedded import reset_directory
 
-    done = reset_directory(args.directory)
+    try:
+        done = reset_directory(args.directory)
+    except OSError as exc:  # the state file's folder cannot be made or written
+        raise CasdesiredError(
+            f"cannot reset the lab state: {exc.strerror or exc}: {exc.filename}"
+        ) from None
     print(f"lab state reset to its seed: {done.state}")
     print(f"  seed: {done.seed}")
     if done.unreadable_kept is not None:
@@ -176,7 +195,9 @@ def _announce(lab: Lab, args: argparse.Namespace, dns_address: str) -> None:
         lines.append(f"  CA file:    {lab.ca_file}")
     if not lab.tls:
         lines.append(f"  encryption: {_encryption_note(lab)}")
+    quotas = ", ".join(f"{name}={value}" for name, value in lab.limits.to_json().items())
     lines += [
+        f"  winrm:      {quotas}",
         f"  control:    {lab.control_url}  (header {TOKEN_HEADER}: {lab.token})",
         f"  dns:        {dns_address}  (UDP and TCP; records: {lab.control_url}/dns)",
         f"  state file: {args.state}" if args.state else "  state:      in memory (seed)",

@@ -4,8 +4,8 @@ Reads the live organisation once, compares it with the desired state and renders
 text, JSON or Markdown. ``--out FILE`` saves it for ``casdesired apply``. Nothing is written to
 Exchange.
 
-Exit codes: 0 success; 1 an error (invalid YAML, connection or read failure, or a blocking
-finding that withholds changes); with ``--detailed-exitcode``: 0 no changes, 2 changes present.
+Exit codes: :data:`casdesired.cli.exitcodes.TABLE` (``casdesired plan --help`` lists them);
+with ``--detailed-exitcode`` 2 means changes present, which no error ever exits with.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.spinner import Spinner
 
+from casdesired.cli import exitcodes
 from casdesired.desired.loader import load_desired
 from casdesired.diagnostics import Severity
 from casdesired.plan.build import connect, make_plan
@@ -146,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     if args.detailed_exitcode and plan.has_changes:
-        return 2
-    return 0
+        return exitcodes.CHANGES_PRESENT
+    return exitcodes.SUCCESS
 
 
 def render(

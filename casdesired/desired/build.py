@@ -7,6 +7,7 @@ and an object missing what identifies it (a server without a name) is left out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,14 @@ def _number(data: Any, default: float, *path: str) -> float:
     value = _get(data, *path)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return default
-    return float(value)
+    # .nan and .inf are schema errors; never let one through as a setting.
+    return float(value) if math.isfinite(value) else default
+
+
+def _whole(data: Any, default: int, *path: str) -> int:
+    """A whole number; ``12.0`` counts (the schema's "integer" accepts it), ``12.5`` does not."""
+    value = _number(data, float(default), *path)
+    return int(value) if value.is_integer() else default
 
 
 def _flag(data: Any, default: bool, *path: str) -> bool:
@@ -106,15 +114,12 @@ def organisation_from(document: Document | None, directory: Path) -> Organisatio
         source=document.location(("dns",)) if document and _get(data, "dns") is not None else None,
     )
     defaults = Policy()
-    min_dbs = _get(data, "policy", "min_databases_for_threshold")
     policy = Policy(
         max_rebind_percent=_number(
             data, defaults.max_rebind_percent, "policy", "max_rebind_percent"
         ),
-        min_databases_for_threshold=(
-            min_dbs
-            if isinstance(min_dbs, int) and not isinstance(min_dbs, bool)
-            else defaults.min_databases_for_threshold
+        min_databases_for_threshold=_whole(
+            data, defaults.min_databases_for_threshold, "policy", "min_databases_for_threshold"
         ),
         allow_prune=_flag(data, defaults.allow_prune, "policy", "allow_prune"),
     )
@@ -138,14 +143,13 @@ def _management(data: Any) -> TsigConfig | None:
     if zone is None or server is None:
         return None
     defaults = TsigConfig("", "", "", "", "")
-    ttl = _get(data, "ttl")
     return TsigConfig(
         key_name=_text(data, "key_name") or "",
         algorithm=_text(data, "algorithm") or "hmac-sha256",
         secret_env=_text(data, "secret_env") or "",
         server=server,
         zone=zone,
-        ttl=ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else defaults.ttl,
+        ttl=_whole(data, defaults.ttl, "ttl"),
         unsigned=_flag(data, defaults.unsigned, "unsigned"),
     )
 

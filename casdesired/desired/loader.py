@@ -17,6 +17,8 @@ from casdesired.diagnostics import Diagnostic, Location, Severity
 from casdesired.errors import ConfigError
 
 YAML_SUFFIXES = (".yaml", ".yml")
+UNREADABLE_VALUE_RULES = frozenset({"yaml-tag", "bad-number"})
+"""Reader diagnostics for a value YAML could not turn into data (``!!int HQ``, ``0x_``)."""
 SCHEMA_COMMENT = "# yaml-language-server: $schema="
 
 
@@ -105,6 +107,7 @@ def load_desired(directory: Path) -> DesiredState:
     if organisations:
         diagnostics.extend(rules.check_organisation(organisations[0]))
     diagnostics.extend(rules.check_sites(site_files))
+    diagnostics = _once_per_unreadable_value(diagnostics)
 
     return DesiredState(
         organisation=organisation_from(organisations[0] if organisations else None, directory),
@@ -113,6 +116,18 @@ def load_desired(directory: Path) -> DesiredState:
         diagnostics=tuple(sorted(diagnostics, key=_order)),
         files=tuple(files),
     )
+
+
+def _once_per_unreadable_value(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Drop what the schema and rules say about a value the reader already refused.
+
+    ``site: !!int HQ`` is one mistake: the reader's "the tag '!!int' needs a whole number" says
+    it; "site must be text" or "vip is not an IP address" at the same place would be noise.
+    """
+    unreadable = {d.location for d in diagnostics if d.rule in UNREADABLE_VALUE_RULES}
+    return [
+        d for d in diagnostics if d.rule in UNREADABLE_VALUE_RULES or d.location not in unreadable
+    ]
 
 
 def _order(diagnostic: Diagnostic) -> tuple[str, int, int, str]:

@@ -5,17 +5,23 @@ editors use through the ``yaml-language-server`` comment. jsonschema's own messa
 offending value — which may be a secret typed where an environment variable name belongs — so
 every message here is built from the schema and the key names, and quotes a value only where it
 cannot be a credential.
+
+YAML has numbers JSON does not: ``.nan``, ``.inf`` and ``-.inf``. JSON Schema cannot name them,
+and NaN slips through every bound (``nan > 100`` and ``nan < 0`` are both false), so the
+validator counts only finite values as "number" or "integer": those three are wrong-type errors.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, TypeChecker, validators
 from jsonschema.exceptions import ValidationError
 
 from casdesired.desired.yamlsource import Document, YamlPath
@@ -37,9 +43,28 @@ def schema(kind: str) -> dict[str, Any]:
     return loaded
 
 
+def _finite(draft_type: str) -> Callable[[TypeChecker, object], bool]:
+    """The draft's check for ``draft_type``, refusing NaN and the infinities."""
+
+    def check(checker: TypeChecker, instance: object) -> bool:
+        if isinstance(instance, float) and not math.isfinite(instance):
+            return False
+        return bool(Draft202012Validator.TYPE_CHECKER.is_type(instance, draft_type))
+
+    return check
+
+
+_FiniteValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"number": _finite("number"), "integer": _finite("integer")}
+    ),
+)
+
+
 @cache
-def _validator(kind: str) -> Draft202012Validator:
-    return Draft202012Validator(schema(kind))
+def _validator(kind: str) -> Any:
+    return _FiniteValidator(schema(kind))
 
 
 def check(document: Document, kind: str) -> list[Diagnostic]:
@@ -63,6 +88,10 @@ def _kind_of(value: object) -> str:
         return "empty (null)"
     if isinstance(value, bool):
         return "true/false"
+    if isinstance(value, float) and math.isnan(value):
+        return ".nan (not-a-number)"
+    if isinstance(value, float) and math.isinf(value):
+        return f"{'-' if value < 0 else ''}.inf (infinity)"
     if isinstance(value, (int, float)):
         return "a number"
     if isinstance(value, str):

@@ -8,7 +8,11 @@ on. This module composes the node tree itself (on ``SafeLoader``), so that:
 * duplicate keys, tabs used for indentation, non-UTF-8 bytes, malformed YAML, custom tags and
   oversized files become :class:`Diagnostic` s with ``path:line:column``;
 * aliases are refused outright (``*name``): desired-state files have no use for them, and
-  refusing them removes the "billion laughs" expansion attack instead of merely capping it.
+  refusing them removes the "billion laughs" expansion attack instead of merely capping it;
+* nesting deeper than :data:`MAX_DEPTH` is refused while composing, before PyYAML's recursive
+  composer (or anything after it) can run out of stack;
+* a scalar that cannot be read as its tag says (``!!int HQ``, ``!!bool maybe``, ``0x_``, a
+  number thousands of digits long) is a located error, never PyYAML's ValueError.
 
 It never raises for bad content; :func:`read_yaml` returns ``(document or None, diagnostics)``.
 """
@@ -27,6 +31,13 @@ from casdesired.diagnostics import Diagnostic, Location, Severity
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """Larger files are refused unread: 10,000 database names take well under 1 MiB."""
+
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists read; the schemas need 5 levels at most."""
+
+MAX_NUMBER_CHARACTERS = 64
+"""Longest text read as a number: longer ones are refused before PyYAML converts them (a
+number thousands of digits long, or a base-60 one, costs PyYAML time quadratic in its length)."""
 
 YamlPath = tuple[str | int, ...]
 """Where a value sits in a document: keys and list indexes from the root."""
@@ -48,8 +59,16 @@ class _AliasRefused(yaml.MarkedYAMLError):
     """Raised by the composer on the first ``*alias``."""
 
 
+class _TooDeep(yaml.MarkedYAMLError):
+    """Raised by the composer on the first node nested deeper than :data:`MAX_DEPTH`."""
+
+
 class _LocatingLoader(yaml.SafeLoader):
-    """SafeLoader whose composer refuses aliases (anchors alone are harmless)."""
+    """SafeLoader whose composer refuses aliases (anchors alone are harmless) and deep nesting."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(AliasEvent):
@@ -61,7 +80,20 @@ class _LocatingLoader(yaml.SafeLoader):
                 ),
                 problem_mark=event.start_mark,
             )
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise _TooDeep(
+                problem=(
+                    f"nesting deeper than {MAX_DEPTH} levels of mappings and lists; "
+                    "casdesired files need only a few"
+                ),
+                problem_mark=event.start_mark,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 @dataclass
@@ -189,10 +221,11 @@ def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> Diagnostic:
     """PyYAML's problem and its mark, without the source snippet (it may quote a secret)."""
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or exc.context or "malformed YAML"
-    message = problem if isinstance(exc, _AliasRefused) else f"invalid YAML: {problem}"
+    ours = isinstance(exc, (_AliasRefused, _TooDeep))
+    message = problem if ours else f"invalid YAML: {problem}"
     if exc.context and exc.problem and exc.context_mark is not None:
         message += f" ({exc.context} at line {exc.context_mark.line + 1})"
-    rule = "yaml-alias" if isinstance(exc, _AliasRefused) else "yaml"
+    rule = {_AliasRefused: "yaml-alias", _TooDeep: "yaml-too-deep"}.get(type(exc), "yaml")
     return Diagnostic(_location(display, mark), Severity.ERROR, message, rule)
 
 
@@ -256,10 +289,77 @@ def _plain(
         ]
     assert isinstance(node, ScalarNode)
     if node.tag in _PLAIN_TAGS:
-        return loader.construct_object(node, deep=True)
+        return _scalar(node, location, loader, diagnostics)
     if node.tag not in _TEXT_TAGS:
         diagnostics.append(_tag_error(node, location))
     return str(node.value)
+
+
+_TAG_WORDS = {
+    "tag:yaml.org,2002:int": "a whole number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:bool": "true or false",
+}
+
+
+def _scalar(
+    node: ScalarNode,
+    location: Location,
+    loader: _LocatingLoader,
+    diagnostics: list[Diagnostic],
+) -> Any:
+    """A plain scalar's value, or its text (with a diagnostic) when its tag cannot read it.
+
+    The value itself is never quoted: it may be a secret typed in the wrong place.
+    """
+    text = str(node.value)
+    numeric = node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+    if numeric and len(text) > MAX_NUMBER_CHARACTERS:
+        diagnostics.append(
+            Diagnostic(
+                location,
+                Severity.ERROR,
+                f"number {len(text)} characters long; numbers here have at most "
+                f"{MAX_NUMBER_CHARACTERS}",
+                "bad-number",
+            )
+        )
+        return text
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, KeyError, IndexError):
+        # PyYAML's int/float/bool constructors fail on texts their tag does not fit:
+        # `!!int HQ`, `!!bool maybe`, `!!float ''`, and the implicit `0x_`.
+        pass
+    written = _explicit_tag(node)
+    wanted = _TAG_WORDS.get(node.tag, "a plain value")
+    if written:
+        message = (
+            f"the tag '{written}' needs {wanted}, and this value is not one; "
+            "remove the tag or fix the value"
+        )
+    else:
+        message = f"not a valid number: write {wanted}, or quote it to mean text"
+    diagnostics.append(
+        Diagnostic(location, Severity.ERROR, message, "yaml-tag" if written else "bad-number")
+    )
+    return text
+
+
+def _explicit_tag(node: ScalarNode) -> str:
+    """The tag as written before the value (``!!int``), or "" when YAML resolved it implicitly."""
+    mark = node.start_mark
+    buffer = getattr(mark, "buffer", None)
+    if not isinstance(buffer, str):
+        return ""
+    # The node starts at its properties: an anchor (`&name`) and/or a tag, in either order.
+    start = getattr(mark, "pointer", 0)
+    for token in buffer[start : start + 1024].split(None, 2)[:2]:
+        if token.startswith("!"):
+            return token
+        if not token.startswith("&"):
+            break
+    return ""
 
 
 def _tag_error(node: Node, location: Location) -> Diagnostic:

@@ -10,6 +10,8 @@ PUT      /lab/state       load a snapshot (replaces the organisation's state)
 POST     /lab/reset       back to the organisation's own seed; faults cleared;
                           shells closed
 GET/PUT  /lab/faults      the fault settings (PUT replaces the fields given)
+GET/PUT  /lab/limits      WinRM's quotas by Windows' names, e.g. ``{"MaxShellsPerUser": 5}``
+                          (PUT sets the ones given; casdesired.lab.wsman.limits)
 GET      /lab/shells      the open shells: ``{"open": N, "shells": [{"id", "commands"}]}``
 GET      /lab/journal     every entry, oldest first
 DELETE   /lab/journal     empty the journal
@@ -31,6 +33,7 @@ from casdesired.errors import CasdesiredError
 from casdesired.lab.dns import DnsRecordSource
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
+from casdesired.lab.wsman.limits import WinRMLimits
 
 TOKEN_HEADER = "X-Lab-Token"  # noqa: S105 - a header name, not a secret
 
@@ -68,6 +71,8 @@ class ControlAPI:
     """Called by ``POST /lab/reset`` after the organisation reset (closes shells)."""
     shells: Callable[[], dict[str, Any]] | None = None
     """What ``GET /lab/shells`` answers (the WS-Man side's open shells)."""
+    limits: WinRMLimits | None = None
+    """The WinRM quotas ``GET/PUT /lab/limits`` read and change."""
 
     def __call__(
         self, method: str, path: str, token: str, body: bytes, client: str
@@ -115,6 +120,13 @@ class ControlAPI:
                 self.organisation.set_dns_records(data)
             if route[0] in ("GET", "PUT"):
                 return _json(200, self.organisation.dns_records())
+        if route[1] == "/lab/limits" and self.limits is not None:
+            if route[0] == "PUT":
+                if not isinstance(data, dict):
+                    return _error(400, "PUT /lab/limits needs a JSON object {Name: value}")
+                self.limits.update(data)
+            if route[0] in ("GET", "PUT"):
+                return _json(200, self.limits.to_json())
         if route == ("GET", "/lab/shells") and self.shells is not None:
             return _json(200, self.shells())
         if route == ("GET", "/lab/journal"):

@@ -19,7 +19,9 @@ class Journal:
 
     Kinds: ``http`` (method, path, status), ``wsman`` (action, shell_id),
     ``command`` (command line as received, shell_id), ``cmdlet`` (cmdlet, parameters, ok, error),
-    ``fence`` (the agent's lock check before a write: lock_id, before, ok, error).
+    ``fence`` (the agent's lock check before a write: lock_id, before, ok, error),
+    ``process`` (how a PowerShell process ended: outcome, exit_code, memory_mb), ``shell`` (a
+    shell WinRM closed itself: closed).
     """
 
     def __init__(self) -> None:

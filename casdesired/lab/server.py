@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from casdesired.lab.control import ControlAPI
+from casdesired.lab.exchange.memory import AgentMemoryModel
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
-from casdesired.lab.process import PowerShellHost
+from casdesired.lab.process import MemoryModel, PowerShellHost
 from casdesired.lab.wsman import tls as tls_identity
 from casdesired.lab.wsman.auth import Account, NtlmUserFile
+from casdesired.lab.wsman.limits import WinRMLimits
 from casdesired.lab.wsman.server import EndpointConfig, WSManHTTPServer
 from casdesired.lab.wsman.service import WSManService
 from casdesired.lab.wsman.shells import ShellTable
@@ -104,6 +106,8 @@ class Lab:
         journal: Journal | None = None,
         hostname: str | None = None,
         allow_unencrypted: bool = False,
+        limits: WinRMLimits | None = None,
+        memory: MemoryModel | None = None,
     ) -> None:
         if auth not in ("basic", "ntlm"):
             raise ValueError(f"auth must be 'basic' or 'ntlm', not {auth!r}")
@@ -116,6 +120,10 @@ class Lab:
         # accepted, so Basic over HTTP is refused unless a test opts in to the lenient setting.
         self.allow_unencrypted = allow_unencrypted
         self.credentials = credentials or LabCredentials.for_organisation(organisation)
+        # WinRM's quotas, Windows Server 2008 R2's unless given (casdesired.lab.wsman.limits),
+        # and how much memory a shell's process uses against MaxMemoryPerShellMB.
+        self.limits = limits or WinRMLimits()
+        self.memory: MemoryModel = memory or AgentMemoryModel()
         # One journal and one set of faults for the wire side and the Exchange side: a cmdlet
         # fault set through the lab (or its control API) must reach the cmdlets, and the journal
         # must show commands and cmdlets in one sequence. Adopt the organisation's own when none
@@ -149,11 +157,14 @@ class Lab:
             self._identity = tls_identity.generate(self.hostname)
             self.ca_file = self._identity.ca_file
             ssl_context = self._identity.server_context()
-        self._shells = ShellTable(self.organisation, self._stop)
+        self._shells = ShellTable(
+            self.organisation, self._stop, limits=self.limits, memory=self.memory,
+            journal=self.journal,
+        )
         service = WSManService(self._shells, self.journal, self.hostname, "", self._stop)
         control = ControlAPI(
             self.organisation, self.faults, self.journal, self.token,
-            on_reset=self._shells.clear, shells=self._shells.report,
+            on_reset=self._shells.clear, shells=self._shells.report, limits=self.limits,
         )
         config = EndpointConfig(
             service=service,
@@ -168,6 +179,7 @@ class Lab:
             control=control,
             tls=self.tls,
             allow_unencrypted=self.allow_unencrypted,
+            limits=self.limits,
         )
         try:
             self._server = WSManHTTPServer((self.host, self.port), config, ssl_context)

@@ -25,6 +25,20 @@ from winrm.exceptions import (
 
 from casdesired.errors import CasdesiredError, ConnectionFailed, ProtocolError
 
+SHELL_QUOTA_FAULT = 2150859173
+"""``w:QuotaLimit`` ERROR_WSMAN_QUOTA_MAX_SHELLS: the account has MaxShellsPerUser shells open."""
+REQUEST_TOO_LARGE = 413
+"""What WinRM answers a request larger than its MaxEnvelopeSizekb (a bare HTTP 413)."""
+
+# What a process prints when its shell's memory quota (MaxMemoryPerShellMB) refuses an
+# allocation: .NET's exception, or Windows' own texts when the CLR cannot even commit memory.
+ALLOCATION_FAILURES = (
+    "OutOfMemoryException",
+    "The paging file is too small for this operation to complete",
+    "Insufficient memory to continue the execution of the program",
+    "Not enough storage is available to process this command",
+)
+
 _CLIXML_ERROR = re.compile(r'<S\s+S="Error"\s*>(.*?)</S>', re.DOTALL)
 _CLIXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
@@ -141,12 +155,23 @@ def describe(
             f"{where} rejected the credentials ({transport} authentication) while {step}. "
             f"Usual causes:{causes}"
         )
+    if isinstance(exc, WSManFaultError) and exc.wsman_fault_code == SHELL_QUOTA_FAULT:
+        return ConnectionFailed(_too_many_shells(where, step, scrub(exc.reason or "", secrets)))
     if isinstance(exc, WSManFaultError):
         code = exc.wsman_fault_code
         code_text = f" (WSManFault code {code}, 0x{code:08X})" if code is not None else ""
         reason = scrub(" ".join((exc.reason or "no reason given").split()), secrets)
         return ConnectionFailed(
             f"{where} answered with a WS-Management fault while {step}: {reason}{code_text}"
+        )
+    if isinstance(exc, WinRMTransportError) and exc.code == REQUEST_TOO_LARGE:
+        return ConnectionFailed(
+            f"{where} refused a request as too large (HTTP 413) while {step}: the host's "
+            "WinRM takes requests up to its MaxEnvelopeSizekb (150 KB on Windows Server 2008 "
+            "R2, 500 KB later) and casdesired keeps each under 150 KB, so something between "
+            "(a proxy) or a lowered setting refuses it. Read the value with 'winrm get "
+            "winrm/config' on the host; restore it with "
+            "winrm set winrm/config @{MaxEnvelopeSizekb=\"500\"}"
         )
     if isinstance(exc, WinRMTransportError):
         if answered_before:
@@ -186,6 +211,41 @@ def describe(
         return ProtocolError(f"{where} sent an answer that is not WS-Management while {step}.")
     detail = scrub(f"{type(exc).__name__}: {exc}", secrets)
     return ConnectionFailed(f"WinRM failed while {step} with {url}: {detail}")
+
+
+def _too_many_shells(where: str, step: str, reason: str) -> str:
+    said = " ".join(reason.split())
+    said = f" WinRM said: {said}" if said else ""
+    return (
+        f"{where} refused a new shell while {step}: this account already has as many shells "
+        "open on the host as WinRM allows one user (MaxShellsPerUser; 5 on Windows Server 2008 "
+        f"R2).{said} (WSManFault code {SHELL_QUOTA_FAULT}, 0x{SHELL_QUOTA_FAULT:08X}). "
+        "casdesired opens one shell per run and closes it, so the open ones belong to other "
+        "tools or scripts running as this account, or were left behind by runs that were "
+        "killed; WinRM closes a shell nobody uses after its idle timeout (Shell IdleTimeout; 3 "
+        "minutes by default on 2008 R2). Wait for them to close, or close them all on the host "
+        "with 'Restart-Service WinRM' (it ends other users' WinRM shells too). If the account "
+        "needs more shells at once, raise the quota on the host: "
+        "winrm set winrm/config/winrs @{MaxShellsPerUser=\"10\"}"
+    )
+
+
+def ran_out_of_memory(stderr: str) -> bool:
+    """Whether a process's stderr shows an allocation refused (see :data:`ALLOCATION_FAILURES`)."""
+    return any(marker.lower() in stderr.lower() for marker in ALLOCATION_FAILURES)
+
+
+def out_of_memory_message(url: str, exit_code: int, stderr: str) -> str:
+    """The agent died of the shell's memory quota (no response, allocation errors on stderr)."""
+    said = f" PowerShell said: {stderr}" if stderr else ""
+    return (
+        f"the agent on {url} ran out of memory and returned no result (exit code {exit_code}): "
+        "WinRM limits the memory of a shell's processes (MaxMemoryPerShellMB, 150 MB on "
+        "Windows Server 2008 R2) and refused the agent an allocation. Raise the limit on the "
+        "host, from an elevated prompt: winrm set winrm/config/winrs "
+        "@{MaxMemoryPerShellMB=\"1024\"} (read it with 'winrm get winrm/config/winrs'), then "
+        f"run casdesired again.{said}"
+    )
 
 
 _CA_ADVICE = (

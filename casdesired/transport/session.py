@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+MAX_OPERATION_TIMEOUT_SECONDS = 60
+"""The longest WS-Man OperationTimeout casdesired asks for: WinRM's MaxTimeoutms default (60,000
+ms, also on Windows Server 2008 R2), which caps it anyway. A Receive that long with no output
+just comes round again; a longer ``operation_seconds`` only lengthens the read timeout."""
 CLEANUP_TIMEOUT_SECONDS = 5.0
 """Closing a shell waits at most this long to connect and, per request, to read."""
 UNKNOWN_SHELL_FAULT = 2150858843
@@ -70,7 +74,7 @@ class WinRMSession:
 
     def _protocol(self) -> Protocol:
         t = self.target
-        operation = max(1, math.ceil(t.operation_timeout))
+        operation = max(1, min(math.ceil(t.operation_timeout), MAX_OPERATION_TIMEOUT_SECONDS))
         try:
             proto = Protocol(
                 endpoint=t.url,

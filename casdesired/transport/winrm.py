@@ -31,13 +31,20 @@ from casdesired.errors import (
     UnsupportedExchange,
 )
 from casdesired.transport import credentials
-from casdesired.transport.errors import clean_stderr, scrub
+from casdesired.transport.errors import (
+    clean_stderr,
+    out_of_memory_message,
+    ran_out_of_memory,
+    scrub,
+)
 from casdesired.transport.session import WinRMSession, close_shell
 
 TransportName = Literal["basic", "ntlm", "kerberos", "credssp", "certificate"]
 TRANSPORTS: tuple[TransportName, ...] = ("basic", "ntlm", "kerberos", "credssp", "certificate")
 
-# Each Send stays well under WS-Man's MaxEnvelopeSize (153,600 bytes): base64 adds a third.
+# Each Send stays well under WinRM's MaxEnvelopeSizekb (150 KB on Windows Server 2008 R2, which
+# refuses a larger request with HTTP 413): base64 adds a third, the envelope and NTLM sealing
+# about 2 KB, so a Send is about 90 KB whatever the organisation's size.
 STDIN_CHUNK_BYTES = 64 * 1024
 # pywinrm needs its HTTP read timeout above the WS-Man OperationTimeout (the server may hold a
 # Receive that long before answering "no output yet").
@@ -270,8 +277,11 @@ class AgentClient:
 
     def _response(self, stdout: bytes, stderr: bytes, exit_code: int) -> protocol.Response:
         out = stdout.decode("utf-8", errors="replace")
-        err = scrub(clean_stderr(stderr.decode("utf-8", errors="replace")), self.target.secrets)
+        raw_err = stderr.decode("utf-8", errors="replace")
+        err = scrub(clean_stderr(raw_err), self.target.secrets)
         if protocol.RESPONSE_BEGIN not in out:
+            if ran_out_of_memory(raw_err):
+                raise ProtocolError(out_of_memory_message(self.target.url, exit_code, err))
             said = f": {err}" if err else " and wrote nothing on stderr"
             raise ProtocolError(
                 f"the agent on {self.target.url} returned no result (exit code {exit_code}){said}"

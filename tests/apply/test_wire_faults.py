@@ -3,9 +3,10 @@
 With ``CASDESIRED_MAX_BATCH=3`` the example's 8 changes run as batches of 3, 3, 2; batch 2 is
 the rebinding of BR-DB01, BR-DB02 and BR-DB03. A wire fault hits batch 2:
 
-- on a *Receive* while it runs (the lab's command goes on to its end, as on Windows, where an
-  abandoned shell's command is not recalled: all of batch 2 runs). casdesired cannot know how
-  far it got, so batch 2 is ``unknown`` and the lock is kept (the batch may still be running);
+- on a *Receive* while it runs, held at BR-DB02: casdesired then closes the shell on a fresh
+  connection, which kills the agent, as deleting a shell kills its process on Windows. The
+  invocation under way (BR-DB02) finishes; BR-DB03 never starts: the batch is cut part-way.
+  casdesired cannot know how far it got, so batch 2 is ``unknown`` and the lock is kept;
 - on its *Create* or *Command* (the agent and its request travel on stdin, none of which was
   sent: nothing of batch 2 runs). Batch 2 is ``not attempted`` like batch 3, and the lock is
   released: nothing of this apply can still be running.
@@ -66,11 +67,22 @@ def _fault_a_receive_of_batch_2(env: Env, kind: str) -> threading.Thread:
     def hit() -> bool:
         return any(e.get("fault") == kind for e in env.lab.journal.entries(["wsman"]))
 
+    def closed_after_the_fault() -> bool:
+        entries = env.lab.journal.entries(["wsman"])
+        faulted = [int(e["seq"]) for e in entries if e.get("fault") == kind]
+        return bool(faulted) and any(
+            e["action"] == "Delete" and e.get("status") == 200 and int(e["seq"]) > faulted[0]
+            for e in entries
+        )
+
     def orchestrate() -> None:
         try:
             if gate.wait_reached(TIMEOUT):
                 env.lab.faults.update({"wire": [{"kind": kind, "action": "Receive"}]})
                 _wait_until(hit, f"a {kind} Receive")
+                # casdesired closes the broken run's shell on a fresh connection: the agent is
+                # killed while BR-DB02 is under way.
+                _wait_until(closed_after_the_fault, "the client to close the batch's shell")
         finally:
             gate.open()
 
@@ -87,6 +99,10 @@ def _set_mailbox_database(env: Env) -> list[str]:
     ]
 
 
+def _agent_killed(env: Env) -> bool:
+    return any(e["outcome"] == "killed" for e in env.lab.journal.entries(["process"]))
+
+
 @pytest.mark.parametrize("kind", ["drop", "hang"])
 @pytest.mark.parametrize("action", ["Receive"])
 def test_a_broken_connection_mid_batch_reports_unknown_and_the_next_plan_is_the_remainder(
@@ -97,19 +113,12 @@ def test_a_broken_connection_mid_batch_reports_unknown_and_the_next_plan_is_the_
     assert cli(capsys, "plan", str(env.org_dir), "--out", str(saved))[0] == 0
     changes = Plan.load(saved).changes
     mark = int(env.lab.journal.entries()[-1]["seq"])
-    helper: threading.Thread | None = None
-    if action == "Command":
-        env.lab.faults.update({"wire": [
-            {"kind": kind, "action": "Command", "after": COMMANDS_BEFORE_BATCH_2}
-        ]})
-    else:
-        helper = _fault_a_receive_of_batch_2(env, kind)
+    helper = _fault_a_receive_of_batch_2(env, kind)
     try:
         code, out, err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
                              "--audit-log", str(env.audit))
     finally:
-        if helper is not None:
-            helper.join(TIMEOUT)
+        helper.join(TIMEOUT)
         env.lab.faults.clear()
 
     assert code == 1, err
@@ -136,16 +145,11 @@ def test_a_broken_connection_mid_batch_reports_unknown_and_the_next_plan_is_the_
         e for e in env.lab.journal.entries(["wsman"])
         if e["action"] == "Command" and mark < int(e["seq"]) < int(faulted[0]["seq"])
     ]
-    if action == "Command":
-        # The agent never started for batch 2: no lease renewal, no write of it.
-        assert len(commands) == COMMANDS_BEFORE_BATCH_2
-        ran: list[str] = []
-        renewals = 1
-    else:
-        # The abandoned command ran to its end in the lab; batch 3 never started.
-        ran = ["BR-DB01", "BR-DB02", "BR-DB03"]
-        _wait_until(lambda: len(_set_mailbox_database(env)) == 3, "batch 2 to finish")
-        renewals = 2
+    assert len(commands) == COMMANDS_BEFORE_BATCH_2 + 1  # batch 2's own Command started
+    # Killed with its shell: BR-DB02, under way, finished; BR-DB03 and batch 3 never ran.
+    _wait_until(lambda: _agent_killed(env), "the batch's agent to be killed")
+    ran = ["BR-DB01", "BR-DB02"]
+    renewals = 2
     assert _set_mailbox_database(env) == ran
     assert len([e for e in env.cmdlets(mark) if e["cmdlet"] == "Update-CasdesiredLock"]) == renewals
     # The lost batch may still be running on a real server: the lock is kept (its lease ends it),

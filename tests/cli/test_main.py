@@ -13,7 +13,8 @@ def test_no_command_prints_help_and_fails() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "casdesired"], capture_output=True, text=True, check=False
     )
-    assert result.returncode == 2
+    # 1, not argparse's 2: 2 is `plan --detailed-exitcode`'s "changes present".
+    assert result.returncode == 1
     assert "validate" in result.stderr and "plan" in result.stderr
 
 

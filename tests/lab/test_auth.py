@@ -46,15 +46,51 @@ def test_basic_with_a_wrong_user_is_rejected(basic_lab: Lab) -> None:
         protocol(basic_lab, username="CONTOSO\\someone").open_shell()
 
 
+def _refusal(answer: requests.Response) -> tuple[int, str, list[str], str | None]:
+    """(status, reason phrase, each WWW-Authenticate header, Connection) as on the wire."""
+    return (answer.status_code, answer.reason, answer.raw.headers.getlist("WWW-Authenticate"),
+            answer.headers.get("Connection"))
+
+
 def test_401_advertises_the_enabled_methods_as_windows_does(
     basic_lab: Lab, ntlm_lab: Lab
 ) -> None:
+    # As a Windows capture shows it: "HTTP/1.1 401 " with no reason phrase, one header per
+    # method the service has enabled, and the connection closed.
     answer = requests.post(basic_lab.url, data=b"<x/>", timeout=5)
-    assert answer.status_code == 401
-    assert answer.headers["WWW-Authenticate"] == 'Basic realm="WSMAN"'
+    assert _refusal(answer) == (401, "", ['Basic realm="WSMAN"'], "close")
+    # A domain member with WinRM's default methods: Negotiate and Kerberos, no Basic.
     answer = requests.post(ntlm_lab.url, data=b"<x/>", timeout=5)
-    assert answer.status_code == 401
-    assert answer.headers["WWW-Authenticate"] == "Negotiate"
+    assert _refusal(answer) == (401, "", ["Negotiate", "Kerberos"], "close")
+
+
+def test_a_refused_password_is_the_same_401_and_closes_the_connection(
+    basic_lab: Lab, ntlm_lab: Lab
+) -> None:
+    wrong = requests.post(basic_lab.url, data=b"<x/>", timeout=5, auth=("casadmin", "wrong"))
+    assert _refusal(wrong) == (401, "", ['Basic realm="WSMAN"'], "close")
+    proto = protocol(ntlm_lab, password="wrong")
+    replies = observe_replies(proto)
+    with pytest.raises(InvalidCredentialsError):
+        proto.open_shell()
+    refused = [*replies[-1].history, replies[-1]] if replies else []
+    # requests_ntlm's exchange: the anonymous refusal, the challenge, the final refusal.
+    assert [r.status_code for r in refused] == [401, 401, 401]
+    assert _refusal(refused[0]) == (401, "", ["Negotiate", "Kerberos"], "close")
+    assert _refusal(refused[2]) == (401, "", ["Negotiate", "Kerberos"], "close")
+
+
+def test_the_ntlm_challenge_keeps_the_connection_it_authenticates(ntlm_lab: Lab) -> None:
+    # NTLM authenticates the connection: the challenge must not close it, or the client's
+    # AUTHENTICATE would arrive on a connection that never saw the NEGOTIATE.
+    proto = protocol(ntlm_lab)
+    replies = observe_replies(proto)
+    run(proto, "hostname")
+    anonymous, challenge = replies[0].history
+    assert _refusal(anonymous) == (401, "", ["Negotiate", "Kerberos"], "close")
+    status, phrase, (offered,), connection = _refusal(challenge)
+    assert (status, phrase, connection) == (401, "", None)
+    assert offered.startswith("Negotiate TlRMTVNTUAACAAAA")  # an NTLM CHALLENGE message
 
 
 def test_ntlm_with_encryption_over_http(ntlm_lab: Lab) -> None:

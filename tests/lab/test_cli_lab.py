@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 import winrm
-from winrm.exceptions import InvalidCredentialsError
+from winrm.exceptions import InvalidCredentialsError, WSManFaultError
 
 from casdesired.cli import main
 
@@ -110,3 +110,38 @@ def test_serve_stops_on_sigterm_and_removes_its_files() -> None:
     assert code == 0
     assert "lab stopped (SIGTERM)" in err
     assert not ca_file.exists()
+
+
+@pytest.mark.parametrize(
+    "served", [("--winrm", "MaxShellsPerUser=1", "--winrm", "maxmemorypershellmb=1024")],
+    indirect=True,
+)
+def test_serve_sets_winrm_quotas_by_windows_names(served: Served) -> None:
+    assert served.fields["winrm"] == (
+        "MaxEnvelopeSizekb=150, MaxTimeoutms=60000, MaxShellsPerUser=1, "
+        "MaxMemoryPerShellMB=1024, IdleTimeout=180000"
+    )
+    proto = winrm.Protocol(served.fields["url"], transport="ntlm", proxy=None, ca_trust_path=None,
+                           username=served.fields["username"], password=served.fields["password"])
+    shell = proto.open_shell()
+    with pytest.raises(WSManFaultError) as refused:
+        proto.open_shell()  # MaxShellsPerUser=1
+    assert refused.value.wsman_fault_code == 2150859173
+    proto.close_shell(shell)
+
+
+def test_serve_defaults_to_windows_server_2008_r2s_quotas(served: Served) -> None:
+    assert served.fields["winrm"] == (
+        "MaxEnvelopeSizekb=150, MaxTimeoutms=60000, MaxShellsPerUser=5, "
+        "MaxMemoryPerShellMB=150, IdleTimeout=180000"
+    )
+
+
+@pytest.mark.parametrize("setting", ["MaxShells=3", "MaxShellsPerUser", "MaxTimeoutms=1"])
+def test_a_bad_winrm_setting_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], setting: str
+) -> None:
+    assert main(["lab", "serve", "--winrm", setting]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"casdesired: error: --winrm {setting}: ")
+    assert "Traceback" not in err and err.count("\n") == 1

@@ -90,7 +90,51 @@ WINDOWS: dict[str, E] = {
               e("f:WSManFault", e("f:Message"), attrs=("Code", "Machine"))))),
         attrs=("xml:lang",),
     ),
+    # A Receive for a CommandId the shell does not have, as pypsrp recorded Windows answering
+    # it (test_winrs_bad_cmd_id): the selector fault, with the shell's own words in the detail.
+    "UnknownCommand": e(
+        "s:Envelope",
+        header("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"),
+        e("s:Body",
+          e("s:Fault",
+            e("s:Code", e("s:Value", text="s:Sender"),
+              e("s:Subcode", e("s:Value", text="w:InvalidSelectors"))),
+            e("s:Reason", e("s:Text", attrs=("xml:lang",), text=(
+                "The WS-Management service cannot process the request because the request "
+                "contained invalid selectors for the resource."))),
+            e("s:Detail",
+              e("w:FaultDetail", text="http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/"
+                                      "UnexpectedSelectors"),
+              e("f:WSManFault", e("f:Message", text=(
+                  "The Windows Remote Shell received a request to perform an operation on a "
+                  "command identifier that does not exist. Either the command has completed "
+                  "execution or the client specified an invalid command identifier.")),
+                attrs=("Code", "Machine"))))),
+        attrs=("xml:lang",),
+    ),
+    # The Create of a 6th shell for one user on Windows Server 2008 R2 (MaxShellsPerUser 5).
+    "TooManyShells": e(
+        "s:Envelope",
+        header("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"),
+        e("s:Body",
+          e("s:Fault",
+            e("s:Code", e("s:Value", text="s:Sender"),
+              e("s:Subcode", e("s:Value", text="w:QuotaLimit"))),
+            e("s:Reason", e("s:Text", attrs=("xml:lang",), text=(
+                "The WS-Management service cannot process the request. The maximum number of "
+                "concurrent shells for this user has been exceeded. Close existing shells or "
+                "raise the quota for this user."))),
+            e("s:Detail",
+              e("f:WSManFault", e("f:Message", text=(
+                  "The WS-Management service cannot process the request. This user is allowed "
+                  "a maximum number of 5 concurrent shells, which has been exceeded. Close "
+                  "existing shells or raise the quota for this user.")),
+                attrs=("Code", "Machine"))))),
+        attrs=("xml:lang",),
+    ),
 }
+FAULT_CODES = {"Fault": "2150858843", "UnknownCommand": "2150858843",
+               "TooManyShells": "2150859173"}
 
 
 def _qualified(name: str) -> str:
@@ -144,16 +188,31 @@ def lab_answers() -> dict[str, bytes]:
         proto.cleanup_command(shell, command)
         proto.close_shell(shell, close_session=False)
         try:
-            proto.close_shell(shell)
+            proto.close_shell(shell, close_session=False)
         except WSManFaultError as fault:
             answers["Fault"] = fault.response.encode()
+        shells = [proto.open_shell() for _ in range(5)]
+        try:
+            proto.get_command_output_raw(shells[0], "87E77BEB-6761-4C48-9D70-A00266B8459A")
+        except WSManFaultError as fault:
+            answers["UnknownCommand"] = fault.response.encode()
+        try:
+            proto.open_shell()
+        except WSManFaultError as fault:
+            answers["TooManyShells"] = fault.response.encode()
+        for opened in shells:
+            proto.close_shell(opened, close_session=False)
     return answers
 
 
 @pytest.mark.parametrize("operation", sorted(WINDOWS))
 def test_response_has_the_windows_structure(operation: str, lab_answers: dict[str, bytes]) -> None:
     assert operation in lab_answers, sorted(lab_answers)
-    assert_same_structure(WINDOWS[operation], ET.fromstring(lab_answers[operation]))
+    answer = ET.fromstring(lab_answers[operation])
+    assert_same_structure(WINDOWS[operation], answer)
+    if operation in FAULT_CODES:
+        fault = answer.find("s:Body/s:Fault/s:Detail/f:WSManFault", NS)
+        assert fault is not None and fault.get("Code") == FAULT_CODES[operation]
 
 
 def test_the_comparison_notices_a_difference() -> None:

@@ -8,6 +8,8 @@ invocations and between polls whenever its interval has passed; its failure stop
 and its ``fence`` (before each write, the request's lock must still be the current lock).
 Texts the agent itself produces are the same strings as in agent.ps1.
 Cmdlets run through a :class:`CmdletRunner` (the Organisation), never as script text.
+A process killed by WinRM (its shell deleted, or a Signal terminate) stops between invocations
+and between the polls of an ``until``: :func:`casdesired.lab.process.checkpoint`.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from casdesired.agent.protocol import (
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.cmdlets import Obj, Provider
+from casdesired.lab.exchange.binding import Obj, Provider
+from casdesired.lab.process import checkpoint
 
 PS_VERSION = "2.0"
 NLB_MODULE = "NetworkLoadBalancingClusters"
@@ -173,6 +176,7 @@ def execute(runner: CmdletRunner, request: Request) -> AgentRun:
 
     keepalive = _Keepalive(runner, request.keepalive, frozen, host_lines)
     for invocation in request.invocations:
+        checkpoint()  # a killed process runs nothing more
         if not keepalive.run_if_due():
             break  # nothing more runs: later invocations have no result
         if not keepalive.fence_passes(request.fence, invocation):
@@ -294,6 +298,7 @@ def _run_invocation(
                         values=", ".join(until.values),
                     ))
                 runner.sleep(until.interval_seconds)
+                checkpoint()
                 if keepalive is not None and not keepalive.run_if_due():
                     raise _thrown(keepalive.stopped or "")
             return Result(id=invocation.id, ok=True, objects=tuple(objects))

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.cmdlets import Cmdlet, CmdletContext, Handler, Obj, Param
+from casdesired.lab.exchange.binding import Cmdlet, CmdletContext, Handler, Obj, Param
 from casdesired.lab.exchange.lockfiles import Handle, LockFiles, SharingViolation
 
 LOCK_PATH = "C:\\ProgramData\\casdesired\\locks\\organisation.lock"

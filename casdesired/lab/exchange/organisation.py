@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from casdesired.agent.protocol import ParamValue
-from casdesired.lab.exchange import cmdlets, locks, powershell, statefile
+from casdesired.lab.exchange import binding, cmdlets, locks, powershell, statefile
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.agent import CmdletOutput
-from casdesired.lab.exchange.cmdlets import CmdletContext, Obj, Provider
+from casdesired.lab.exchange.binding import CmdletContext, Obj, Provider
 from casdesired.lab.exchange.lockfiles import LockFiles
 from casdesired.lab.exchange.models import Behaviour
 from casdesired.lab.exchange.state import OrgState
@@ -286,7 +286,7 @@ class Organisation:
         identity: str | None,
     ) -> CmdletOutput:
         cmdlet = locks.lookup(name) or cmdlets.lookup(name, loaded)
-        args = cmdlets.bind(cmdlet, parameters)
+        args = binding.bind(cmdlet, parameters)
         fault = self.faults.take_cmdlet(cmdlet.name, identity)
         if fault is not None:
             self.sleep(fault.delay_seconds)

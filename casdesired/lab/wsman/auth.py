@@ -28,6 +28,7 @@ import spnego.exceptions
 
 BASIC_CHALLENGE = 'Basic realm="WSMAN"'
 NEGOTIATE = "Negotiate"
+KERBEROS = "Kerberos"
 
 ENCRYPTED_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
 BOUNDARY = b"--Encrypted Boundary"

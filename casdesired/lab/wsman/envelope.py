@@ -26,6 +26,7 @@ ANONYMOUS = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 SHELL_CMD_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 FAULT_ACTION = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 COMMAND_STATE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/"
+UNEXPECTED_SELECTORS = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/UnexpectedSelectors"
 SIGNAL_TERMINATE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate"
 
 ACTIONS = {
@@ -216,28 +217,40 @@ def command_state_element(command_id: str, exit_code: int | None) -> str:
 
 @dataclass(frozen=True)
 class WSManFault(Exception):
-    """A WS-Man fault answered with HTTP 500: SOAP code, WS-Man subcode, WSManFault code."""
+    """A WS-Man fault answered with HTTP 500: SOAP code, WS-Man subcode, WSManFault code.
+
+    ``message`` is the ``s:Reason`` text (what pywinrm reports as ``reason``); ``detail`` the
+    ``f:Message`` in the fault's detail when Windows words it differently (default: the same),
+    and ``fault_detail`` a ``w:FaultDetail`` URI when Windows sends one.
+    """
 
     subcode: str
     """``w:`` qualified, e.g. ``w:TimedOut``."""
     wsman_code: int
     message: str
     code: str = "s:Sender"
+    detail: str | None = None
+    fault_detail: str | None = None
 
     def __str__(self) -> str:
         return f"{self.subcode} ({self.wsman_code}): {self.message}"
 
 
 def fault_envelope(fault: WSManFault, relates_to: str | None, machine: str) -> bytes:
+    fault_detail = (
+        f"<w:FaultDetail>{escape(fault.fault_detail)}</w:FaultDetail>"
+        if fault.fault_detail else ""
+    )
     body = (
         "<s:Fault>"
         f"<s:Code><s:Value>{escape(fault.code)}</s:Value>"
         f"<s:Subcode><s:Value>{escape(fault.subcode)}</s:Value></s:Subcode></s:Code>"
         f'<s:Reason><s:Text xml:lang="en-US">{escape(fault.message)}</s:Text></s:Reason>'
         "<s:Detail>"
+        f"{fault_detail}"
         f'<f:WSManFault xmlns:f="{NS_FAULT}" Code="{fault.wsman_code}"'
         f" Machine={quoteattr(machine)}>"
-        f"<f:Message>{escape(fault.message)}</f:Message>"
+        f"<f:Message>{escape(fault.detail or fault.message)}</f:Message>"
         "</f:WSManFault>"
         "</s:Detail>"
         "</s:Fault>"
@@ -269,12 +282,35 @@ def unknown_shell(shell_id: str) -> WSManFault:
 
 
 def unknown_command(command_id: str) -> WSManFault:
-    # Lab approximation: Windows answers an unknown CommandId with a w:InvalidParameter fault.
+    """A Receive, Send or Signal for a CommandId the shell does not have: Windows' fault, as
+    pypsrp recorded it (``test_winrs_bad_cmd_id``)."""
     return WSManFault(
-        "w:InvalidParameter",
-        2150858770,
-        f"The WS-Management service cannot process the request because the CommandId "
-        f"{command_id} is not valid for this shell. ",
+        "w:InvalidSelectors",
+        2150858843,
+        "The WS-Management service cannot process the request because the request contained "
+        "invalid selectors for the resource. ",
+        detail=(
+            "The Windows Remote Shell received a request to perform an operation on a command "
+            "identifier that does not exist. Either the command has completed execution or the "
+            "client specified an invalid command identifier. "
+        ),
+        fault_detail=UNEXPECTED_SELECTORS,
+    )
+
+
+def too_many_shells(limit: int) -> WSManFault:
+    """The Create of one shell more than MaxShellsPerUser (ERROR_WSMAN_QUOTA_MAX_SHELLS)."""
+    return WSManFault(
+        "w:QuotaLimit",
+        2150859173,
+        "The WS-Management service cannot process the request. The maximum number of "
+        "concurrent shells for this user has been exceeded. Close existing shells or raise the "
+        "quota for this user. ",
+        detail=(
+            f"The WS-Management service cannot process the request. This user is allowed a "
+            f"maximum number of {limit} concurrent shells, which has been exceeded. Close "
+            "existing shells or raise the quota for this user. "
+        ),
     )
 
 

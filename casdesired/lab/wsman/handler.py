@@ -19,6 +19,7 @@ from casdesired.lab.wsman import envelope as env
 from casdesired.lab.wsman.auth import (
     BASIC_CHALLENGE,
     ENCRYPTED_CONTENT_TYPE,
+    KERBEROS,
     NEGOTIATE,
     AuthFailed,
     EncryptionError,
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
+SOAP_MEDIA_TYPES = ("application/soap+xml", "multipart/encrypted")
+"""What a WS-Man POST may carry: SOAP, or SOAP sealed by the authentication. Anything else: 415."""
 MAX_BODY = 64 * 1024 * 1024
 UNENCRYPTED_REFUSED = "unencrypted"
 """Journal ``reason`` of a 401 that refused a cleartext message (``AllowUnencrypted=false``)."""
@@ -92,8 +95,11 @@ class WSManHandler(BaseHTTPRequestHandler):
                 self._control(path, body)
             elif path.lower() == "/wsman" and self.command == "POST":
                 self._wsman(body)
+            elif path.lower() == "/wsman":
+                # WinRM answers only POST: any other method is 405 with the one it allows.
+                self._answer(405, b"", "text/plain", [("Allow", "POST")])
             else:
-                self._answer(404 if path.lower() != "/wsman" else 405, b"", "text/plain")
+                self._answer(404, b"", "text/plain")
         except _Dropped:
             self.close_connection = True
 
@@ -140,13 +146,24 @@ class WSManHandler(BaseHTTPRequestHandler):
 
     # WS-Man ----------------------------------------------------------------------------------
     def _challenge_headers(self) -> list[tuple[str, str]]:
+        """One ``WWW-Authenticate`` per method the service has enabled, in Windows' order.
+
+        An NTLM lab is a domain member with WinRM's default methods, Negotiate and Kerberos
+        (the lab cannot complete Kerberos; a client that tries it is refused); a Basic lab is
+        a service with only Basic enabled, so only ``Basic realm="WSMAN"``.
+        """
         if self.config.auth == "ntlm":
-            return [("WWW-Authenticate", NEGOTIATE)]
+            return [("WWW-Authenticate", NEGOTIATE), ("WWW-Authenticate", KERBEROS)]
         return [("WWW-Authenticate", BASIC_CHALLENGE)]
 
     def _unauthorised(self, reason: str | None = None) -> None:
+        """Refuse the request as HTTP.sys does for WinRM: ``HTTP/1.1 401 `` with no reason
+        phrase, the enabled methods, and ``Connection: close`` (so whatever the connection
+        had authenticated, NTLM keys included, is gone). Only the NTLM challenge in the middle
+        of a handshake keeps the connection, since NTLM authenticates the connection."""
         self.ntlm = None
-        self._answer(401, b"", "text/plain", self._challenge_headers(), reason)
+        self._answer(401, b"", "text/plain", [*self._challenge_headers(), ("Connection", "close")],
+                     reason, phrase="")
 
     def _must_be_sealed(self) -> bool:
         """Whether this connection must carry WS-Man messages encrypted.
@@ -194,14 +211,23 @@ class WSManHandler(BaseHTTPRequestHandler):
             self._unauthorised()
             return False
         if challenge is not None:
-            self._answer(401, b"", "text/plain", [("WWW-Authenticate", challenge)])
+            # The handshake's middle step: the connection stays open for the AUTHENTICATE.
+            self._answer(401, b"", "text/plain", [("WWW-Authenticate", challenge)], phrase="")
             return False
         return True
 
     def _wsman(self, body: bytes) -> None:
         if not self._authenticate():
             return
-        encrypted = "multipart/encrypted" in self.headers.get("Content-Type", "")
+        media_type = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if body and media_type not in SOAP_MEDIA_TYPES:
+            self._answer(415, b"", "text/plain")
+            return
+        if len(body) > self.config.limits.max_envelope_bytes:
+            # MaxEnvelopeSizekb also bounds what a client may send: a bare 413, as Windows.
+            self._answer(413, b"", "text/plain")
+            return
+        encrypted = media_type == "multipart/encrypted"
         if encrypted:
             if self.ntlm is None or not self.ntlm.authenticated:
                 self._unauthorised()
@@ -267,12 +293,8 @@ class WSManHandler(BaseHTTPRequestHandler):
             soap = env.fault_envelope(wsman_fault, request.message_id, self.config.machine)
             self._reply(500, soap, encrypted)
         elif fault.kind == "401":
-            # As HTTP.sys refuses a request it will not authenticate: "HTTP/1.1 401 " with no
-            # reason phrase, the enabled methods, and the connection closed, so whatever the
-            # connection had authenticated (NTLM keys included) is gone.
-            self.ntlm = None
-            self._answer(401, b"", "text/plain",
-                         [*self._challenge_headers(), ("Connection", "close")], phrase="")
+            # As HTTP.sys refuses a request it will not authenticate (see _unauthorised).
+            self._unauthorised()
         elif fault.kind == "drop":
             self.config.journal.record("http", method=self.command, path=self.path,
                                        status="dropped")

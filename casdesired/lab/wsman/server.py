@@ -7,7 +7,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import Any, Literal
 
@@ -15,6 +15,7 @@ from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 from casdesired.lab.wsman.auth import Account, NtlmUserFile
 from casdesired.lab.wsman.handler import WSManHandler
+from casdesired.lab.wsman.limits import WinRMLimits
 from casdesired.lab.wsman.service import WSManService
 
 ControlHandler = Callable[[str, str, str, bytes, str], tuple[int, bytes]]
@@ -39,6 +40,8 @@ class EndpointConfig:
     """The listener is HTTPS: every message is encrypted by TLS."""
     allow_unencrypted: bool = False
     """WinRM's ``AllowUnencrypted``: accept cleartext messages over HTTP (Windows: false)."""
+    limits: WinRMLimits = field(default_factory=WinRMLimits)
+    """WinRM's quotas (the same object as the shells'), changeable while the lab runs."""
 
 
 class WSManHTTPServer(ThreadingHTTPServer):

@@ -15,7 +15,7 @@ from casdesired.lab.journal import Journal
 from casdesired.lab.wsman import envelope as env
 from casdesired.lab.wsman.cmdexe import command_line, interpret
 from casdesired.lab.wsman.envelope import NS_SHELL, Request, WSManFault, q
-from casdesired.lab.wsman.shells import STREAMS, Command, Shell, ShellTable
+from casdesired.lab.wsman.shells import STREAMS, Command, Shell, ShellTable, TooManyShells
 
 SIZE_MARGIN = 64
 """Bytes kept free under MaxEnvelopeSize, so a rounding slip can never cross the limit."""
@@ -33,6 +33,11 @@ class WSManService:
         self._stop = stop
 
     def handle(self, request: Request) -> bytes:
+        limits = self.shells.limits
+        # MaxTimeoutms caps every OperationTimeout (no fault: the service just waits less), and
+        # MaxEnvelopeSizekb every answer, whatever larger MaxEnvelopeSize the client offers.
+        request.operation_timeout = min(request.operation_timeout, limits.max_timeout_seconds)
+        request.max_envelope_size = min(request.max_envelope_size, limits.max_envelope_bytes)
         operation = {
             "Create": self._create,
             "Command": self._command,
@@ -72,6 +77,8 @@ class WSManService:
                 "w:InvalidOptions", 2150858882,
                 f"The WinRS client cannot process the request. The codepage {raw} is not valid. ",
             ) from None
+        except TooManyShells as quota:
+            raise env.too_many_shells(quota.args[0]) from None
         request.shell_id = shell.id  # so the handler journals the new shell
         return env.response(request, env.resource_created_body(self.endpoint, shell.id))
 
