@@ -70,6 +70,13 @@ class Matrix:
         assert answer.status_code == 200, answer.text
         self.lab.journal.clear()
 
+    def open_shell_ids(self) -> list[str]:
+        """The shells the lab has open (``GET /lab/shells``)."""
+        answer = requests.get(f"{self.lab.control_url}/shells",
+                              headers={TOKEN_HEADER: self.lab.token}, timeout=TIMEOUT)
+        assert answer.status_code == 200, answer.text
+        return [str(shell["id"]) for shell in answer.json()["shells"]]
+
     def cmdlets(self) -> list[dict[str, object]]:
         return self.lab.journal.entries(["cmdlet"])
 
@@ -127,27 +134,23 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def arm(matrix: Matrix, action: str, kind: str, execution: int,
         gate: dict[str, object]) -> threading.Thread | None:
-    """Aim the fault at ``action`` of the ``execution``-th command execution (1-based); for a
-    Receive, also hold that execution's run at the cmdlet ``gate`` names (:data:`GATE`).
+    """Aim the fault at ``action`` of the ``execution``-th command execution (1-based).
 
-    A hung Receive is aimed only once its execution is at the gate: with a 1 s OperationTimeout
-    a slow endpoint may add "no output yet" Receives to any execution. The helper thread that
-    aims it is returned, to be joined."""
+    A Receive's fault is aimed only once that execution's run is held at the cmdlet ``gate``
+    names (:data:`GATE`): then the run is known to be on its way before the client gives up
+    and deletes its shell (which kills it), and a slow endpoint's "no output yet" Receives
+    cannot shift the aim. The helper thread that aims it is returned, to be joined."""
     faults = matrix.lab.faults
-    aimed = {"kind": kind, "action": action, "after": execution - 1}
     if action != "Receive":
-        faults.update({"wire": [aimed]})
+        faults.update({"wire": [{"kind": kind, "action": action, "after": execution - 1}]})
         return None
     faults.update({"cmdlets": [{**gate, "fail": False, "times": 1, "gate": GATE}]})
-    if kind != "hang":
-        faults.update({"wire": [aimed]})
-        return None
     reached = faults.gate(GATE)
 
     def aim() -> None:
         if reached.wait_reached(TIMEOUT):
             # Appended, not update()d: that would restart the gate's own count.
-            faults.wire.append(WireFault("hang", action="Receive"))
+            faults.wire.append(WireFault(kind, action="Receive"))  # type: ignore[arg-type]
 
     helper = threading.Thread(target=aim)
     helper.start()

@@ -5,7 +5,7 @@ lab injects (HTTP 500, WS-Man fault, dropped connection, a hang past the read ti
 every phase of a run: a plan's read; an apply's lock-and-read, a write batch, and its
 verify-and-release. A cell runs the real CLI against the lab with ONE fault, aimed at one
 command execution of the run (``WireFault.after`` lets that operation of the executions before
-it through), and asserts:
+it through; a Receive, see below), and asserts:
 
 - the exit code docs/plan.md and docs/apply.md document;
 - one clear message naming the step and the fault, never a traceback;
@@ -14,7 +14,8 @@ it through), and asserts:
   is the audit log;
 - the lock is where the message says: released / not held -> ``casdesired unlock`` shows none;
   kept -> it is held, and the command the warning prints breaks it;
-- no shell left open (``lab.open_shells == 0``);
+- no shell left open (``lab.open_shells == 0``), or, where a hang leaves one, that WinRM's
+  IdleTimeout closes it;
 - a re-run converges: the next plan shows exactly what did not run, an apply of it succeeds,
   and a final plan shows "No changes".
 
@@ -24,23 +25,24 @@ out, as a proxy or a restarted WinRM service does):
 - Create, Command: nothing of that execution ran (the agent and its request travel on stdin).
 - Send: the agent never got its input, but the client cannot know how much of it arrived, so
   a write batch is ``unknown`` and its lock kept.
-- Receive: the agent runs to its end on the endpoint; only its answer is lost. A gate holds that
-  abandoned run until the client is done (a slow endpoint), so every cell sees one order: the
-  client finishes (its release, its report), then the abandoned run does, then the cell
-  checks. (A hung Receive is aimed once its execution is at the gate: with a 1 s
-  OperationTimeout, a slow endpoint may add "no output yet" Receives to any execution.)
+- Receive: the agent was running on the endpoint; only its answer is lost. The client then
+  deletes the shell, which kills the run at its next step, as on Windows. A gate holds that
+  abandoned run at a known cmdlet until the client is done (a slow endpoint), so every cell
+  sees one order: the client finishes (its release, its report), the held cmdlet finishes,
+  nothing after it runs, then the cell checks. The Receive's fault is aimed once the run is
+  at the gate; the Receive then waiting gets "no output yet" after the 1 s OperationTimeout,
+  and the next one is hit.
 - Signal, Delete: closing the shell. The run's outcome is the fault-free one. A hang there is
   given up after one bounded wait (a host that does not answer would not answer a new
   connection either, and casdesired's exit must not wait on it): the shell stays open until
   WinRM's IdleTimeout, and the one warning line says so. Those cells assert exactly that
-  shell and that line instead of 0 open shells.
+  shell and that line, and that the lab's IdleTimeout closes it (its clock moved on).
 
 Executions of the example (8 changes; CASDESIRED_MAX_BATCH=3 makes batches of 3, 3 and 2): a
 plan is 1 read + 2 mailbox count; an apply is 1 lock-and-read, 2 mailbox count, 3-5 the batches,
 6 verify-and-release (the mailbox count is a read under the lock, like the lock-and-read, and
-has no column of its own). Hangs run with a 1 s OperationTimeout and a 1.5 s read timeout (the lab
-answers a Receive with no output yet at 1 s), the others with 10 s / 20 s, so that every
-execution before the aimed one has exactly one Receive.
+has no column of its own). Receive and hang cells run with a 1 s OperationTimeout and a 1.5 s
+read timeout (the lab answers a Receive with no output yet at 1 s), the others with 10 s / 20 s.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from apply.matrixlab import (
     wait_until,
 )
 from casdesired.lab.faults import WIRE_FAULT_KINDS
+from casdesired.lab.wsman import shells
 from casdesired.plan.plan import Plan
 from casdesired.transport import winrm
 
@@ -156,10 +159,12 @@ def expected(phase: Phase, action: str, kind: str) -> Expected:
         return Expected(1, lock, None, nothing)
     if phase.name == "apply-write-batch":
         # Batch 1 applied, batch 3 not attempted. Batch 2 not attempted when it could not
-        # start (lock released), else unknown (lock kept): only a Receive's batch really ran.
+        # start (lock released), else unknown (lock kept). After a Send nothing of it ran;
+        # after a Receive, BR-DB01 and the held BR-DB02, and the Delete killed it before BR-DB03.
         second = "not attempted" if action in NOT_STARTED else "unknown"
         statuses = ("applied",) * 3 + (second,) * 3 + ("not attempted",) * 2
-        ran = (True,) * 3 + (action == "Receive",) * 3 + (False,) * 2
+        lost = action == "Receive"
+        ran = (True,) * 3 + (lost, lost, False) + (False,) * 2
         if action in NOT_STARTED:
             return Expected(1, "released", statuses, ran, error_in="Stopped",
                             counts="3 applied, 0 failed, 5 not attempted")
@@ -211,7 +216,7 @@ def test_fault_matrix(
     kind: str,
 ) -> None:
     matrix.reset()
-    if kind == "hang":
+    if kind == "hang" or action == "Receive":
         matrix.configure(1)
         monkeypatch.setattr(winrm, "READ_TIMEOUT_MARGIN_SECONDS", 0.5)
     else:
@@ -243,6 +248,8 @@ def test_fault_matrix(
     _the_lock_is_where_the_message_says(matrix, run, capsys)
     assert matrix.lab.open_shells == (1 if run.expect.shell_left_open else 0)
     _a_rerun_converges(matrix, run, capsys)
+    if run.expect.shell_left_open:
+        _idle_timeout_closes_what_was_left(matrix, run, monkeypatch)
 
 
 def _the_fault_hit_its_execution(matrix: Matrix, run: Run) -> None:
@@ -346,6 +353,18 @@ def _a_rerun_converges(matrix: Matrix, run: Run, capsys: pytest.CaptureFixture[s
         assert code == 0, err
     assert "No changes." in out
     assert matrix.lab.open_shells == (1 if run.expect.shell_left_open else 0)
+
+
+def _idle_timeout_closes_what_was_left(
+    matrix: Matrix, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warning's promise: WinRM closes the shell after its IdleTimeout, freeing the quota."""
+    (left,) = matrix.open_shell_ids()
+    later = shells.idle_clock() + matrix.lab.limits.idle_timeout_seconds + 1
+    monkeypatch.setattr(shells, "idle_clock", lambda: later)
+    assert matrix.lab.open_shells == 0
+    closed = matrix.lab.journal.entries(["shell"])
+    assert [(e["shell_id"], e["closed"]) for e in closed] == [(left, "idle timeout")]
 
 
 def test_the_matrix_covers_every_operation_fault_and_phase() -> None:
