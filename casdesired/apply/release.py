@@ -48,8 +48,12 @@ def release_lock(
         else:
             say(err, may_still_be_held(lock_id, organisation_dir, why))
         return
-    if not announce:
-        return
+    if announce:
+        say_released(result, lock_id, err)
+
+
+def say_released(result: protocol.Result, lock_id: str, err: TextIO) -> None:
+    """Where the lock stands after ``Exit-CasdesiredLock`` answered ``result`` (ok)."""
     if result.objects and result.objects[0].get("Released"):
         say(err, f"casdesired: released lock {lock_id}: this apply does not hold the "
                  "organisation lock any more")

@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import TextIO
 
 from casdesired import model
+from casdesired.agent import protocol
 from casdesired.apply import audit, execute, report, safety, verify
 from casdesired.apply import lock as locking
 from casdesired.apply.dns import DnsRecordExecutor, check_dns_gate, check_dns_management
 from casdesired.apply.interrupts import Interrupts, PromptInterrupted, deferred_interrupts
-from casdesired.apply.release import kept_warning, release_lock
+from casdesired.apply.release import kept_warning, release_lock, say_released
 from casdesired.apply.report import say
 from casdesired.apply.rollback import write_rollback
 from casdesired.changes.types import NlbNodeAdd, NlbNodeRemove
@@ -141,6 +142,8 @@ class _Run:
         self.who = locking.owner(environ)
         self.locked = False
         """The lock is (or, after a lost answer, may be) held by this apply: release it."""
+        self.released: protocol.Result | None = None
+        """What the verifying read's Exit-CasdesiredLock answered, when it did."""
         sites = saved.sites if saved is not None else options.sites
         self.sites = list(sites) if sites is not None else None
         self.hosts = self._nlb_hosts()
@@ -303,12 +306,16 @@ class _Run:
                     for d in verify.remaining(self.desired, after, plan.sites)
                 ]
         rollback = self._write_rollback(plan, result, before, after)
-        report.render(result, problems, rollback, self.out, self.err)
         code = 0
         if not result.ok or problems:
             code = 1
         if result.interrupted or self.interrupts():
             code = self.interrupts.exit_code
+        if code and self.released is not None:
+            # A failed apply says where the lock stands, before its error, also when the
+            # verifying read released it.
+            say_released(self.released, self.lock_id, self.err)
+        report.render(result, problems, rollback, self.out, self.err)
         audit.append(
             self.options.audit_log,
             {
@@ -348,6 +355,7 @@ class _Run:
         released = response.result(locking.EXIT)
         if released is not None and released.ok:
             self.locked = False
+            self.released = released
         elif released is not None and released.error:
             say(self.err, f"casdesired: warning: {locking.agent_text(released.error.message)}")
             self.locked = False  # not ours any more: never retry releasing someone else's

@@ -247,10 +247,12 @@ def _close_on(session: WinRMSession, shell_id: str, command_id: str | None) -> N
         _cleanup_request(session, session.proto.close_shell, shell_id, close_session=False)
     except WSManFaultError as fault:
         if fault.wsman_fault_code != UNKNOWN_SHELL_FAULT:
+            # The service answered but did not delete it (say an internal error): one more try,
+            # on a new connection, as for any refusal that was not a timeout.
             code = fault.wsman_fault_code
             raise _StillOpen(
                 f"WS-Management fault {code}" if code else "a WS-Management fault",
-                try_fresh=False,
+                try_fresh=True,
             ) from None
 
 

@@ -156,10 +156,18 @@ def test_a_fault_stops_the_apply_reports_exactly_and_the_next_plan_is_the_remain
         fault["identity"] = str(identity)
     env.lab.faults.update({"cmdlets": [fault]})
     mark = env.lab.journal.entries()[-1]["seq"]
-    code, out, _err = cli(capsys, "apply", str(saved), "--config", str(env.org_dir),
+    code, out, err = cli(capsys, "apply", str(saved), "--config", str(env.org_dir),
                          "--auto-approve", "--force", "--audit-log", str(env.audit))
     assert code == 1
     assert f"Applied {position} of 8 change(s)." in out
+    # Where the lock stands, then the error: the verifying read released it.
+    lock_id = json.loads(env.audit.read_text().splitlines()[-1])["lock_id"]
+    assert err.splitlines() == [
+        f"casdesired: released lock {lock_id}: this apply does not hold the organisation lock "
+        "any more",
+        f"casdesired: error: apply incomplete: {position} applied, 1 failed, "
+        f"{7 - position} not attempted",
+    ]
     assert f"failed: {failing.describe()}" in out and message in out
     for change in plan.changes[:position]:
         assert f"applied: {change.describe()}" in out

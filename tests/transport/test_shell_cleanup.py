@@ -134,13 +134,29 @@ def test_a_successful_run_whose_shell_cannot_be_closed_still_returns_its_answer(
     assert [a for a, _ in _wsman(lab)][-3:] == ["Signal", "Delete", "Delete"]
 
 
-def test_a_refused_delete_on_a_healthy_session_is_retried_on_a_fresh_one(lab: Lab) -> None:
-    lab.faults.wire.append(WireFault("http500", action="Delete"))
+@pytest.mark.parametrize("kind", ["http500", "wsman_fault"])
+def test_a_refused_delete_on_a_healthy_session_is_retried_on_a_fresh_one(
+    lab: Lab, kind: str
+) -> None:
+    # A WS-Management fault is a refusal too (say the service's internal error), not a
+    # timeout: one more Delete, on a new connection, closes the shell.
+    lab.faults.wire.append(WireFault(kind, action="Delete"))  # type: ignore[arg-type]
     notices: list[str] = []
     client = _client(lab, notices)
     client.run(client.make_request(()))
     assert notices == [] and lab.open_shells == 0
-    assert _wsman(lab)[-2:] == [("Delete", "http500"), ("Delete", 200)]
+    assert _wsman(lab)[-2:] == [("Delete", kind), ("Delete", 200)]
+
+
+def test_a_delete_refused_on_both_connections_is_one_line(lab: Lab) -> None:
+    lab.faults.wire.append(WireFault("wsman_fault", action="Delete", times=0))
+    notices: list[str] = []
+    client = _client(lab, notices)
+    assert client.run(client.make_request(())).results == ()
+    assert [a for a, _ in _wsman(lab)][-3:] == ["Signal", "Delete", "Delete"]
+    assert len(notices) == 1
+    assert "could not be closed (WS-Management fault 2150858770)" in notices[0]
+    assert lab.open_shells == 1
 
 
 # --- through the CLI ------------------------------------------------------------------------
