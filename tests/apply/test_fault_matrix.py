@@ -285,7 +285,7 @@ def _exit_code_and_one_clear_message(run: Run) -> None:
         assert "Applied 8 of 8 change(s)." in out
         assert "Verified: the live organisation shows every applied change." in out
     else:
-        assert "Plan: 2 to create, 6 to change, 0 to destroy; 561 mailboxes affected" in out
+        assert "Plan: 2 to create, 6 to change, 0 to destroy; 573 mailboxes affected" in out
 
 
 def _the_report_equals_the_journal(matrix: Matrix, run: Run) -> None:
