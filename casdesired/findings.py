@@ -95,6 +95,28 @@ class Finding:
     def object_scoped(self) -> bool:
         return self.scope is Scope.OBJECT and self.name is not None
 
+    @classmethod
+    def at(cls, location: Location, severity: Severity, message: str, rule: str = "") -> Finding:
+        """A problem in the desired state itself, at ``location`` (what validate reports)."""
+        return cls(severity, rule, message, location=location, source=Source.DESIRED)
+
+    @property
+    def where(self) -> Location:
+        """Its location; a finding of the desired state always has one."""
+        return self.location if self.location is not None else Location("")
+
+    def to_dict(self) -> dict[str, object]:
+        """As ``casdesired validate --format json`` reports it."""
+        where = self.where
+        return {
+            "path": where.path,
+            "line": where.line,
+            "column": where.column,
+            "severity": self.severity.value,
+            "rule": self.rule,
+            "message": self.message,
+        }
+
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         return f"{where}{self.severity.value}: {self.message}"

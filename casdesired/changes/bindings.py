@@ -21,24 +21,17 @@ from casdesired.changes.compare import compare
 from casdesired.changes.context import DiffContext
 from casdesired.changes.types import ArrayUpdate, BindingChange
 from casdesired.changes.unmanaged import Unmanaged
-from casdesired.findings import Finding, Scope, Severity, Source
+from casdesired.findings import Finding, Scope, Severity
 
 
 def diff_bindings(d: DiffContext) -> None:
     site_of_file = {s.source.path: s.name for s in d.all_sites if s.source is not None}
-    for diagnostic in d.inp.binding_diagnostics:
-        site = site_of_file.get(diagnostic.location.path)
+    for found in d.inp.binding_findings:
+        # Found where the YAML was resolved against the live databases: it concerns the site
+        # whose file it is in.
+        site = site_of_file.get(found.where.path)
         if site is None or model.key(site) in d.scope or not d.inp.scoped:
-            d.findings.append(
-                Finding(
-                    diagnostic.severity,
-                    diagnostic.rule or "binding",
-                    diagnostic.message,
-                    site,
-                    diagnostic.location,
-                    source=Source.DESIRED,
-                )
-            )
+            d.findings.append(replace(found, site=site, rule=found.rule or "binding"))
     desired: dict[str, dict[str, Any]] = {}
     targets: dict[str, tuple[str, str]] = {}
     for k, binding in d.inp.bindings.items():

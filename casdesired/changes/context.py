@@ -16,7 +16,6 @@ from casdesired import model
 from casdesired.changes.changeset import ExtraSource
 from casdesired.changes.types import Change
 from casdesired.changes.unmanaged import Unmanaged
-from casdesired.diagnostics import Diagnostic
 from casdesired.findings import Finding, Location, Severity
 
 
@@ -44,7 +43,7 @@ class DiffInput:
     live: model.Estate
     nlb: Mapping[str, model.LoadBalancer] = field(default_factory=dict)
     """Live NLB clusters by model.key(cluster host)."""
-    binding_diagnostics: Sequence[Diagnostic] = ()
+    binding_findings: Sequence[Finding] = ()
     allow_prune: bool = False
     all_sites: Sequence[model.Site] = ()
     """Every declared site (for resolving binding targets outside the scope); default: sites."""

@@ -82,7 +82,7 @@ def diff(
             bindings=bindings,
             live=live.estate,
             nlb=live.nlb,
-            binding_diagnostics=diagnostics,
+            binding_findings=diagnostics,
             allow_prune=desired.organisation.policy.allow_prune,
             all_sites=desired.sites,
             scoped=sites is not None,

@@ -18,8 +18,8 @@ from casdesired.apply.audit import DEFAULT_AUDIT_LOG
 from casdesired.apply.run import ApplyOptions, apply
 from casdesired.cli.parser import number
 from casdesired.desired.loader import load_desired
-from casdesired.diagnostics import Severity
 from casdesired.errors import ConfigError
+from casdesired.findings import Severity
 from casdesired.plan.plan import Plan
 
 DEFAULT_DIRECTORY = "sites/"

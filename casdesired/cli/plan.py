@@ -24,7 +24,7 @@ from rich.spinner import Spinner
 
 from casdesired.cli import exitcodes
 from casdesired.desired.loader import load_desired
-from casdesired.diagnostics import Severity
+from casdesired.findings import Severity
 from casdesired.plan.build import connect, make_plan
 from casdesired.plan.plan import Plan
 from casdesired.plan.render_json import JsonRenderer

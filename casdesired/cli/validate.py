@@ -13,7 +13,7 @@ from pathlib import Path
 
 from casdesired.desired.config import DesiredState
 from casdesired.desired.loader import load_desired
-from casdesired.diagnostics import Diagnostic, Severity
+from casdesired.findings import Finding, Severity
 
 DEFAULT_DIRECTORY = "sites/"
 
@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _online(desired: DesiredState) -> list[Diagnostic]:
+def _online(desired: DesiredState) -> list[Finding]:
     """The DNS checks, unless the offline ones failed (then the settings may be partial)."""
-    from casdesired.dns.desired import check_desired, resolvers_for, to_diagnostics
+    from casdesired.dns.desired import check_desired, located, resolvers_for
 
     if desired.has_errors():
         print("casdesired: online checks skipped: fix the errors above first", file=sys.stderr)
@@ -83,7 +83,7 @@ def _online(desired: DesiredState) -> list[Diagnostic]:
               file=sys.stderr)
         return []
     with resolvers_for(org) as resolvers:
-        return to_diagnostics(check_desired(desired, resolvers), org)
+        return located(check_desired(desired, resolvers), org)
 
 
 def _summary(desired: DesiredState, errors: int, warnings: int, *, strict: bool) -> str:
@@ -103,7 +103,7 @@ def _plural(count: int, noun: str) -> str:
 
 def _document(
     desired: DesiredState,
-    diagnostics: list[Diagnostic],
+    diagnostics: list[Finding],
     errors: int,
     warnings: int,
     failed: bool,

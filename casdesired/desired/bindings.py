@@ -19,12 +19,12 @@ from collections.abc import Iterable
 
 from casdesired import model
 from casdesired.desired.config import BindingRule, DesiredState
-from casdesired.diagnostics import Diagnostic, Location, Severity
+from casdesired.findings import Finding, Location, Severity
 
 
 def resolve_bindings(
     desired: DesiredState, live_databases: Iterable[str]
-) -> tuple[dict[str, model.DatabaseBinding], list[Diagnostic]]:
+) -> tuple[dict[str, model.DatabaseBinding], list[Finding]]:
     """The desired ``RpcClientAccessServer`` of each database a rule names or matches.
 
     Keys are ``model.key(database name)``; each binding carries the live spelling of the name,
@@ -35,7 +35,7 @@ def resolve_bindings(
     live = {model.key(name): name for name in live_databases}
     server_fqdns = {s.key: s.fqdn for site in desired.sites for s in site.servers}
     usable = [rule for rule in desired.binding_rules if _usable(rule, desired)]
-    diagnostics: list[Diagnostic] = []
+    diagnostics: list[Finding] = []
     bindings: dict[str, model.DatabaseBinding] = {}
     explicit_by: dict[str, BindingRule] = {}
 
@@ -74,7 +74,7 @@ def resolve_bindings(
             matched = fnmatch.filter(live_keys, pattern.lower())
             if not matched:
                 diagnostics.append(
-                    Diagnostic(
+                    Finding.at(
                         rule.source or desired.organisation.source,
                         Severity.WARNING,
                         f"pattern '{pattern}' of site '{rule.site}' matches no database",
@@ -114,5 +114,5 @@ def _usable(rule: BindingRule, desired: DesiredState) -> bool:
     return bool(rule.target) and array is not None and array.ensure is model.Ensure.PRESENT
 
 
-def _error(location: Location, rule: str, message: str) -> Diagnostic:
-    return Diagnostic(location, Severity.ERROR, message, rule)
+def _error(location: Location, rule: str, message: str) -> Finding:
+    return Finding.at(location, Severity.ERROR, message, rule)

@@ -22,8 +22,8 @@ from casdesired.desired.config import (
     Policy,
 )
 from casdesired.desired.yamlsource import Document, YamlPath
-from casdesired.diagnostics import Location
 from casdesired.dns.tsig import TsigConfig
+from casdesired.findings import Location
 
 DEFAULT_CONNECT_SECONDS = 10.0
 DEFAULT_OPERATION_SECONDS = 120.0

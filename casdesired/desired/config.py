@@ -14,8 +14,8 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from casdesired import model
-from casdesired.diagnostics import Diagnostic, Location, Severity
 from casdesired.dns.tsig import TsigConfig
+from casdesired.findings import Finding, Location, Severity
 
 LAB_ENDPOINT = "lab"
 
@@ -142,7 +142,7 @@ class DesiredState:
     organisation: Organisation
     sites: tuple[model.Site, ...]
     binding_rules: tuple[BindingRule, ...]
-    diagnostics: tuple[Diagnostic, ...]
+    diagnostics: tuple[Finding, ...]
     files: tuple[Path, ...]
 
     def digest(self) -> str:

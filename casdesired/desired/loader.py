@@ -2,7 +2,7 @@
 
 A directory is one organisation: exactly one ``kind: organisation`` file and any number of
 ``kind: site`` files, anywhere below it (hidden files and folders are skipped). Every problem
-becomes a :class:`Diagnostic`; only a directory with nothing to load raises.
+becomes a :class:`Finding`; only a directory with nothing to load raises.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from casdesired.desired import org_rules, rules, schema
 from casdesired.desired.build import SiteFile, organisation_from, site_from
 from casdesired.desired.config import DesiredState
 from casdesired.desired.yamlsource import Document, display_path, read_yaml
-from casdesired.diagnostics import Diagnostic, Location, Severity
 from casdesired.errors import ConfigError
+from casdesired.findings import Finding, Location, Severity
 
 YAML_SUFFIXES = (".yaml", ".yml")
 UNREADABLE_VALUE_RULES = frozenset({"yaml-tag", "bad-number"})
@@ -51,7 +51,7 @@ def load_desired(directory: Path) -> DesiredState:
     if not files:
         raise ConfigError(f"{shown}: no YAML files (*.yaml, *.yml): nothing to load")
 
-    diagnostics: list[Diagnostic] = []
+    diagnostics: list[Finding] = []
     organisations: list[Document] = []
     site_files: list[SiteFile] = []
     unreadable = 0
@@ -67,7 +67,7 @@ def load_desired(directory: Path) -> DesiredState:
         diagnostics.extend(schema.check(document, kind))
         if not document.first_line.startswith(SCHEMA_COMMENT):
             diagnostics.append(
-                Diagnostic(
+                Finding.at(
                     Location(document.display, 1, 1),
                     Severity.WARNING,
                     f"the first line should be '{SCHEMA_COMMENT}...' so editors check the file "
@@ -85,7 +85,7 @@ def load_desired(directory: Path) -> DesiredState:
 
     if not organisations:
         diagnostics.append(
-            Diagnostic(
+            Finding.at(
                 Location(shown),
                 Severity.ERROR,
                 "no organisation file (a file with 'kind: organisation', conventionally "
@@ -96,7 +96,7 @@ def load_desired(directory: Path) -> DesiredState:
         )
     for extra in organisations[1:]:
         diagnostics.append(
-            Diagnostic(
+            Finding.at(
                 extra.location(("kind",)),
                 Severity.ERROR,
                 f"a second organisation file; {organisations[0].display} already declares the "
@@ -118,7 +118,7 @@ def load_desired(directory: Path) -> DesiredState:
     )
 
 
-def _once_per_unreadable_value(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+def _once_per_unreadable_value(diagnostics: list[Finding]) -> list[Finding]:
     """Drop what the schema and rules say about a value the reader already refused.
 
     ``site: !!int HQ`` is one mistake: the reader's "the tag '!!int' needs a whole number" says
@@ -130,17 +130,17 @@ def _once_per_unreadable_value(diagnostics: list[Diagnostic]) -> list[Diagnostic
     ]
 
 
-def _order(diagnostic: Diagnostic) -> tuple[str, int, int, str]:
-    location = diagnostic.location
+def _order(diagnostic: Finding) -> tuple[str, int, int, str]:
+    location = diagnostic.where
     return (location.path, location.line, location.column, diagnostic.message)
 
 
-def _kind(document: Document, diagnostics: list[Diagnostic]) -> str | None:
+def _kind(document: Document, diagnostics: list[Finding]) -> str | None:
     """The file's kind, or None (with a diagnostic) when it is not a casdesired file."""
     data = document.data
     if not isinstance(data, dict) or "casdesired" not in data or "kind" not in data:
         diagnostics.append(
-            Diagnostic(
+            Finding.at(
                 document.location(()),
                 Severity.ERROR,
                 "not a casdesired file: it must start with 'casdesired: 1' and "
@@ -152,7 +152,7 @@ def _kind(document: Document, diagnostics: list[Diagnostic]) -> str | None:
     kind = data["kind"]
     if kind not in schema.KINDS:
         diagnostics.append(
-            Diagnostic(
+            Finding.at(
                 document.location(("kind",)),
                 Severity.ERROR,
                 f"kind must be one of: {', '.join(schema.KINDS)}",

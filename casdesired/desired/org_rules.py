@@ -1,7 +1,7 @@
 """The rules inside the organisation file: connection consistency, credentials, the double hop,
 resolvers and DNS management.
 
-Each rule has a stable id (``Diagnostic.rule``); rules never stop at the first problem.
+Each rule has a stable id (``Finding.rule``); rules never stop at the first problem.
 """
 
 from __future__ import annotations
@@ -12,21 +12,21 @@ from casdesired.desired.build import _get
 from casdesired.desired.config import LAB_ENDPOINT, LAB_RESOLVER, url_has_credentials
 from casdesired.desired.syntax import is_fqdn, is_resolver, url_host
 from casdesired.desired.yamlsource import Document, YamlPath
-from casdesired.diagnostics import Diagnostic, Location, Severity
+from casdesired.findings import Finding, Location, Severity
 
 
-def _error(location: Location, rule: str, message: str) -> Diagnostic:
-    return Diagnostic(location, Severity.ERROR, message, rule)
+def _error(location: Location, rule: str, message: str) -> Finding:
+    return Finding.at(location, Severity.ERROR, message, rule)
 
 
-def _warning(location: Location, rule: str, message: str) -> Diagnostic:
-    return Diagnostic(location, Severity.WARNING, message, rule)
+def _warning(location: Location, rule: str, message: str) -> Finding:
+    return Finding.at(location, Severity.WARNING, message, rule)
 
 
-def check_organisation(document: Document) -> list[Diagnostic]:
+def check_organisation(document: Document) -> list[Finding]:
     """Rules inside the organisation file (connection consistency, resolver syntax)."""
     data = document.data
-    found: list[Diagnostic] = []
+    found: list[Finding] = []
     conn = _get(data, "connection")
     if not isinstance(conn, dict):
         return _check_dns(document, found, is_lab=False)
@@ -121,7 +121,7 @@ def check_organisation(document: Document) -> list[Diagnostic]:
 
 def _check_double_hop(
     document: Document, conn: dict[str, object], mode: object, transport: str
-) -> list[Diagnostic]:
+) -> list[Finding]:
     """What a logon that cannot delegate cannot do (shared/domain/exchange2010-field.md §1).
 
     Inside a WinRM session authenticated with NTLM, Basic or Kerberos (without delegation)
@@ -129,7 +129,7 @@ def _check_double_hop(
     controller fails, and so would the agent's own second hops (the /PowerShell session, the
     NLB nodes) unless it has the password to pass inside the session.
     """
-    found: list[Diagnostic] = []
+    found: list[Finding] = []
     if mode == "snapin" and transport != "credssp":
         found.append(
             _error(
@@ -170,7 +170,7 @@ _NEEDED_CREDENTIALS = {
 }
 
 
-def _check_credentials(document: Document, conn: dict[str, object]) -> list[Diagnostic]:
+def _check_credentials(document: Document, conn: dict[str, object]) -> list[Finding]:
     transport = _get(conn, "transport")
     needed = _NEEDED_CREDENTIALS.get(transport, ()) if isinstance(transport, str) else ()
     credentials = _get(conn, "credentials")
@@ -190,7 +190,7 @@ def _check_credentials(document: Document, conn: dict[str, object]) -> list[Diag
     ]
 
 
-def _check_dns(document: Document, found: list[Diagnostic], *, is_lab: bool) -> list[Diagnostic]:
+def _check_dns(document: Document, found: list[Finding], *, is_lab: bool) -> list[Finding]:
     """Resolver syntax ('lab' only with endpoint: lab, internal only) and dns.management."""
     for key in ("resolvers", "external_resolvers"):
         entries = _get(document.data, "dns", key)
@@ -221,12 +221,12 @@ def _check_dns(document: Document, found: list[Diagnostic], *, is_lab: bool) -> 
     return found + _check_management(document)
 
 
-def _check_management(document: Document) -> list[Diagnostic]:
+def _check_management(document: Document) -> list[Finding]:
     """dns.management: a usable primary, zone and key (unless updates are unsigned)."""
     data = _get(document.data, "dns", "management")
     if not isinstance(data, dict):
         return []
-    found: list[Diagnostic] = []
+    found: list[Finding] = []
     at = document.location
     server, zone = data.get("server"), data.get("zone")
     if isinstance(server, str) and not is_resolver(server.strip()):

@@ -1,6 +1,6 @@
 """The rules across site files: what the schemas cannot say about an organisation.
 
-Each rule has a stable id (``Diagnostic.rule``) so CI output can be filtered and the docs can
+Each rule has a stable id (``Finding.rule``) so CI output can be filtered and the docs can
 list them. Rules read the built model for values and the documents for places; they never stop
 at the first problem.
 """
@@ -14,14 +14,14 @@ from casdesired import model
 from casdesired.desired.build import SiteFile, _get
 from casdesired.desired.syntax import is_fqdn, is_ip, url_host
 from casdesired.desired.yamlsource import YamlPath
-from casdesired.diagnostics import Diagnostic, Location, Severity
+from casdesired.findings import Finding, Location, Severity
 
 ARRAY_NAME_MAX = 64
 """New-ClientAccessArray -Name takes at most 64 characters."""
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
-SiteRule = Callable[[list[SiteFile]], Iterator[Diagnostic]]
+SiteRule = Callable[[list[SiteFile]], Iterator[Finding]]
 SITE_RULES: list[tuple[str, SiteRule]] = []
 """(summary, rule) in the order they run; the summary is what docs/desired-state.md lists."""
 
@@ -39,20 +39,20 @@ def _list(data: object, *path: str) -> list[object]:
     return value if isinstance(value, list) else []
 
 
-def _error(location: Location, rule: str, message: str) -> Diagnostic:
-    return Diagnostic(location, Severity.ERROR, message, rule)
+def _error(location: Location, rule: str, message: str) -> Finding:
+    return Finding.at(location, Severity.ERROR, message, rule)
 
 
-def _warning(location: Location, rule: str, message: str) -> Diagnostic:
-    return Diagnostic(location, Severity.WARNING, message, rule)
+def _warning(location: Location, rule: str, message: str) -> Finding:
+    return Finding.at(location, Severity.WARNING, message, rule)
 
 
 # --- rules across site files ---------------------------------------------------------------
 
 
-def check_sites(sites: list[SiteFile]) -> list[Diagnostic]:
+def check_sites(sites: list[SiteFile]) -> list[Finding]:
     """Every cross-file rule over every site file."""
-    found: list[Diagnostic] = []
+    found: list[Finding] = []
     for _summary, rule in SITE_RULES:
         found.extend(rule(sites))
     return found
@@ -65,7 +65,7 @@ def _present_arrays(sites: list[SiteFile]) -> Iterator[tuple[SiteFile, model.Cas
 
 
 @_rule("site-duplicate: a site is declared by one file only (so at most one array per site)")
-def _sites_unique(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _sites_unique(sites: list[SiteFile]) -> Iterator[Finding]:
     first: dict[str, SiteFile] = {}
     for entry in sites:
         earlier = first.setdefault(entry.site.key, entry)
@@ -79,7 +79,7 @@ def _sites_unique(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("server-duplicate: a server name or FQDN is declared once in the organisation")
-def _servers_unique(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _servers_unique(sites: list[SiteFile]) -> Iterator[Finding]:
     names: dict[str, model.CasServer] = {}
     fqdns: dict[str, model.CasServer] = {}
     for entry in sites:
@@ -96,7 +96,7 @@ def _servers_unique(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("fqdn-syntax / ip-syntax / uri-syntax: FQDNs, VIPs and URIs are well formed")
-def _syntax(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _syntax(sites: list[SiteFile]) -> Iterator[Finding]:
     for entry in sites:
         doc = entry.document
         for index, server in enumerate(_list(doc.data, "servers")):
@@ -132,7 +132,7 @@ def _syntax(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("array-name-invalid: an array name has no spaces and at most 64 characters")
-def _array_names_addressable(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _array_names_addressable(sites: list[SiteFile]) -> Iterator[Finding]:
     for entry, array in _present_arrays(sites):
         place = entry.document.location(
             ("array", "name") if _get(entry.document.data, "array", "name") else ("array", "fqdn")
@@ -154,7 +154,7 @@ def _array_names_addressable(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("array-name-duplicate / array-fqdn-duplicate / array-name-is-server: unique org-wide")
-def _arrays_unique(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _arrays_unique(sites: list[SiteFile]) -> Iterator[Finding]:
     names: dict[str, SiteFile] = {}
     fqdns: dict[str, SiteFile] = {}
     servers = {s.key: s for entry in sites for s in entry.site.servers}
@@ -189,7 +189,7 @@ def _arrays_unique(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("array-fqdn-is-server / array-fqdn-is-autodiscover: the array FQDN is its own name")
-def _array_fqdn_own(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _array_fqdn_own(sites: list[SiteFile]) -> Iterator[Finding]:
     servers = {model.key(s.fqdn): s for entry in sites for s in entry.site.servers}
     autodiscover: dict[str, model.CasServer] = {}
     for entry in sites:
@@ -220,7 +220,7 @@ def _array_fqdn_own(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("lb-missing / lb-nlb-incomplete / lb-external-nlb-keys: the load balancer is complete")
-def _load_balancer_shape(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _load_balancer_shape(sites: list[SiteFile]) -> Iterator[Finding]:
     for entry, array in _present_arrays(sites):
         doc = entry.document
         lb = _get(doc.data, "array", "load_balancer")
@@ -257,7 +257,7 @@ def _load_balancer_shape(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("nlb-member-unknown / nlb-member-duplicate / nlb-cluster-host-not-member: NLB members")
-def _nlb_members(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _nlb_members(sites: list[SiteFile]) -> Iterator[Finding]:
     for entry, array in _present_arrays(sites):
         lb = array.load_balancer
         if (
@@ -298,7 +298,7 @@ def _nlb_members(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("binding-without-array / binding-to-absent-array / binding-unknown-server: targets exist")
-def _binding_targets(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _binding_targets(sites: list[SiteFile]) -> Iterator[Finding]:
     servers = {s.key for entry in sites for s in entry.site.servers}
     for entry in sites:
         array = entry.site.array
@@ -328,7 +328,7 @@ def _binding_targets(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("database-bound-twice: each database is named by one binding only")
-def _databases_once(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _databases_once(sites: list[SiteFile]) -> Iterator[Finding]:
     first: dict[str, tuple[str, Location]] = {}
     for entry in sites:
         doc = entry.document
@@ -356,7 +356,7 @@ def _databases_once(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("site-without-array (warning): a site with CAS servers has an array, even for one CAS")
-def _site_has_array(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _site_has_array(sites: list[SiteFile]) -> Iterator[Finding]:
     for entry in sites:
         if entry.site.servers and entry.site.array is None and "array" not in entry.document.data:
             yield _warning(
@@ -369,7 +369,7 @@ def _site_has_array(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("array-single-member (warning): an array with one member has no high availability")
-def _array_redundant(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _array_redundant(sites: list[SiteFile]) -> Iterator[Finding]:
     for entry, array in _present_arrays(sites):
         lb = array.load_balancer
         if lb is None or array.ensure is model.Ensure.ABSENT:
@@ -385,7 +385,7 @@ def _array_redundant(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("database-bound-to-server (warning): databases should bind to an array, not a server")
-def _bound_to_server(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _bound_to_server(sites: list[SiteFile]) -> Iterator[Finding]:
     for entry in sites:
         for rule in entry.binding_rules:
             if rule.target_kind == "server":
@@ -398,7 +398,7 @@ def _bound_to_server(sites: list[SiteFile]) -> Iterator[Diagnostic]:
 
 
 @_rule("autodiscover-scope-unknown-site (warning): site_scope names declared sites")
-def _scope_sites(sites: list[SiteFile]) -> Iterator[Diagnostic]:
+def _scope_sites(sites: list[SiteFile]) -> Iterator[Finding]:
     known = {entry.site.key for entry in sites}
     for entry in sites:
         doc = entry.document

@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator, TypeChecker, validators
 from jsonschema.exceptions import ValidationError
 
 from casdesired.desired.yamlsource import Document, YamlPath
-from casdesired.diagnostics import Diagnostic, Severity
+from casdesired.findings import Finding, Severity
 
 KINDS = ("organisation", "site")
 """The file kinds, each with ``schemas/<kind>.schema.json``."""
@@ -67,9 +67,9 @@ def _validator(kind: str) -> Any:
     return _FiniteValidator(schema(kind))
 
 
-def check(document: Document, kind: str) -> list[Diagnostic]:
+def check(document: Document, kind: str) -> list[Finding]:
     """Every schema violation in ``document``, located at the key or value at fault."""
-    found: list[Diagnostic] = []
+    found: list[Finding] = []
     for error in _validator(kind).iter_errors(document.data):
         found.extend(_explain(error, document))
     return found
@@ -122,7 +122,7 @@ def _secret_slot(where: YamlPath) -> bool:
     return where[: len(_CREDENTIALS)] == _CREDENTIALS or where in _DNS_SECRET_SLOTS
 
 
-def _explain(error: ValidationError, document: Document) -> list[Diagnostic]:
+def _explain(error: ValidationError, document: Document) -> list[Finding]:
     where: YamlPath = tuple(error.absolute_path)
     name = dotted(where)
     validator = error.validator
@@ -130,8 +130,8 @@ def _explain(error: ValidationError, document: Document) -> list[Diagnostic]:
 
     def at(
         message: str, place: YamlPath = where, *, key: bool = False, rule: str = "schema"
-    ) -> Diagnostic:
-        return Diagnostic(document.location(place, key=key), Severity.ERROR, message, rule)
+    ) -> Finding:
+        return Finding.at(document.location(place, key=key), Severity.ERROR, message, rule)
 
     if validator == "additionalProperties" and isinstance(error.instance, dict):
         known = sorted(schema_here.get("properties", {}))

@@ -6,7 +6,7 @@ on. This module composes the node tree itself (on ``SafeLoader``), so that:
 
 * every mapping, sequence and scalar gets a 1-based ``Location`` (keys too, separately);
 * duplicate keys, tabs used for indentation, non-UTF-8 bytes, malformed YAML, custom tags and
-  oversized files become :class:`Diagnostic` s with ``path:line:column``;
+  oversized files become :class:`Finding` s with ``path:line:column``;
 * aliases are refused outright (``*name``): desired-state files have no use for them, and
   refusing them removes the "billion laughs" expansion attack instead of merely capping it;
 * nesting deeper than :data:`MAX_DEPTH` is refused while composing, before PyYAML's recursive
@@ -27,7 +27,7 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from casdesired.diagnostics import Diagnostic, Location, Severity
+from casdesired.findings import Finding, Location, Severity
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """Larger files are refused unread: 10,000 database names take well under 1 MiB."""
@@ -129,12 +129,12 @@ def display_path(path: Path) -> str:
         return absolute.as_posix()
 
 
-def read_yaml(path: Path) -> tuple[Document | None, list[Diagnostic]]:
+def read_yaml(path: Path) -> tuple[Document | None, list[Finding]]:
     """Read and compose ``path``; a ``None`` document means nothing usable could be read."""
     display = display_path(path)
 
-    def error(message: str, line: int = 1, column: int = 1, rule: str = "yaml") -> Diagnostic:
-        return Diagnostic(Location(display, line, column), Severity.ERROR, message, rule)
+    def error(message: str, line: int = 1, column: int = 1, rule: str = "yaml") -> Finding:
+        return Finding.at(Location(display, line, column), Severity.ERROR, message, rule)
 
     try:
         size = path.stat().st_size
@@ -174,7 +174,7 @@ def read_yaml(path: Path) -> tuple[Document | None, list[Diagnostic]]:
         return None, [
             error("file holds no YAML content: not a casdesired file", rule="not-casdesired")
         ]
-    diagnostics: list[Diagnostic] = []
+    diagnostics: list[Finding] = []
     document.data = _plain(root, (), document, loader, diagnostics)
     return document, diagnostics
 
@@ -185,7 +185,7 @@ def _location(display: str, mark: yaml.Mark | None) -> Location:
     return Location(display, mark.line + 1, mark.column + 1)
 
 
-def _decode(raw: bytes, display: str) -> tuple[str, Diagnostic | None]:
+def _decode(raw: bytes, display: str) -> tuple[str, Finding | None]:
     """UTF-8 text (a BOM is allowed), or a diagnostic naming the first bad byte's place."""
     try:
         return raw.decode("utf-8-sig"), None
@@ -197,17 +197,17 @@ def _decode(raw: bytes, display: str) -> tuple[str, Diagnostic | None]:
             f"not UTF-8: byte 0x{raw[offset]:02X} at offset {offset} (line {line}); "
             "save the file as UTF-8"
         )
-        return "", Diagnostic(Location(display, line, column), Severity.ERROR, message, "encoding")
+        return "", Finding.at(Location(display, line, column), Severity.ERROR, message, "encoding")
 
 
-def _tab_indentation(text: str, display: str) -> list[Diagnostic]:
+def _tab_indentation(text: str, display: str) -> list[Finding]:
     """A diagnostic per line indented with a tab (YAML allows only spaces there)."""
-    found: list[Diagnostic] = []
+    found: list[Finding] = []
     for number, line in enumerate(text.splitlines(), start=1):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
         if "\t" in indent:
             found.append(
-                Diagnostic(
+                Finding.at(
                     Location(display, number, indent.index("\t") + 1),
                     Severity.ERROR,
                     "tab used for indentation; YAML indents with spaces only",
@@ -217,7 +217,7 @@ def _tab_indentation(text: str, display: str) -> list[Diagnostic]:
     return found
 
 
-def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> Diagnostic:
+def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> Finding:
     """PyYAML's problem and its mark, without the source snippet (it may quote a secret)."""
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or exc.context or "malformed YAML"
@@ -226,10 +226,10 @@ def _yaml_error(exc: yaml.MarkedYAMLError, display: str) -> Diagnostic:
     if exc.context and exc.problem and exc.context_mark is not None:
         message += f" ({exc.context} at line {exc.context_mark.line + 1})"
     rule = {_AliasRefused: "yaml-alias", _TooDeep: "yaml-too-deep"}.get(type(exc), "yaml")
-    return Diagnostic(_location(display, mark), Severity.ERROR, message, rule)
+    return Finding.at(_location(display, mark), Severity.ERROR, message, rule)
 
 
-def _reader_error(exc: yaml.YAMLError, text: str, display: str) -> Diagnostic:
+def _reader_error(exc: yaml.YAMLError, text: str, display: str) -> Finding:
     position = getattr(exc, "position", 0)
     line = text.count("\n", 0, position) + 1
     column = position - (text.rfind("\n", 0, position) + 1) + 1
@@ -238,7 +238,7 @@ def _reader_error(exc: yaml.YAMLError, text: str, display: str) -> Diagnostic:
         character = ord(character)
     code = f"U+{character:04X}" if isinstance(character, int) else "?"
     message = f"invalid YAML: character {code} is not allowed in YAML"
-    return Diagnostic(Location(display, line, column), Severity.ERROR, message, "yaml")
+    return Finding.at(Location(display, line, column), Severity.ERROR, message, "yaml")
 
 
 def _plain(
@@ -246,7 +246,7 @@ def _plain(
     where: YamlPath,
     document: Document,
     loader: _LocatingLoader,
-    diagnostics: list[Diagnostic],
+    diagnostics: list[Finding],
 ) -> Any:
     """Turn a composed node into dict/list/scalars, recording locations and problems."""
     location = _location(document.display, node.start_mark)
@@ -259,7 +259,7 @@ def _plain(
             key_location = _location(document.display, key_node.start_mark)
             if not isinstance(key_node, ScalarNode):
                 diagnostics.append(
-                    Diagnostic(key_location, Severity.ERROR, "a key must be plain text", "yaml")
+                    Finding.at(key_location, Severity.ERROR, "a key must be plain text", "yaml")
                 )
                 continue
             # Keys are always text here: `yes:` or `1:` mean the words, not True or 1.
@@ -268,7 +268,7 @@ def _plain(
             if name in result:
                 first = document.keys[child]
                 diagnostics.append(
-                    Diagnostic(
+                    Finding.at(
                         key_location,
                         Severity.ERROR,
                         f"duplicate key '{name}' (first at line {first.line}:{first.column}); "
@@ -306,7 +306,7 @@ def _scalar(
     node: ScalarNode,
     location: Location,
     loader: _LocatingLoader,
-    diagnostics: list[Diagnostic],
+    diagnostics: list[Finding],
 ) -> Any:
     """A plain scalar's value, or its text (with a diagnostic) when its tag cannot read it.
 
@@ -316,7 +316,7 @@ def _scalar(
     numeric = node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
     if numeric and len(text) > MAX_NUMBER_CHARACTERS:
         diagnostics.append(
-            Diagnostic(
+            Finding.at(
                 location,
                 Severity.ERROR,
                 f"number {len(text)} characters long; numbers here have at most "
@@ -341,7 +341,7 @@ def _scalar(
     else:
         message = f"not a valid number: write {wanted}, or quote it to mean text"
     diagnostics.append(
-        Diagnostic(location, Severity.ERROR, message, "yaml-tag" if written else "bad-number")
+        Finding.at(location, Severity.ERROR, message, "yaml-tag" if written else "bad-number")
     )
     return text
 
@@ -362,8 +362,8 @@ def _explicit_tag(node: ScalarNode) -> str:
     return ""
 
 
-def _tag_error(node: Node, location: Location) -> Diagnostic:
-    return Diagnostic(
+def _tag_error(node: Node, location: Location) -> Finding:
+    return Finding.at(
         location,
         Severity.ERROR,
         f"YAML tag '{node.tag}' is not supported; write plain values",

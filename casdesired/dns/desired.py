@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from casdesired import model
 from casdesired.desired.config import LAB_RESOLVER, DesiredState, Organisation
-from casdesired.diagnostics import Diagnostic
 from casdesired.dns.check import (
     ServerExpectation,
     check_arrays,
@@ -87,7 +86,8 @@ def check_desired(
     return findings
 
 
-def to_diagnostics(findings: Iterable[Finding], org: Organisation) -> list[Diagnostic]:
-    """As validate diagnostics, at the declaration (or the organisation's dns block)."""
+def located(findings: Iterable[Finding], org: Organisation) -> list[Finding]:
+    """Each finding with a place for validate to print: its declaration, or else the
+    organisation file's dns block."""
     fallback = org.dns.source or org.source
-    return [Diagnostic(f.location or fallback, f.severity, f.message, f.rule) for f in findings]
+    return [f if f.location is not None else replace(f, location=fallback) for f in findings]

@@ -15,7 +15,7 @@ from casdesired.changes.types import (
     NlbNodeAdd,
     NlbNodeRemove,
 )
-from casdesired.diagnostics import Diagnostic, Location, Severity
+from casdesired.findings import Finding, Location, Severity
 from changes.estates import MAILBOXES, desired_sites, live_estate, seed_input, server
 
 
@@ -309,14 +309,14 @@ def test_absent_array_is_deleted_last_and_refused_while_databases_use_it() -> No
     }
 
 
-def test_binding_diagnostics_become_findings_of_their_site() -> None:
-    diag = Diagnostic(
+def test_binding_findings_become_findings_of_their_site() -> None:
+    diag = Finding.at(
         Location("sites/branch.yaml", 9, 7),
         Severity.ERROR,
         "database BR-DB09 does not exist",
         "database-missing",
     )
-    result = diff_input(seed_input(binding_diagnostics=[diag]))
+    result = diff_input(seed_input(binding_findings=[diag]))
     (finding,) = result.findings
     assert finding.site == "Branch" and finding.blocking
     assert {c.site for c in result.changes} == {"HQ"}
@@ -359,10 +359,10 @@ def test_array_delete_whose_rebindings_are_withheld_is_withheld_too() -> None:
     assert any(isinstance(c, ArrayDelete) for c in result.changes)
     # A blocking finding in Branch withholds the rebindings (they are Branch's changes): the
     # delete would strand HQ-DB01/02 on a deleted array, so HQ is blocked as well.
-    diag = Diagnostic(
+    diag = Finding.at(
         Location("sites/branch.yaml", 9, 7), Severity.ERROR, "no such database", "database-missing"
     )
-    result = diff_input(seed_input(sites=sites, bindings=bindings, binding_diagnostics=[diag]))
+    result = diff_input(seed_input(sites=sites, bindings=bindings, binding_findings=[diag]))
     (finding,) = [f for f in result.findings if f.rule == "array-delete-in-use"]
     assert finding.site == "HQ" and finding.blocking
     assert "HQ-DB01" in finding.message and "HQ-DB02" in finding.message
