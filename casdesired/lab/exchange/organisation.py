@@ -192,12 +192,19 @@ class Organisation:
             self._state.settings = Behaviour.from_json(merged)
             self._save_locked()
 
-    def add_databases(self, n: int, site: str, prefix: str) -> None:
+    def add_databases(
+        self,
+        n: int,
+        site: str,
+        prefix: str,
+        mailboxes: tuple[int, int] = MAILBOXES_PER_NEW_DATABASE,
+    ) -> None:
         """Create ``n`` databases named ``<prefix>01``... in ``site``, bound as Exchange binds
-        new databases, with seeded mailbox counts (for benchmarks)."""
+        new databases, each with a seeded mailbox count in ``mailboxes`` (an inclusive range;
+        for benchmarks)."""
         with self._lock:
             rng = self._state.rng(f"add_databases:{prefix}")
-            low, high = MAILBOXES_PER_NEW_DATABASE
+            low, high = mailboxes
             counts = (rng.randint(low, high) for _ in range(n))
             try:
                 self._state.add_databases(n, site, prefix, counts)
