@@ -50,7 +50,8 @@ from casdesired.live.invocations import read_invocations, read_modules
 from casdesired.live.mailboxes import count_mailboxes
 from casdesired.live.state import LiveState
 from casdesired.plan.build import connect, nlb_hosts, plan_from_live
-from casdesired.plan.plan import Plan, checksum
+from casdesired.plan.plan import Plan
+from casdesired.plan.planfile import checksum
 from casdesired.plan.render_text import TextRenderer
 from casdesired.transport.winrm import AgentClient
 
