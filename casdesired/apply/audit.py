@@ -14,10 +14,12 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from casdesired.apply.execute import Outcome
 from casdesired.errors import CasdesiredError
+
+if TYPE_CHECKING:  # the CLI reads DEFAULT_AUDIT_LOG at parser build: no WinRM import for it
+    from casdesired.apply.execute import Outcome
 
 DEFAULT_AUDIT_LOG = Path("casdesired-audit.jsonl")
 """Relative to the current directory (the pipeline's workspace); ``--audit-log`` changes it."""

@@ -15,12 +15,7 @@ import sys
 from pathlib import Path
 
 from casdesired.apply.audit import DEFAULT_AUDIT_LOG
-from casdesired.apply.run import ApplyOptions, apply
 from casdesired.cli.parser import number
-from casdesired.desired.loader import load_desired
-from casdesired.errors import ConfigError
-from casdesired.findings import Severity
-from casdesired.plan.plan import Plan
 
 DEFAULT_DIRECTORY = "sites/"
 
@@ -99,6 +94,13 @@ def _ask(prompt: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at parser build: `casdesired --help` stays fast (bench/startup_bench.py).
+    from casdesired.apply.run import ApplyOptions, apply
+    from casdesired.desired.loader import load_desired
+    from casdesired.errors import ConfigError
+    from casdesired.findings import Severity
+    from casdesired.plan.plan import Plan
+
     target = Path(args.target)
     saved: Plan | None = None
     directory = target
