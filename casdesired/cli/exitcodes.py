@@ -43,6 +43,15 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         (CHANGES_PRESENT, "only with --detailed-exitcode: plan made and it has changes"),
         (INTERRUPTED, _CTRL_C),
     ),
+    "show": (
+        (SUCCESS, "the plan file was shown"),
+        (
+            ERROR,
+            "the file cannot be read, is not a plan, or was modified after it was saved, or "
+            + _USAGE_WORDS,
+        ),
+        (INTERRUPTED, _CTRL_C),
+    ),
     "apply": (
         (SUCCESS, "every change applied and verified, or nothing to do"),
         (

@@ -34,7 +34,7 @@ print("\\nLOADED " + json.dumps(loaded))
 
 @pytest.mark.parametrize(
     "argv",
-    [["--version"], ["--help"], ["plan", "--help"], ["apply", "--help"],
+    [["--version"], ["--help"], ["plan", "--help"], ["apply", "--help"], ["show", "--help"],
      ["validate", "--help"], ["unlock", "--help"], ["lab", "serve", "--help"]],
     ids=lambda argv: " ".join(argv),
 )
