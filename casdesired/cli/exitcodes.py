@@ -80,6 +80,10 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         ),
         (INTERRUPTED, _CTRL_C),
     ),
+    "completion": (
+        (SUCCESS, "the completion script was printed"),
+        (USAGE, f"{_USAGE_WORDS}, e.g. a shell other than bash, zsh or fish"),
+    ),
 }
 """Command (as typed after ``casdesired``; the bare program is ``casdesired``) → its codes."""
 

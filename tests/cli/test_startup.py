@@ -16,7 +16,7 @@ HEAVY = (
     "rich", "winrm", "requests", "jsonschema", "yaml", "dns", "cryptography", "spnego",
     "deepdiff", "casdesired.plan.plan", "casdesired.plan.build", "casdesired.desired.loader",
     "casdesired.apply.run", "casdesired.apply.execute", "casdesired.transport",
-    "casdesired.lab.server", "casdesired.plan.render_markdown",
+    "casdesired.lab.server", "casdesired.plan.render_markdown", "shtab",
 )
 
 PROBE = """
@@ -35,7 +35,8 @@ print("\\nLOADED " + json.dumps(loaded))
 @pytest.mark.parametrize(
     "argv",
     [["--version"], ["--help"], ["plan", "--help"], ["apply", "--help"], ["show", "--help"],
-     ["validate", "--help"], ["unlock", "--help"], ["lab", "serve", "--help"]],
+     ["validate", "--help"], ["unlock", "--help"], ["lab", "serve", "--help"],
+     ["completion", "--help"]],
     ids=lambda argv: " ".join(argv),
 )
 def test_help_and_version_import_no_command_implementation(argv: list[str]) -> None:
