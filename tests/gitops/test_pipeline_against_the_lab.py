@@ -14,6 +14,7 @@ import pytest
 from apply.labenv import Env
 
 from casdesired.agent.protocol import Invocation, is_fenced
+from casdesired.cli import main
 from casdesired.plan.plan import Plan
 from gitops.pipeline import CASDESIRED, decide, git, new_repo, run
 
@@ -49,7 +50,7 @@ def _merge(repo: Path) -> None:
 
 
 def test_pull_request_plan_then_merge_applies_that_plan_then_no_drift(
-    env: Env, repo: Path
+    env: Env, repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _pull_request(repo)
     changed = run(repo, "orgs.sh", "--changed-since", "main")
@@ -65,10 +66,13 @@ def test_pull_request_plan_then_merge_applies_that_plan_then_no_drift(
     first, rest = comment.split("\n", 1)
     assert first == f"<!-- casdesired-plan:{ORG} -->"
     assert rest.startswith("### casdesired plan for contoso")
-    assert "https://ci.example/run/7/artifacts" in rest or "Details by site" in rest
     saved = Plan.load(out / "plan.json")
     assert saved.has_changes
-    # The comment is the saved file's: show renders it as the plan rendered it.
+    # The comment is the saved file's Markdown (show renders it as plan did: tests/cli).
+    capsys.readouterr()
+    assert main(["show", str(out / "plan.json"), "--format", "markdown", "--max-bytes", "60000",
+                 "--full-plan-link", "https://ci.example/run/7/artifacts"]) == 0
+    assert rest == capsys.readouterr().out
     assert "rebind database HQ-DB05" in rest
 
     # The sticky comment: created once, then updated in place.
