@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from casdesired import jsontext
 from casdesired.errors import CasdesiredError
 from casdesired.lab.dns import DnsRecordSource
 from casdesired.lab.faults import Faults
@@ -83,7 +84,7 @@ class ControlAPI:
             return _error(403, f"missing or wrong {TOKEN_HEADER} header")
         route = (method, path.rstrip("/"))
         try:
-            data = json.loads(body) if body else None
+            data = jsontext.loads(body) if body else None
         except ValueError as exc:
             return _error(400, f"the body is not JSON: {exc}")
         try:
