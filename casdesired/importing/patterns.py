@@ -29,6 +29,9 @@ from casdesired import model
 _CLASSABLE = frozenset(string.ascii_lowercase + string.digits)
 """Characters that go into a ``[...]`` class: ranges over them read plainly, and none of them
 is special inside a class (``!``, ``^``, ``-``, ``]``, ``\\`` are)."""
+_MIN_HEAD = 3
+"""A ``*`` pattern has at least this many characters before its star (``HQ-*``, ``DB[1-9]*``):
+``a*`` or ``*`` match today's databases exactly but would bind almost any new one."""
 _MIN_CLASS = 3
 """Pure branches merged into one ``[...]`` pattern only from this many on: two are clearer as
 two prefixes."""
@@ -88,10 +91,7 @@ def compress(bound: Sequence[str], every: Iterable[str]) -> Compressed:
     root = _trie(universe, wanted)
     patterns: list[str] = []
     literal: list[str] = []
-    if root.pure:
-        patterns.append(escape(_common(root, "")) + "*")
-    else:
-        _collect(root, "", patterns, literal)
+    _collect(root, "", patterns, literal)
     if len(patterns) + len(literal) >= len(names):
         return Compressed(names=names)
     readable = [_readable(p, spelling) for p in patterns]
@@ -128,27 +128,28 @@ def _own_key_bound(node: _Node) -> bool:
 
 
 def _collect(node: _Node, prefix: str, patterns: list[str], literal: list[str]) -> None:
-    """Patterns and literal keys matching exactly the bound keys strictly below ``node``,
-    which is mixed: a pattern at ``node`` itself would match one too many."""
+    """Patterns and literal keys matching exactly the bound keys strictly below ``node``.
+
+    A branch whose keys are all bound becomes one ``*`` pattern when it has a head of at least
+    :data:`_MIN_HEAD` literal characters; a shorter one (``a*``, or ``*`` itself) would bind
+    too much that does not exist yet, so it is looked into like a mixed one.
+    """
     single: list[str] = []  # prefix[...] matches exactly these children's own keys
-    whole: list[str] = []  # prefix[...]* matches exactly everything below these children
+    whole: dict[str, list[str]] = {}  # tail → children: prefix[...]tail* matches all below
     for char, child in sorted(node.children.items()):
         if child.bound == 0:
             continue
         if child.pure and child.total > 1:
-            if char in _CLASSABLE:
-                whole.append(char)
-            else:
-                patterns.append(escape(prefix + _common(child, char)) + "*")
-            continue
-        if _own_key_bound(child):
-            if char in _CLASSABLE:
-                single.append(char)
-            else:
-                literal.append(prefix + char)
-        elif child.pure:  # one bound key, further down: name it
-            literal.append(prefix + _common(child, char))
-        if not child.pure:
+            head = _common(child, char)
+            if len(prefix) + len(head) >= _MIN_HEAD:
+                whole.setdefault(head[1:], []).append(char)
+                continue
+        own = _own_key_bound(child)
+        if own:
+            (single if char in _CLASSABLE else literal).append(
+                char if char in _CLASSABLE else prefix + char
+            )
+        if child.bound - own > 0:
             _collect(child, prefix + char, patterns, literal)
     if len(single) == 1:
         literal.append(prefix + single[0])
@@ -156,14 +157,12 @@ def _collect(node: _Node, prefix: str, patterns: list[str], literal: list[str]) 
         patterns.append(escape(prefix) + _char_class(single))
     # Pure branches keep their common prefix (``BR-DB*``, ``DR-DB*``); only three or more that
     # share everything after their first letter become one class (``HQ-DB[1-9]*``).
-    tails: dict[str, list[str]] = {}
-    for char in whole:
-        tails.setdefault(_common(node.children[char], char)[1:], []).append(char)
-    for tail, chars in tails.items():
-        if len(chars) >= _MIN_CLASS:
-            patterns.append(escape(prefix) + _char_class(chars) + escape(tail) + "*")
-        else:
-            patterns.extend(escape(prefix + char + tail) + "*" for char in chars)
+    for tail, chars in whole.items():
+        classable = [c for c in chars if c in _CLASSABLE]
+        if len(classable) >= _MIN_CLASS:
+            patterns.append(escape(prefix) + _char_class(classable) + escape(tail) + "*")
+            chars = [c for c in chars if c not in _CLASSABLE]
+        patterns.extend(escape(prefix + char + tail) + "*" for char in chars)
 
 
 def _common(node: _Node, first: str) -> str:

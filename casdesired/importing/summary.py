@@ -65,6 +65,7 @@ def summary(result: ImportResult) -> str:
         f"Declared: {servers} CAS server(s), {arrays} array(s), {bound} of the organisation's "
         f"{len(estate.databases)} database(s)."
     )
+    lines.append(_nlb_line(read))
     if read.mailboxes is not None:
         total = sum(read.mailboxes.values())
         lines.append(f"Mailboxes: {total:,} in the organisation (every domain of the forest).")
@@ -80,6 +81,20 @@ def summary(result: ImportResult) -> str:
     lines.append("")
     lines.append(_next(result, todos))
     return "\n".join(lines) + "\n"
+
+
+def _nlb_line(read: ImportRead) -> str:
+    if not read.nlb_hosts:
+        return "Windows NLB: not read (--no-nlb, or no Exchange 2010 CAS in the sites imported)."
+    clusters = {c.identity for c in read.clusters.values()}
+    text = (
+        f"Windows NLB: read on {len(read.nlb_hosts)} CAS server(s), {len(clusters)} "
+        "cluster(s) found"
+    )
+    if read.no_nlb_module:
+        hosts = ", ".join(scalar(h) for h in read.no_nlb_module)
+        text += f"; no NLB module on {hosts}, taken as in no cluster"
+    return text + "."
 
 
 def _site_line(doc: SiteDocument) -> str:

@@ -52,6 +52,13 @@ _ONE_LINE_PRINTABLE = re.compile(
 version (NEL U+0085, LS U+2028, PS U+2029), no tab, no BOM U+FEFF."""
 
 
+_QUOTED = re.compile(
+    r"""(?<![^\s(\[])(?:'(?:[^']|'')*'|"(?:[^"\\]|\\.)*")(?=$|[\s,.;:)\]])"""
+)
+"""A quoted scalar inside a comment's text: it starts after a space or bracket and ends before
+one or punctuation (so the apostrophe of "site's" starts nothing)."""
+
+
 class NotRoundTrip(CasdesiredError):
     """A rendered file would not read back as the data it was made from (a bug: reported, and
     nothing is written)."""
@@ -124,8 +131,7 @@ def comment(text: str, indent: int = 0) -> list[str]:
     if "\n" in text or not _ONE_LINE_PRINTABLE.fullmatch(text.replace("\t", " ")):
         raise NotRoundTrip("a comment would hold a line break")
     glue = _unused_character(text)
-    protected = re.sub(r"'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\"", lambda m: m[0].replace(" ", glue),
-                       text)
+    protected = _QUOTED.sub(lambda m: m[0].replace(" ", glue), text)
     prefix = " " * indent + "# "
     lines = textwrap.wrap(
         protected,
