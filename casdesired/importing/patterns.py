@@ -29,6 +29,8 @@ from casdesired import model
 _CLASSABLE = frozenset(string.ascii_lowercase + string.digits)
 """Characters that go into a ``[...]`` class: ranges over them read plainly, and none of them
 is special inside a class (``!``, ``^``, ``-``, ``]``, ``\\`` are)."""
+_MIN_DATABASES = 3
+"""Fewer databases than this are clearer named than matched."""
 _MIN_HEAD = 3
 """A ``*`` pattern has at least this many characters before its star (``HQ-*``, ``DB[1-9]*``):
 ``a*`` or ``*`` match today's databases exactly but would bind almost any new one."""
@@ -78,7 +80,8 @@ def compress(bound: Sequence[str], every: Iterable[str]) -> Compressed:
     """Patterns matching exactly ``bound`` among ``every`` database name (names compare by
     identity key, as plan time does), plus the names they leave out.
 
-    Falls back to all of ``bound`` as names when patterns would not be fewer entries.
+    Falls back to all of ``bound`` as names when patterns would not be fewer entries, or there
+    are fewer than :data:`_MIN_DATABASES` to bind.
     """
     spelling: dict[str, str] = {}
     for name in sorted(bound, key=lambda n: (model.key(n), n)):
@@ -86,7 +89,7 @@ def compress(bound: Sequence[str], every: Iterable[str]) -> Compressed:
     names = tuple(spelling.values())
     wanted = set(spelling)
     universe = {model.key(n) for n in every} | wanted
-    if len(wanted) < 2 or "" in wanted:
+    if len(wanted) < _MIN_DATABASES or "" in wanted:
         return Compressed(names=names)
     root = _trie(universe, wanted)
     patterns: list[str] = []
