@@ -32,10 +32,16 @@ from casdesired.importing.summary import ImportResult, summary
 from casdesired.plan.build import connect
 
 TRANSPORTS = ("basic", "ntlm", "kerberos", "credssp", "certificate")
-CONNECTION_OPTIONS = (
-    "endpoint", "transport", "username_env", "password_env", "cert_pem_env", "cert_key_env",
-    "exchange_mode", "exchange_uri", "ca_bundle", "name", "resolvers", "external_resolvers",
-)
+CONNECTION_OPTIONS = {
+    dest: "--" + dest.replace("_", "-").removesuffix("s")
+    for dest in (
+        "name", "endpoint", "transport", "username_env", "password_env", "cert_pem_env",
+        "cert_key_env", "exchange_mode", "exchange_uri", "ca_bundle", "resolvers",
+        "external_resolvers",
+    )
+}
+"""The options that describe the connection (argparse dest → option), written into the
+organisation file; with one already in DIR, none may be given."""
 DNS_TIMEOUT = 3.0
 
 
@@ -144,12 +150,12 @@ def run(args: argparse.Namespace) -> int:
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{display_path(directory)}: not a directory")
     existing = files.existing_files(directory)
-    given = [o for o in CONNECTION_OPTIONS if getattr(args, o) is not None]
+    given = [flag for dest, flag in CONNECTION_OPTIONS.items() if getattr(args, dest) is not None]
     org_text: str | None = None
     org_path = existing.organisation or directory / files.ORGANISATION_FILE
     if existing.organisation is not None:
         if given:
-            flags = ", ".join("--" + o.replace("_", "-").rstrip("s") for o in given)
+            flags = ", ".join(given)
             raise ConfigError(
                 f"{display_path(existing.organisation)} already describes the connection; "
                 f"leave out {flags} (or edit that file)"

@@ -59,8 +59,10 @@ def test_the_example_seed_round_trips_to_no_changes(
     assert "Mailboxes: 2,404 in the organisation" in out
     assert "Next: casdesired validate org && casdesired plan org --detailed-exitcode" in out
     validated, _ = round_trip(capsys, org)
-    assert "database-bound-to-server" not in validated  # (rule ids are not printed) ...
-    assert "binds to server 'BR-CAS01'" in validated  # ... but the warning is
+    assert "binds to server 'BR-CAS01'" in validated  # the warning the comment announced
+    # Read-only, and no lock: only Get- cmdlets ran.
+    ran = {str(e["cmdlet"]) for e in lab.lab.journal.entries(["cmdlet"])}
+    assert ran and all(c.startswith(("Get-", "Set-AdServerSettings")) for c in ran), ran
 
 
 def test_patterns_compress_the_bindings_and_still_round_trip(
@@ -228,3 +230,33 @@ def test_help_describes_import(capsys: pytest.CaptureFixture[str]) -> None:
                    "--username-env", "--resolver", "--no-nlb"):
         assert option in out
     assert "exit codes:" in out
+
+
+def test_beside_a_schemas_folder_the_files_point_at_it(
+    lab: ImportLab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schemas = Path(__file__).resolve().parents[2] / "schemas"
+    Path("schemas").mkdir()
+    for kind in ("site", "organisation"):
+        (Path("schemas") / f"{kind}.schema.json").write_bytes(
+            (schemas / f"{kind}.schema.json").read_bytes()
+        )
+    assert cli(capsys, "import", "sites", *lab.options())[0] == 0
+    for name, kind in (("hq.yaml", "site"), ("organisation.yaml", "organisation")):
+        first = (Path("sites") / name).read_text().splitlines()[0]
+        assert first == f"# yaml-language-server: $schema=../schemas/{kind}.schema.json"
+
+
+def test_an_organisation_file_with_errors_stops_the_import(
+    lab: ImportLab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = Path("org")
+    org.mkdir()
+    (org / "organisation.yaml").write_text(
+        "# yaml-language-server: $schema=x\ncasdesired: 1\nkind: organisation\nname: c\n"
+        f"connection: {{endpoint: '{lab.lab.url}', transport: carrier-pigeon}}\n"
+    )
+    code, _, err = cli(capsys, "import", "org")
+    assert code == 1
+    assert "the organisation file has errors" in err and "organisation.yaml:5:" in err
+    assert sorted(p.name for p in org.iterdir()) == ["organisation.yaml"]

@@ -268,3 +268,16 @@ def test_an_array_exchange_cannot_address_by_name_is_not_declared(
     said = "# - database DR-DB01 (hosted on DR-MBX01) is bound to array outlook-dr.contoso.local,"
     assert said in text
     round_trip(capsys, Path("org"), unmanaged={"DR-DB01", "DR-DB02", "DR-DB03"})
+
+
+def test_many_notes_of_one_kind_are_counted_in_the_summary_and_listed_in_the_file(
+    lab: ImportLab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab.organisation.add_databases(5, "DR", "DR-X")  # bound to outlook-dr
+    lab.edit(lambda data: data.update(arrays=[a for a in data["arrays"] if a["site"] != "DR"]))
+    code, out, err = cli(capsys, "import", "org", *lab.options())
+    assert code == 0, out + err
+    [line] = [x for x in out.splitlines() if "database-orphaned" in x]
+    assert line.startswith("  DR: 8 × database-orphaned (DR-DB01, DR-DB02, DR-DB03, …): ")
+    text = (Path("org") / "dr.yaml").read_text()
+    assert text.count("has a blank RpcClientAccessServer") == 8
