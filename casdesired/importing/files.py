@@ -61,10 +61,19 @@ def existing_files(directory: Path) -> Existing:
     return found
 
 
+_WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+     *(f"lpt{i}" for i in range(1, 10))}
+)
+"""Names Windows refuses for a file whatever its extension: the repository may be cloned there."""
+
+
 def file_stem(site: str) -> str:
     """A file name for a site: lower-case ASCII letters, digits, ``-``, ``_``, ``.``."""
     ascii_text = unicodedata.normalize("NFKD", site).encode("ascii", "ignore").decode("ascii")
     stem = re.sub(r"[^a-z0-9._-]+", "-", ascii_text.lower()).strip("-.")
+    if stem.split(".", 1)[0] in _WINDOWS_RESERVED:
+        stem = f"site-{stem}"
     return stem or "site"
 
 
