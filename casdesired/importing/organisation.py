@@ -60,8 +60,9 @@ def from_options(doc: OrganisationDocument, directory: Path, schema_ref: str) ->
         errors = [p for p in problems if p.severity is Severity.ERROR]
         if errors:
             raise ConfigError(
-                "the connection options do not make a valid organisation file:\n"
-                + "\n".join(_option_error(e) for e in errors)
+                "the connection options do not make a valid organisation file (each key is "
+                "the option of that name: connection.credentials.password_env is "
+                "--password-env):\n" + "\n".join(_option_error(e) for e in errors)
             )
         organisation = organisation_from(document, directory.absolute())
     return organisation, text

@@ -260,3 +260,20 @@ def test_an_organisation_file_with_errors_stops_the_import(
     assert code == 1
     assert "the organisation file has errors" in err and "organisation.yaml:5:" in err
     assert sorted(p.name for p in org.iterdir()) == ["organisation.yaml"]
+
+
+def test_the_embedded_lab_imports_and_round_trips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `endpoint: lab` and `resolvers: [lab]`, as the example has them: the lab's state file
+    # lives under XDG_STATE_HOME.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(capsys, "import", "org", "--name", "contoso", "--endpoint", "lab",
+                         "--resolver", "lab", "--patterns")
+    assert code == 0, out + err
+    assert yaml.safe_load((Path("org") / "organisation.yaml").read_text())["dns"] == {
+        "resolvers": ["lab"], "external_resolvers": []
+    }
+    assert site_data(Path("org"))["DR"]["array"]["load_balancer"]["vip"] == "10.3.0.50"
+    round_trip(capsys, Path("org"))
