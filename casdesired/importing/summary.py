@@ -137,8 +137,8 @@ def _left_out(result: ImportResult) -> list[str]:
     if elsewhere:
         grouped.append(("(no site imported)", elsewhere))
     if not grouped:
-        return ["Left out: nothing."]
-    lines = ["Left out, and why (each is also a comment in its site's file):"]
+        return ["Not declared: nothing."]
+    lines = ["Not declared as it is, and why (each is also a comment in its site's file):"]
     for site, notes in grouped:
         kinds: dict[str, list[Note]] = {}
         for note in notes:
