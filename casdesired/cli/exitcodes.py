@@ -28,6 +28,15 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         (SUCCESS, "--help or --version"),
         (USAGE, f"no command given, or {_USAGE_WORDS}"),
     ),
+    "import": (
+        (SUCCESS, "the files were written (or printed, with --dry-run)"),
+        (
+            ERROR,
+            "connection or read failure, invalid connection options or organisation file, "
+            "existing files that would change (without --force), or " + _USAGE_WORDS,
+        ),
+        (INTERRUPTED, _CTRL_C),
+    ),
     "validate": (
         (SUCCESS, "no errors (warnings allowed, unless --strict)"),
         (ERROR, f"errors found (or warnings, with --strict), nothing to load, or {_USAGE_WORDS}"),
