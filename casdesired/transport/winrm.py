@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 import winrm.transport
 from winrm.exceptions import WinRMOperationTimeoutError
 
-from casdesired.agent import protocol
+from casdesired.agent import framing, protocol
+from casdesired.agent.delivery import stdin as stdin_delivery
 from casdesired.agent.script import agent_script
 from casdesired.desired.config import Connection, display_url, url_has_credentials
 from casdesired.errors import (
@@ -204,7 +205,7 @@ class AgentClient:
         Failures of single invocations are not raised: they are in the response's results.
         """
         protocol.check_allowed(request)  # never send what the agent's allow-list refuses
-        stdin = protocol.encode_stdin(agent_script(), request)
+        stdin = stdin_delivery.encode_stdin(agent_script(), request)
         stdout, stderr, exit_code = self._execute(stdin)
         return self._response(stdout, stderr, exit_code)
 
@@ -219,7 +220,7 @@ class AgentClient:
                 shell_id = session.op(
                     "opening a shell", session.proto.open_shell, codepage=65001, noprofile=True
                 )
-                executable, arguments = protocol.command_line()
+                executable, arguments = stdin_delivery.command_line()
                 command_id = session.op(
                     "starting the agent", session.proto.run_command, shell_id, executable,
                     arguments,
@@ -284,7 +285,7 @@ class AgentClient:
         out = stdout.decode("utf-8", errors="replace")
         raw_err = stderr.decode("utf-8", errors="replace")
         err = scrub(clean_stderr(raw_err), self.target.secrets)
-        if protocol.RESPONSE_BEGIN not in out:
+        if framing.RESPONSE_BEGIN not in out:
             if ran_out_of_memory(raw_err):
                 raise ProtocolError(out_of_memory_message(self.target.url, exit_code, err))
             said = f": {err}" if err else " and wrote nothing on stderr"
@@ -292,7 +293,7 @@ class AgentClient:
                 f"the agent on {self.target.url} returned no result (exit code {exit_code}){said}"
             )
         try:
-            response = protocol.decode_response(out)
+            response = framing.decode_response(out)
         except ProtocolError as exc:
             said = f" (stderr: {err})" if err else ""
             raise ProtocolError(f"{exc}{said}") from None

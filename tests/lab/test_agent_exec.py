@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from casdesired.agent.protocol import (
-    AGENT_MARKER,
-    BOOTSTRAP_SCRIPT,
-    REQUEST_SEPARATOR,
-    ExchangeSession,
-    Invocation,
-    Until,
-    decode_response,
-)
+from casdesired.agent.delivery.stdin import BOOTSTRAP_SCRIPT, REQUEST_SEPARATOR
+from casdesired.agent.framing import decode_response
+from casdesired.agent.protocol import AGENT_MARKER, ExchangeSession, Invocation, Until
 from casdesired.lab.exchange import Organisation, agent
 from casdesired.lab.exchange.testing import call
 from casdesired.lab.faults import CmdletFault

@@ -6,16 +6,9 @@ import re
 
 import pytest
 
-from casdesired.agent.protocol import (
-    AGENT_MARKER,
-    BOOTSTRAP_SCRIPT,
-    REQUEST_SEPARATOR,
-    Credential,
-    Invocation,
-    Request,
-    decode_response,
-    encode_stdin,
-)
+from casdesired.agent.delivery.stdin import BOOTSTRAP_SCRIPT, REQUEST_SEPARATOR, encode_stdin
+from casdesired.agent.framing import decode_response
+from casdesired.agent.protocol import AGENT_MARKER, Credential, Invocation, Request
 from casdesired.lab.exchange import Organisation
 from casdesired.lab.exchange.powershell import clixml_errors
 from casdesired.lab.exchange.testing import agent_script

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from casdesired.agent import protocol
+from casdesired.agent.delivery import stdin as stdin_delivery
 from casdesired.errors import CasdesiredError, ConnectionFailed, ProtocolError
 from casdesired.lab.exchange.organisation import Organisation
 from casdesired.lab.process import ProcessResult
@@ -172,7 +173,7 @@ def test_a_large_request_travels_in_sends_under_max_envelope_size(
     lab = seed_lab()
     client = AgentClient(target_of(lab))
     request = _large_request(client)
-    assert len(protocol.encode_stdin("# casdesired-agent protocol 1", request)) > 300_000
+    assert len(stdin_delivery.encode_stdin("# casdesired-agent protocol 1", request)) > 300_000
     response = client.run(request)
     assert len(response.results) == 60
     sends = [e for e in lab.journal.entries(["wsman"]) if e["action"] == "Send"]

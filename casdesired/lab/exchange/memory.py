@@ -60,7 +60,8 @@ import json
 import zlib
 from typing import Any
 
-from casdesired.agent import protocol
+from casdesired.agent import framing, protocol
+from casdesired.agent.delivery import stdin as stdin_delivery
 from casdesired.errors import ProtocolError
 from casdesired.lab.process import MemoryUse, ProcessResult
 
@@ -113,24 +114,24 @@ class AgentMemoryModel:
 
 
 def _request(script: str, stdin: bytes) -> protocol.Request | None:
-    if script != protocol.BOOTSTRAP_SCRIPT:
+    if script != stdin_delivery.BOOTSTRAP_SCRIPT:
         return None
     try:
-        return protocol.decode_stdin(stdin)[1]
+        return stdin_delivery.decode_stdin(stdin)[1]
     except (ProtocolError, ValueError, KeyError, TypeError):
         return None
 
 
 def _answer(stdout: str) -> tuple[int, int, int, int] | None:
     """(JSON characters, frame characters, objects held, group keys) of the response frame."""
-    begin = stdout.rfind(protocol.RESPONSE_BEGIN)
-    end = stdout.find(protocol.RESPONSE_END, begin) if begin >= 0 else -1
+    begin = stdout.rfind(framing.RESPONSE_BEGIN)
+    end = stdout.find(framing.RESPONSE_END, begin) if begin >= 0 else -1
     if end < 0:
         return None
-    frame = stdout[begin + len(protocol.RESPONSE_BEGIN) : end]
+    frame = stdout[begin + len(framing.RESPONSE_BEGIN) : end]
     try:
-        if frame.startswith(protocol.GZIP_PREFIX):
-            packed = base64.b64decode(frame[len(protocol.GZIP_PREFIX) :], validate=True)
+        if frame.startswith(framing.GZIP_PREFIX):
+            packed = base64.b64decode(frame[len(framing.GZIP_PREFIX) :], validate=True)
             text = zlib.decompress(packed, 16 + zlib.MAX_WBITS).decode("utf-8")
         else:
             text = base64.b64decode(frame, validate=True).decode("utf-8")

@@ -1,7 +1,7 @@
 """The lab's powershell.exe: runs the casdesired bootstrap and agent, refuses anything else.
 
 The wire side hands over the script decoded from ``-EncodedCommand`` and the command's stdin.
-Only the exact :data:`~casdesired.agent.protocol.BOOTSTRAP_SCRIPT` is understood, and it runs
+Only the exact :data:`~casdesired.agent.stdin_delivery.BOOTSTRAP_SCRIPT` is understood, and it runs
 only a stdin whose script part starts with the agent's version marker. Everything else fails
 as PowerShell fails: an error record serialised as CLIXML on stderr and exit code 1. The lab
 never executes arbitrary PowerShell.
@@ -12,12 +12,9 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import escape
 
-from casdesired.agent.protocol import (
-    AGENT_MARKER,
-    BOOTSTRAP_SCRIPT,
-    REQUEST_SEPARATOR,
-    encode_response,
-)
+from casdesired.agent.delivery.stdin import BOOTSTRAP_SCRIPT, REQUEST_SEPARATOR
+from casdesired.agent.framing import encode_response
+from casdesired.agent.protocol import AGENT_MARKER
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.agent import CmdletRunner, run_payload
 from casdesired.lab.exchange.cmdlets import CMDLETS
