@@ -385,7 +385,7 @@ class Metered(Iterator[Obj]):
     """A cmdlet's output, charging the cost model's server time for every object it returns.
 
     Time is charged as objects are consumed (in slices, outside the state lock), and for the
-    whole listing when the agent only counts it (``count_by``, see agent._counted): counting a
+    whole listing when the agent only counts it (``count_by``, see agent_values.counted): counting a
     million mailboxes costs what returning them costs, as it does in a real pipeline.
     """
 
