@@ -27,7 +27,8 @@ each other computer (``computer``)     +6 MB       New-PSSession to an NLB node 
                                                    deserialised objects Invoke-Command brings
                                                    back (the module loads on the node)
 stdin                                  6 B/char    [Console]::In.ReadToEnd (UTF-16), its two
-                                                   Substrings, the request's parsed JSON
+                                                   Substrings, the request's parsed JSON (the
+                                                   file delivery: the files it read, likewise)
 each object the agent holds            420 B       a Dictionary[string,object] per selected
                                                    object and its ArrayList slot
 each group_by key                      140 B       a dictionary entry and its boxed count
@@ -61,6 +62,7 @@ import zlib
 from typing import Any
 
 from casdesired.agent import framing, protocol
+from casdesired.agent.delivery import files
 from casdesired.agent.delivery import stdin as stdin_delivery
 from casdesired.errors import ProtocolError
 from casdesired.lab.process import MemoryUse, ProcessResult
@@ -114,7 +116,9 @@ class AgentMemoryModel:
 
 
 def _request(script: str, stdin: bytes) -> protocol.Request | None:
-    if script != stdin_delivery.BOOTSTRAP_SCRIPT:
+    """The request the agent read: ``stdin`` is what the process read, from its stdin or (the
+    file delivery) from its files, in the stdin delivery's form either way."""
+    if script != stdin_delivery.BOOTSTRAP_SCRIPT and files.parse_bootstrap(script) is None:
         return None
     try:
         return stdin_delivery.decode_stdin(stdin)[1]
