@@ -74,6 +74,16 @@ def test_agent_takes_the_request_as_its_first_parameter() -> None:
     assert re.match(r"param\s*\(\s*\[string\]\$RequestBase64", first_statement, re.IGNORECASE)
 
 
+def test_agent_takes_the_credential_as_its_second_parameter_when_the_request_has_none() -> None:
+    # The file delivery's bootstrap passes it from the shell's environment (never a file).
+    first_statement = CODE.strip().splitlines()[0]
+    assert re.match(
+        r"param\s*\(\s*\[string\]\$RequestBase64[^,]*,\s*\[string\]\$CredentialBase64",
+        first_statement, re.IGNORECASE,
+    )
+    assert re.search(r"\$null -eq \$AgentState\['credential'\] -and \$CredentialBase64", CODE)
+
+
 def test_agent_splats_request_parameters_and_writes_one_framed_line() -> None:
     # Locally, and on another computer through the fixed remote script block: both splat.
     assert re.search(r"&\s*\$cmdlet\s+@parameters", CODE, re.IGNORECASE)

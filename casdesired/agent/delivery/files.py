@@ -160,6 +160,11 @@ def delete_line(run_id: str) -> str:
     return f"del /q {_path(upload_name(run_id))}"
 
 
+def delete_request_line(run_id: str) -> str:
+    """Removes a run's request file that no bootstrap read (the run failed before)."""
+    return f"del /q {_path(request_name(run_id))}"
+
+
 def bootstrap(agent_sha: str, run_id: str, request_sha: str) -> str:
     """The bootstrap script for one run (PowerShell 2.0): only hex varies in it."""
     return (
@@ -244,7 +249,11 @@ _LINES = (
     re.compile(
         rf'^move /y "{_DIR}\\upload-[0-9a-f]{{32}}\.b64" "{_DIR}\\agent-[0-9a-f]{{64}}\.b64"$'
     ),
-    re.compile(rf'^del /q "{_DIR}\\upload-[0-9a-f]{{32}}\.b64"$'),
+    re.compile(rf'^del /q "{_DIR}\\(?:request|upload)-[0-9a-f]{{32}}\.b64"$'),
+    re.compile(
+        r"^powershell\.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass "
+        rf"-InputFormat None -EncodedCommand {_B64}$"
+    ),
 )
 
 
