@@ -4,11 +4,14 @@ The casdesired agent: runs on the Windows host casdesired reaches over WinRM, in
 PowerShell 2.0 (the only version supported next to Exchange 2010), and does what one request
 asks of Exchange and Windows NLB.
 
-How it is started (see docs/agent.md and casdesired/agent/protocol.py, whose docstring is the
-contract): a short bootstrap on the command line reads the whole of stdin, runs this script as a
-script block and hands it the request, which is base64 of UTF-8 JSON. The request never
-becomes script text: every value in it is data, splatted into a cmdlet as a parameter value.
-Nothing here calls Invoke-Expression or builds a script from request data.
+How it is started (see docs/agent.md, casdesired/agent/protocol.py and casdesired/agent/delivery/,
+whose docstrings are the contract): a short bootstrap on the command line gets this script and
+the request -- from stdin, or from files it checks by their SHA-256 -- runs this script as a
+script block and hands it the request, which is base64 of UTF-8 JSON, and (file delivery) the
+credential, base64 of its JSON, taken from the shell's environment so it is never written to
+a file or a command line. The request never becomes script text: every value in it is data,
+splatted into a cmdlet as a parameter value. Nothing here calls Invoke-Expression or builds a
+script from request data.
 
 What it writes: exactly one line on stdout,
     <casdesired-response>gzip:BASE64(GZIP(UTF-8 JSON))</casdesired-response>
@@ -17,7 +20,7 @@ Anything else the host prints (banners, warnings, progress) is ignored by casdes
 Written for PowerShell 2.0 ONLY. Each place where a newer idiom would be natural says why it is
 not used. tests/agent/ scans this file for what 2.0 lacks.
 #>
-param([string]$RequestBase64 = '')
+param([string]$RequestBase64 = '', [string]$CredentialBase64 = '')
 
 # Errors inside an invocation must stop that invocation, never continue silently.
 $ErrorActionPreference = 'Stop'
@@ -808,7 +811,7 @@ try {
             [Convert]::FromBase64String($RequestBase64.Trim()))
         $request = $Serializer.DeserializeObject($json)
     } catch {
-        throw 'casdesired: the request on stdin is not valid base64 JSON.'
+        throw 'casdesired: the request is not valid base64 JSON.'
     }
     if ([string](Get-Field $request 'protocol' '') -ne [string]$ProtocolVersion) {
         throw ("casdesired: this agent speaks protocol $ProtocolVersion, the request " +
@@ -817,6 +820,16 @@ try {
     $invocations = @(Get-Field $request 'invocations' @())
     $exchange = Get-Field $request 'exchange'
     $AgentState['credential'] = Get-Field $request 'credential'
+    if ($null -eq $AgentState['credential'] -and $CredentialBase64 -ne '') {
+        # The file delivery keeps the credential out of the request file (see the top).
+        try {
+            $AgentState['credential'] = $Serializer.DeserializeObject(
+                [System.Text.Encoding]::UTF8.GetString(
+                    [Convert]::FromBase64String($CredentialBase64.Trim())))
+        } catch {
+            throw 'casdesired: the credential is not valid base64 JSON.'
+        }
+    }
     $AgentState['modules'] = @(Get-Field $request 'modules' @())
     $mode = [string](Get-Field $exchange 'mode' 'snapin')
     $endpointServer = [string]$env:COMPUTERNAME

@@ -3,20 +3,9 @@
 Both the reconciler (``casdesired.transport``) and the lab (``casdesired.lab``) import this
 module, so the two ends cannot drift apart.
 
-How a run travels (see docs/agent.md):
-
-1. The command line is short and fixed: ``powershell.exe ... -EncodedCommand <BOOTSTRAP>``. It
-   stays far under cmd.exe's 8,191-character limit whatever the organisation's size.
-2. stdin carries the agent script (``agent.ps1``, ASCII, first line :data:`AGENT_MARKER`),
-   then :data:`REQUEST_SEPARATOR`, then the request as base64 of UTF-8 JSON. Base64 keeps stdin
-   pure ASCII, so no console codepage can damage a non-ASCII name, and values travel as *data*:
-   the agent splats them into cmdlets and never splices them into script text.
-3. The agent writes one line to stdout: :data:`RESPONSE_BEGIN` + :data:`GZIP_PREFIX` + base64
-   of gzip of UTF-8 JSON + :data:`RESPONSE_END`. Anything else on stdout (banners, warnings,
-   stray output) is ignored, so it cannot corrupt the result. Gzip because WS-Man caps each
-   Receive envelope near 150 KB: JSON of a large organisation shrinks about tenfold, so the
-   answer takes a near-constant number of round trips. (A frame without the prefix is plain
-   base64 JSON; both decode.)
+How the agent and its request reach the host, and how requests and responses are framed
+as text, is :mod:`casdesired.agent.delivery` and :mod:`casdesired.agent.framing` (see
+docs/agent.md).
 
 Invocation semantics (the agent and the lab implement them identically):
 
@@ -48,44 +37,21 @@ Invocation semantics (the agent and the lab implement them identically):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
+from casdesired.agent.response import PROTOCOL_VERSION as PROTOCOL_VERSION
+from casdesired.agent.response import InvocationError as InvocationError
+from casdesired.agent.response import JsonValue as JsonValue
+from casdesired.agent.response import Response as Response
+from casdesired.agent.response import Result as Result
 from casdesired.errors import ProtocolError
 
-PROTOCOL_VERSION = 1
 AGENT_MARKER = "# casdesired-agent protocol 1"
 """The first line of agent.ps1; the lab recognises the agent by it."""
-REQUEST_SEPARATOR = "#<casdesired-request>"
-RESPONSE_BEGIN = "<casdesired-response>"
-RESPONSE_END = "</casdesired-response>"
-GZIP_PREFIX = "gzip:"
-MAX_RESPONSE_BYTES = 1 << 30
-"""Refuse a response that inflates past this: nothing casdesired asks for comes near it."""
-
-# The bootstrap sent on the command line. PowerShell 2.0 syntax only. It reads the whole of
-# stdin, runs the agent part as a script block and hands it the (base64) request part. The
-# argument is parenthesised: an expression in parentheses is the same value to PowerShell, and
-# a grammar that follows the language specification (tests/agent parses this text) reads it.
-BOOTSTRAP_SCRIPT = (
-    "$ErrorActionPreference='Stop';$ProgressPreference='SilentlyContinue';"
-    "$s=[Console]::In.ReadToEnd();"
-    f"$i=$s.IndexOf('{REQUEST_SEPARATOR}');"
-    "if($i -lt 0){[Console]::Error.WriteLine('casdesired: no agent on stdin');exit 3};"
-    "& ([scriptblock]::Create($s.Substring(0,$i)))"
-    f" ($s.Substring($i+{len(REQUEST_SEPARATOR)}).Trim())"
-)
-POWERSHELL_EXE = "powershell.exe"
-POWERSHELL_ARGS = ("-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
-
 Scalar: TypeAlias = str | int | float | bool | None
 ParamValue: TypeAlias = Scalar | list[Scalar]
-JsonValue = Any
 
 SECRET_KEYS = frozenset({"password", "credential", "secret"})
 
@@ -155,23 +121,6 @@ FENCED_PREFIX = FENCED.partition("{cmdlet}")[0]
 def is_fenced(cmdlet: str) -> bool:
     """Whether ``cmdlet`` writes, so a fenced request checks its lock before it."""
     return cmdlet.lower() in _FENCED_KEYS
-
-
-def encode_command(script: str) -> str:
-    """``-EncodedCommand`` form of a script: base64 of UTF-16LE, as powershell.exe expects."""
-    return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
-
-
-def decode_command(encoded: str) -> str:
-    try:
-        return base64.b64decode(encoded, validate=True).decode("utf-16-le")
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"not a valid -EncodedCommand: {exc}") from None
-
-
-def command_line() -> tuple[str, list[str]]:
-    """The executable and arguments that start the agent; constant and short."""
-    return POWERSHELL_EXE, [*POWERSHELL_ARGS, "-EncodedCommand", encode_command(BOOTSTRAP_SCRIPT)]
 
 
 @dataclass(frozen=True)
@@ -391,182 +340,6 @@ def check_allowed(request: Request) -> None:
             f"casdesired will not send {names} to the agent: the agent runs only the commands "
             "in casdesired.agent.protocol.ALLOWED_CMDLETS"
         )
-
-
-@dataclass(frozen=True)
-class InvocationError:
-    message: str
-    category: str = ""
-    """PowerShell's CategoryInfo reason, e.g. ``ManagementObjectNotFoundException``."""
-    target: str = ""
-
-
-@dataclass(frozen=True)
-class Result:
-    id: str
-    ok: bool
-    objects: tuple[Mapping[str, JsonValue], ...] = ()
-    groups: Mapping[str, int] | None = None
-    error: InvocationError | None = None
-
-    def to_json(self) -> dict[str, JsonValue]:
-        data: dict[str, JsonValue] = {"id": self.id, "ok": self.ok, "objects": list(self.objects)}
-        if self.groups is not None:
-            data["groups"] = dict(self.groups)
-        if self.error is not None:
-            data["error"] = {
-                "message": self.error.message,
-                "category": self.error.category,
-                "target": self.error.target,
-            }
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, JsonValue]) -> Result:
-        err = data.get("error")
-        objects = data.get("objects") or []
-        groups = data.get("groups")
-        if not isinstance(objects, list) or (groups is not None and not isinstance(groups, dict)):
-            raise ProtocolError(f"result {data.get('id')!r} is malformed")
-        return cls(
-            id=str(data["id"]),
-            ok=bool(data["ok"]),
-            objects=tuple(objects),
-            groups={str(k): int(v) for k, v in groups.items()} if groups is not None else None,
-            error=(
-                InvocationError(
-                    message=str(err.get("message", "")),
-                    category=str(err.get("category", "")),
-                    target=str(err.get("target", "")),
-                )
-                if err
-                else None
-            ),
-        )
-
-
-@dataclass(frozen=True)
-class Response:
-    results: tuple[Result, ...]
-    host: str = ""
-    ps_version: str = ""
-    exchange_version: str | None = None
-    """AdminDisplayVersion of the Exchange server the agent talked to."""
-    fatal: str | None = None
-    """Set when the agent could not run at all (no snap-in, Exchange 2013+, bad request)."""
-    agent_protocol: int = PROTOCOL_VERSION
-    stopped: str | None = None
-    """Set when the request's keepalive failed (the text is :data:`KEEPALIVE_FAILED`) or its
-    fence stopped it (:data:`FENCED`): the agent ran nothing after that."""
-    keepalives: int = 0
-    """How many times the keepalive ran (successfully or not)."""
-
-    def result(self, invocation_id: str) -> Result | None:
-        return next((r for r in self.results if r.id == invocation_id), None)
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "protocol": self.agent_protocol,
-            "host": self.host,
-            "ps_version": self.ps_version,
-            "exchange_version": self.exchange_version,
-            "fatal": self.fatal,
-            "stopped": self.stopped,
-            "keepalives": self.keepalives,
-            "results": [r.to_json() for r in self.results],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, JsonValue]) -> Response:
-        if data.get("protocol") != PROTOCOL_VERSION:
-            raise ProtocolError(f"the agent speaks protocol {data.get('protocol')!r}")
-        return cls(
-            results=tuple(Result.from_json(r) for r in data.get("results") or ()),
-            host=str(data.get("host") or ""),
-            ps_version=str(data.get("ps_version") or ""),
-            exchange_version=data.get("exchange_version"),
-            fatal=data.get("fatal"),
-            stopped=data.get("stopped"),
-            keepalives=int(data.get("keepalives") or 0),
-        )
-
-
-def _b64json(value: JsonValue) -> str:
-    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _unb64json(text: str, what: str) -> Any:
-    try:
-        return json.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"the {what} is corrupt: {exc}") from None
-
-
-def encode_stdin(agent_script: str, request: Request) -> bytes:
-    """What is sent on stdin: agent script, separator, base64 request. Pure ASCII."""
-    if not agent_script.startswith(AGENT_MARKER):
-        raise ValueError("agent script must start with the protocol marker")
-    text = f"{agent_script.rstrip()}\r\n{REQUEST_SEPARATOR}\r\n{_b64json(request.to_json())}\r\n"
-    return text.encode("ascii")
-
-
-def decode_stdin(data: bytes) -> tuple[str, Request]:
-    """The lab's side of :func:`encode_stdin`: (agent script, request)."""
-    text = data.decode("ascii", errors="replace")
-    index = text.find(REQUEST_SEPARATOR)
-    if index < 0:
-        raise ProtocolError("no request separator on stdin")
-    script, payload = text[:index], text[index + len(REQUEST_SEPARATOR) :]
-    if not script.lstrip("\ufeff").startswith(AGENT_MARKER):
-        raise ProtocolError("stdin does not start with the casdesired agent")
-    return script, Request.from_json(_unb64json(payload, "request"))
-
-
-def encode_response(response: Response) -> str:
-    """One stdout line, as the agent writes it (gzip, then base64)."""
-    raw = json.dumps(response.to_json(), ensure_ascii=False, separators=(",", ":"))
-    packed = base64.b64encode(_gzip(raw.encode("utf-8"))).decode("ascii")
-    return f"{RESPONSE_BEGIN}{GZIP_PREFIX}{packed}{RESPONSE_END}"
-
-
-def _gzip(data: bytes) -> bytes:
-    # mtime fixed at 0 so the same response always encodes to the same bytes.
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return compressor.compress(data) + compressor.flush()
-
-
-def _gunzip_json(text: str, what: str) -> Any:
-    try:
-        packed = base64.b64decode(text.strip(), validate=True)
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        raw = inflater.decompress(packed, MAX_RESPONSE_BYTES)
-        if inflater.unconsumed_tail or not inflater.eof:
-            raise ValueError("truncated, or larger than casdesired accepts")
-        return json.loads(raw.decode("utf-8"))
-    except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"the {what} is corrupt: {exc}") from None
-
-
-def decode_response(stdout: str) -> Response:
-    """Find the framed response in whatever the far side printed."""
-    begin = stdout.rfind(RESPONSE_BEGIN)
-    if begin < 0:
-        raise ProtocolError("the agent printed no response")
-    end = stdout.find(RESPONSE_END, begin)
-    if end < 0:
-        raise ProtocolError("the agent's response was cut off")
-    payload = stdout[begin + len(RESPONSE_BEGIN) : end]
-    if payload.startswith(GZIP_PREFIX):
-        data = _gunzip_json(payload[len(GZIP_PREFIX) :], "agent's response")
-    else:
-        data = _unb64json(payload, "agent's response")
-    if not isinstance(data, dict):
-        raise ProtocolError("the agent's response is not an object")
-    try:
-        return Response.from_json(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ProtocolError(f"the agent's response is malformed: {exc}") from None
 
 
 def redact(value: JsonValue) -> JsonValue:

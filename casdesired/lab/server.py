@@ -26,7 +26,7 @@ from casdesired.lab.control import ControlAPI
 from casdesired.lab.exchange.memory import AgentMemoryModel
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
-from casdesired.lab.process import Logon, LogonKind, MemoryModel, PowerShellHost
+from casdesired.lab.process import HostFiles, Logon, LogonKind, MemoryModel, PowerShellHost
 from casdesired.lab.wsman import tls as tls_identity
 from casdesired.lab.wsman.auth import Account, NtlmUserFile
 from casdesired.lab.wsman.limits import WinRMLimits
@@ -171,7 +171,11 @@ class Lab:
             self.organisation, self._stop, limits=self.limits, memory=self.memory,
             journal=self.journal,
         )
-        service = WSManService(self._shells, self.journal, self.hostname, "", self._stop)
+        files = getattr(self.organisation, "files", None)
+        service = WSManService(
+            self._shells, self.journal, self.hostname, "", self._stop,
+            files=files if isinstance(files, HostFiles) else None,
+        )
         control = ControlAPI(
             self.organisation, self.faults, self.journal, self.token,
             on_reset=self._shells.clear, shells=self._shells.report, limits=self.limits,

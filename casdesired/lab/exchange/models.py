@@ -14,6 +14,8 @@ ROLE_ORDER = ("Mailbox", "ClientAccess", "UnifiedMessaging", "HubTransport", "Ed
 """The order Exchange lists ``ServerRole`` flags in (it is an enum of flags)."""
 
 _VERSION = re.compile(r"Version (\d+)\.(\d+)")
+POWERSHELL_STDIN = ("works", "hangs", "empty")
+"""The readings of ``Behaviour.powershell_stdin``."""
 
 
 @dataclass
@@ -51,6 +53,12 @@ class Behaviour:
     exchange_session_limit: int = 18
     """Exchange's throttling policy PowerShellMaxConcurrency: concurrent /PowerShell sessions
     per user (field §5); leaked sessions count until the app pool recycles."""
+    powershell_stdin: str = "works"
+    """How powershell.exe 2.0 treats the redirected stdin WinRM gives it (field §5: reported to
+    hang, or to misread it, on some hosts): ``works``; ``hangs`` (a powershell.exe started
+    without ``-InputFormat None`` never gets past reading stdin, until its process is killed);
+    ``empty`` (it reads nothing). Default ``works``, not the stricter reading: stdin is
+    casdesired's primary delivery and must be tested working; tests switch the failures on."""
     object_cost_ms: float = 0.02
     """The cost model: server time, in milliseconds, charged for every object a cmdlet
     returns (a mailbox of Get-Mailbox, a database of Get-MailboxDatabase...), whether the agent
@@ -102,6 +110,7 @@ _SETTING_CHECKS: dict[str, Any] = {
     "orphans_show_blank": _as_bool,
     "remove_array_in_use_refused": _as_bool,
     "exchange_session_limit": _as_count,
+    "powershell_stdin": lambda v: v if v in POWERSHELL_STDIN else None,
     "object_cost_ms": lambda v: _as_seconds(v) if _as_seconds(v) is not None and v < 1e4 else None,
 }
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,8 +28,11 @@ from casdesired.lab.exchange import binding, cmdlets, locks, powershell, statefi
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.agent import CmdletOutput
 from casdesired.lab.exchange.binding import CmdletContext, Obj, Provider, Session
+from casdesired.lab.exchange.hostfiles import OrganisationFiles
 from casdesired.lab.exchange.lockfiles import LockFiles
+from casdesired.lab.exchange.metered import Metered
 from casdesired.lab.exchange.models import Behaviour
+from casdesired.lab.exchange.seeds import read_seed_file, seed_for, seeded
 from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
@@ -82,13 +85,18 @@ class Organisation:
         self.clock: LabClock = clock if clock is not None else SystemClock()
         self._state = OrgState(data)
         self._path = path
-        self._seed = _seed_for(self._state, seed)
+        self._seed = seed_for(self._state, seed)
         self.journal = journal if journal is not None else Journal()
         self.faults = faults if faults is not None else Faults()
         self.logon = Logon()
         """Who the WinRM endpoint's connections log on as (the Lab sets it from its account
         and its ``logon`` kind): whether they can delegate decides the double hop."""
         self._exchange_sessions: dict[str, int] = {}
+        self.files = OrganisationFiles(
+            self._lock, lambda: self._state.files, self._save_locked, lambda: self.journal
+        )
+        """The endpoint host's files (the lock's, the file delivery's), as its processes and
+        cmd.exe reach them; kept in the state (``files``) and saved with it."""
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -102,7 +110,7 @@ class Organisation:
         clock: LabClock | None = None,
     ) -> Organisation:
         """A fresh in-memory organisation from a shipped seed; ``seed`` drives its GUIDs."""
-        data = _seeded(name, seed)
+        data = seeded(name, seed)
         return cls(data, journal=journal, faults=faults, clock=clock, seed=copy.deepcopy(data))
 
     @classmethod
@@ -117,7 +125,7 @@ class Organisation:
         if path.exists():
             data = statefile.read(path)
         else:
-            data = copy.deepcopy(kept) if kept is not None else _seeded("contoso", 0)
+            data = copy.deepcopy(kept) if kept is not None else seeded("contoso", 0)
         org = cls(data, path=path, journal=journal, faults=faults, seed=kept)
         if not path.exists():
             org.save()
@@ -152,7 +160,7 @@ class Organisation:
         another organisation brings its own seed (see the module's doc)."""
         state = OrgState(data)
         with self._lock:
-            seed = _seed_for(state, self._seed)
+            seed = seed_for(state, self._seed)
             self._state = state
             self._save_locked()
             if seed is not self._seed:
@@ -379,89 +387,3 @@ class Organisation:
             dc = self._state.domain_controller
         return err.ExchangeError(err.SNAPIN_DOUBLE_HOP.format(dc=dc), target=identity or "",
                                  category="ADOperationException")
-
-
-class Metered(Iterator[Obj]):
-    """A cmdlet's output, charging the cost model's server time for every object it returns.
-
-    Time is charged as objects are consumed (in slices, outside the state lock), and for the
-    whole listing when the agent only counts it (``count_by``, see agent._counted): counting a
-    million mailboxes costs what returning them costs, as it does in a real pipeline.
-    """
-
-    SLICE = 1000
-
-    def __init__(
-        self, objects: Iterable[Obj], seconds_each: float, sleep: Callable[[float], None]
-    ) -> None:
-        self._objects = objects
-        self._iter = iter(objects)
-        self._each = seconds_each
-        self._sleep = sleep
-        self._owed = 0
-
-    def __next__(self) -> Obj:
-        try:
-            obj = next(self._iter)
-        except StopIteration:
-            self._pay()
-            raise
-        self._owed += 1
-        if self._owed >= self.SLICE:
-            self._pay()
-        return obj
-
-    def _pay(self) -> None:
-        if self._owed and self._each > 0:
-            self._sleep(self._owed * self._each)
-        self._owed = 0
-
-    def count_by(self, prop: str) -> dict[str, int] | None:
-        count_by = getattr(self._objects, "count_by", None)
-        groups = count_by(prop) if callable(count_by) else None
-        if groups is not None and self._each > 0:
-            self._sleep(sum(groups.values()) * self._each)
-        return groups
-
-
-def _seeded(name: str, seed: int) -> dict[str, Any]:
-    data = statefile.load_seed(name)
-    data["random"] = {"seed": seed, "draws": 0}
-    return data
-
-
-def _same_organisation(a: OrgState, b: OrgState) -> bool:
-    return (a.org_name.casefold(), _domain_key(a)) == (b.org_name.casefold(), _domain_key(b))
-
-
-def _domain_key(state: OrgState) -> str:
-    return state.domain.strip().rstrip(".").casefold()
-
-
-def _seed_for(state: OrgState, kept: dict[str, Any] | None) -> dict[str, Any]:
-    """The seed of ``state``: ``kept`` when it is the same organisation (the very object, so a
-    caller can tell nothing changed); else the shipped seed the state names, when it is the
-    same organisation (with the state's random seed); else the state itself."""
-    if kept is not None and _same_organisation(OrgState(kept), state):
-        return kept
-    try:
-        shipped = _seeded(state.seed_name, state.random_seed)
-    except err.LabStateError:  # a name no shipped seed has: the user's own organisation
-        shipped = None
-    if shipped is not None and _same_organisation(OrgState(shipped), state):
-        return shipped
-    return state.to_json()
-
-
-def read_seed_file(state_path: Path) -> dict[str, Any] | None:
-    """The seed kept beside the state file ``state_path``, validated; ``None`` if there is
-    none yet. Raises LabStateError naming the seed file if it is unusable."""
-    path = statefile.seed_path(state_path)
-    if not path.exists():
-        return None
-    data = statefile.read(path)
-    try:
-        OrgState(data)
-    except err.LabStateError as exc:
-        raise err.LabStateError(f"{path}: {exc}") from None
-    return data

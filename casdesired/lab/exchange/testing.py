@@ -10,16 +10,15 @@ from __future__ import annotations
 from dataclasses import replace
 from importlib import resources
 
+from casdesired.agent.delivery.stdin import BOOTSTRAP_SCRIPT, encode_stdin
+from casdesired.agent.framing import decode_response
 from casdesired.agent.protocol import (
     AGENT_MARKER,
-    BOOTSTRAP_SCRIPT,
     Credential,
     ExchangeSession,
     Invocation,
     Request,
     Response,
-    decode_response,
-    encode_stdin,
 )
 from casdesired.lab.process import PowerShellHost, ProcessResult
 
