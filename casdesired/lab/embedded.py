@@ -24,7 +24,8 @@ from casdesired.errors import ConfigError
 from casdesired.lab.dns import LabDnsServer
 from casdesired.lab.exchange import statefile
 from casdesired.lab.exchange.errors import LabStateError
-from casdesired.lab.exchange.organisation import Organisation, read_seed_file
+from casdesired.lab.exchange.organisation import Organisation
+from casdesired.lab.exchange.seeds import read_seed_file
 from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal

@@ -18,9 +18,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from casdesired.agent.protocol import (
@@ -29,9 +27,7 @@ from casdesired.agent.protocol import (
     PROTOCOL_VERSION,
     Invocation,
     InvocationError,
-    JsonValue,
     Keepalive,
-    ParamValue,
     Request,
     Response,
     Result,
@@ -40,8 +36,10 @@ from casdesired.agent.protocol import (
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.binding import Obj, Provider, Session
-from casdesired.lab.process import Logon, checkpoint
+from casdesired.lab.exchange.agent_values import as_date, counted, group_key, ps_number, select
+from casdesired.lab.exchange.binding import LabValue, Obj, Provider
+from casdesired.lab.exchange.runner import CmdletRunner, Sessions
+from casdesired.lab.process import checkpoint
 
 PS_VERSION = "2.0"
 NLB_MODULE = "NetworkLoadBalancingClusters"
@@ -61,57 +59,6 @@ EXCHANGE_TOO_NEW = (
     "Exchange Server 2013 or later detected on {host} ({version}): "
     "casdesired manages Exchange 2010 only."
 )
-REMOTE_CONNECT_FAILED = (
-    "Connecting to remote server {host} failed with the following error message : The WinRM "
-    "client cannot process the request because the server name cannot be resolved."
-)
-
-
-@dataclass
-class CmdletOutput:
-    objects: Iterable[Obj]
-    host_lines: list[str] = field(default_factory=list)
-    """What the cmdlet printed to the host: ``WARNING: ...`` and ``What if: ...`` lines."""
-
-
-class CmdletRunner(Protocol):
-    """The organisation as the agent sees it."""
-
-    @property
-    def hostname(self) -> str: ...
-
-    @property
-    def logon(self) -> Logon:
-        """How the WinRM connection logged on (whether it can delegate: the double hop)."""
-        ...
-
-    def invoke(
-        self,
-        cmdlet: str,
-        parameters: Mapping[str, ParamValue],
-        loaded: frozenset[Provider],
-        session: Session | None = None,
-    ) -> CmdletOutput:
-        """Run one cmdlet in ``session``; raise :class:`~.errors.ExchangeError` as it would
-        fail."""
-        ...
-
-    def has_server(self, name: str) -> bool: ...
-
-    def credential_valid(self, username: str, password: str) -> bool: ...
-
-    def open_exchange_session(self, user: str) -> bool: ...
-
-    def close_exchange_session(self, user: str) -> None: ...
-
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-    def check_fence(self, lock_id: str, cmdlet: str) -> None:
-        """Assert-CasdesiredFence before ``cmdlet``: raise :class:`~.errors.ExchangeError` with
-        the lock check's text unless ``lock_id`` is the organisation's current lock."""
-        ...
 
 
 @dataclass
@@ -154,7 +101,7 @@ def run_payload(runner: CmdletRunner, payload: str) -> AgentRun:
 def execute(runner: CmdletRunner, request: Request) -> AgentRun:
     """Execute ``request`` as agent.ps1 would against ``runner``."""
     host_lines: list[str] = []
-    sessions = _Sessions(runner, request)
+    sessions = Sessions(runner, request)
     try:
         return _execute(runner, request, sessions, host_lines)
     finally:
@@ -162,7 +109,7 @@ def execute(runner: CmdletRunner, request: Request) -> AgentRun:
 
 
 def _execute(
-    runner: CmdletRunner, request: Request, sessions: _Sessions, host_lines: list[str]
+    runner: CmdletRunner, request: Request, sessions: Sessions, host_lines: list[str]
 ) -> AgentRun:
     results: list[Result] = []
     loaded: set[Provider] = set()
@@ -235,67 +182,6 @@ def _execute(
     return AgentRun(response, host_lines)
 
 
-class _Sessions:
-    """The sessions one agent run opens, as agent.ps1 does: the Exchange /PowerShell session
-    (remote mode) and one PSSession per other computer an invocation names, each opened with
-    the request's credential (passed inside the session: no delegation needed) and removed
-    when the run ends."""
-
-    def __init__(self, runner: CmdletRunner, request: Request) -> None:
-        self.runner = runner
-        self.credential = request.credential
-        self.main = Session(runner.hostname, delegates=runner.logon.delegates)
-        self.modules: tuple[str, ...] = ()
-        self._nodes: dict[str, Session] = {}
-        self._exchange_user: str | None = None
-
-    def _connect(self, host: str) -> str | None:
-        """New-PSSession to ``host``: None when it opens, else Windows' error text."""
-        if not self.runner.has_server(host.split(".")[0]):
-            return REMOTE_CONNECT_FAILED.format(host=host)
-        if self.credential is None:
-            if not self.runner.logon.delegates:
-                return err.REMOTE_NO_CREDENTIAL.format(host=host)
-        elif not self.runner.credential_valid(self.credential.username, self.credential.password):
-            return err.REMOTE_ACCESS_DENIED.format(host=host)
-        return None
-
-    def open_exchange(self, host: str) -> str | None:
-        """The /PowerShell session: None when it opened, else agent.ps1's fatal text."""
-        failed = self._connect(host)
-        if failed is not None:
-            return failed
-        user = self.credential.username if self.credential else self.runner.logon.user
-        limit_reached = not self.runner.open_exchange_session(user)
-        if limit_reached:
-            settings = getattr(self.runner, "behaviour", None)
-            limit = getattr(settings, "exchange_session_limit", 18)
-            return err.EXCHANGE_SESSIONS_EXCEEDED.format(host=host, limit=limit)
-        self._exchange_user = user
-        return None
-
-    def for_invocation(self, invocation: Invocation) -> Session:
-        """Where ``invocation`` runs; raises the PSSession's error when it cannot be opened."""
-        computer = invocation.computer
-        if not computer or computer.split(".")[0].lower() == self.runner.hostname.lower():
-            return self.main
-        key = computer.lower()
-        if key not in self._nodes:
-            failed = self._connect(computer)
-            if failed is not None:
-                raise err.ExchangeError(failed, target=computer,
-                                        category="PSRemotingTransportException")
-            # A session opened with explicit credentials is a network logon: no further hop.
-            self._nodes[key] = Session(computer.split(".")[0], delegates=False)
-        return self._nodes[key]
-
-    def close(self) -> None:
-        if self._exchange_user is not None:
-            self.runner.close_exchange_session(self._exchange_user)
-            self._exchange_user = None
-        self._nodes.clear()
-
-
 class _Keepalive:
     """Invoke-AgentKeepalive: the request's keepalive, run whenever its interval has passed."""
 
@@ -305,7 +191,7 @@ class _Keepalive:
         keepalive: Keepalive | None,
         loaded: frozenset[Provider],
         host_lines: list[str],
-        sessions: _Sessions,
+        sessions: Sessions,
     ) -> None:
         self.runner = runner
         self.keepalive = keepalive
@@ -368,7 +254,7 @@ def _run_invocation(
     loaded: frozenset[Provider],
     host_lines: list[str],
     keepalive: _Keepalive | None,
-    sessions: _Sessions,
+    sessions: Sessions,
 ) -> Result:
     objects: list[Obj] = []
     try:
@@ -383,13 +269,17 @@ def _run_invocation(
             nlb: frozenset[Provider] = frozenset({"nlb"})
             loaded = nlb & loaded
         # agent.ps1 sets ErrorAction itself, over any value the request carried.
-        parameters = {
+        parameters: dict[str, LabValue] = {
             k: v for k, v in invocation.parameters.items() if k.lower() != "erroraction"
         }
+        for date in invocation.dates:  # a hashtable's keys: case-insensitive
+            key = next((k for k in parameters if k.lower() == date.lower()), None)
+            if key is not None:
+                parameters[key] = as_date(date, parameters[key])
         if invocation.group_by is not None:
             output = runner.invoke(invocation.cmdlet, parameters, loaded, session)
             host_lines += output.host_lines
-            groups = _counted(output.objects, invocation.group_by)
+            groups = counted(output.objects, invocation.group_by)
             return Result(id=invocation.id, ok=True, objects=(), groups=groups)
         if invocation.until is not None:
             until = invocation.until
@@ -400,14 +290,14 @@ def _run_invocation(
                 host_lines += output.host_lines
                 objects, pending = [], 0
                 for obj in output.objects:
-                    objects.append(_select(obj, invocation.properties))
-                    if _group_key(obj, until.property).lower() not in wanted:
+                    objects.append(select(obj, invocation.properties, invocation.expand))
+                    if group_key(obj, until.property).lower() not in wanted:
                         pending += 1
                 if pending == 0:
                     break
                 if runner.monotonic() >= deadline:
                     raise _thrown(UNTIL_TIMEOUT.format(
-                        timeout=_ps_number(until.timeout_seconds),
+                        timeout=ps_number(until.timeout_seconds),
                         property=until.property,
                         values=", ".join(until.values),
                     ))
@@ -418,7 +308,9 @@ def _run_invocation(
             return Result(id=invocation.id, ok=True, objects=tuple(objects))
         output = runner.invoke(invocation.cmdlet, parameters, loaded, session)
         host_lines += output.host_lines
-        selected = tuple(_select(obj, invocation.properties) for obj in output.objects)
+        selected = tuple(
+            select(obj, invocation.properties, invocation.expand) for obj in output.objects
+        )
         return Result(id=invocation.id, ok=True, objects=selected)
     except err.ExchangeError as exc:
         error = InvocationError(message=exc.message, category=exc.category, target=exc.target)
@@ -428,57 +320,3 @@ def _run_invocation(
 def _thrown(message: str) -> err.ExchangeError:
     """What ``throw "text"`` makes in PowerShell: a RuntimeException whose target is the text."""
     return err.ExchangeError(message, target=message, category="RuntimeException")
-
-
-def _select(obj: Obj, names: Iterable[str]) -> dict[str, JsonValue]:
-    """``$Object.PSObject.Properties[$name]``: case-insensitive; absent properties left out."""
-    row: dict[str, JsonValue] = {}
-    for name in names:
-        found = _property(obj, name)
-        if found is not None:
-            row[name] = found[1]
-    return row
-
-
-def _property(obj: Obj, name: str) -> tuple[str, JsonValue] | None:
-    if name in obj:
-        return name, obj[name]
-    lowered = name.lower()
-    return next(((k, v) for k, v in obj.items() if k.lower() == lowered), None)
-
-
-def _counted(objects: Iterable[Obj], name: str) -> dict[str, int]:
-    """Group-Object -NoElement: how many objects per value of one property."""
-    count_by = getattr(objects, "count_by", None)
-    fast = count_by(name) if callable(count_by) else None
-    if fast is not None:
-        return dict(fast)
-    groups: dict[str, int] = {}
-    for obj in objects:
-        key = _group_key(obj, name)
-        groups[key] = groups.get(key, 0) + 1
-    return groups
-
-
-def _group_key(obj: Obj, name: str) -> str:
-    """Get-GroupKey: the property as text, '' when absent or null."""
-    found = _property(obj, name)
-    if found is None or found[1] is None:
-        return ""
-    return _ps_text(found[1])
-
-
-def _ps_text(value: Any) -> str:
-    """``[string]`` of a converted value, as PowerShell renders it."""
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, float):
-        return _ps_number(value)
-    if isinstance(value, list):
-        return " ".join(_ps_text(v) for v in value)
-    return str(value)
-
-
-def _ps_number(value: float) -> str:
-    """A [double] in a PowerShell string: 300, not 300.0."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))

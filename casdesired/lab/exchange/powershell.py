@@ -19,8 +19,9 @@ from casdesired.agent.protocol import (
     encode_response,
 )
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.agent import CmdletRunner, run_payload
+from casdesired.lab.exchange.agent import run_payload
 from casdesired.lab.exchange.cmdlets import CMDLETS
+from casdesired.lab.exchange.runner import CmdletRunner
 from casdesired.lab.process import ProcessResult
 
 CLIXML_HEADER = "#< CLIXML\r\n"
