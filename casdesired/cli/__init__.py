@@ -20,7 +20,7 @@ from casdesired.errors import CasdesiredError
 
 # Order is the order `casdesired --help` lists them.
 SUBCOMMANDS: tuple[str, ...] = (
-    "validate", "plan", "show", "apply", "unlock", "lab", "completion"
+    "validate", "plan", "show", "apply", "drift", "unlock", "lab", "completion"
 )
 
 

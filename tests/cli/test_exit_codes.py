@@ -79,8 +79,10 @@ def test_each_help_states_the_documented_codes(
 def test_usage_errors_are_1_and_2_is_only_changes_present() -> None:
     table = documented()
     assert all("usage error" in codes[1] for codes in table.values())
-    assert [c for c, codes in table.items() if 2 in codes] == ["plan"]
+    # 2 means "something to look at" and nothing else: plan's changes, drift's drift.
+    assert [c for c, codes in table.items() if 2 in codes] == ["plan", "drift"]
     assert "--detailed-exitcode" in table["plan"][2]
+    assert table["drift"][2].startswith("drift:")
 
 
 def exit_code(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
