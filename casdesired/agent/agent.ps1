@@ -58,6 +58,14 @@ $AllowedCmdlets = @(
     'Get-CasdesiredPlanRecord'
 )
 
+# Allowed commands the account's RBAC roles may not grant (the admin audit log's need the
+# View-Only Audit Logs role). Through /PowerShell they are imported apart, and one the session
+# lacks fails only its own invocation. Only casdesired drift uses them, with on_error continue.
+$OptionalCmdlets = @(
+    'Get-AdminAuditLogConfig',
+    'Search-AdminAuditLog'
+)
+
 # The commands that change Exchange or NLB. In a request that carries a fence (apply's lock
 # id), the agent checks before each of them that this lock is still the organisation's lock
 # (Invoke-AgentFence), so a batch whose apply was killed and whose lock was then broken or
@@ -930,11 +938,16 @@ try {
         $names = New-Object System.Collections.ArrayList
         [void]$names.Add('Get-ExchangeServer')
         [void]$names.Add('Set-AdServerSettings')
+        $optional = New-Object System.Collections.ArrayList
         foreach ($invocation in $invocations) {
             $name = [string](Get-Field $invocation 'cmdlet' '')
             if ($name -notmatch '-Nlb' -and $name -notmatch '-Casdesired' -and
-                ($AllowedCmdlets -contains $name) -and -not ($names -contains $name)) {
-                [void]$names.Add($name)
+                ($AllowedCmdlets -contains $name)) {
+                if ($OptionalCmdlets -contains $name) {
+                    if (-not ($optional -contains $name)) { [void]$optional.Add($name) }
+                } elseif (-not ($names -contains $name)) {
+                    [void]$names.Add($name)
+                }
             }
         }
         $importParameters = @{
@@ -944,6 +957,20 @@ try {
             AllowClobber = $true
         }
         [void](Import-PSSession @importParameters)
+        if ($optional.Count -gt 0) {
+            # Cmdlets RBAC may not grant this account (the audit log's need the View-Only
+            # Audit Logs role): imported apart, so that one the session lacks fails only its own
+            # invocation ("not recognized"), never the run. How Import-PSSession reports a name
+            # the session lacks is [OPEN]: whatever it does is swallowed here.
+            $optionalParameters = @{
+                Session = $remoteSession
+                CommandName = [string[]]$optional.ToArray()
+                DisableNameChecking = $true
+                AllowClobber = $true
+                ErrorAction = 'SilentlyContinue'
+            }
+            try { [void](Import-PSSession @optionalParameters) } catch { $null = $_ }
+        }
         $endpointServer = ([Uri]$uri).Host.Split('.')[0]
     } elseif ($mode -ne 'none') {
         throw "casdesired: unknown Exchange session mode '$mode'."

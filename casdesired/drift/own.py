@@ -24,7 +24,6 @@ runner's log, casdesired's changes are reported as changes by its account outsid
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,7 +46,7 @@ def account_key(text: str) -> tuple[str | None, str]:
     if "\\" in value:
         domain, _, name = value.partition("\\")
     elif "/" in value:
-        domain, name = value.split("/", 1)[0], re.split(r"/", value)[-1]
+        domain, name = value.split("/", 1)[0], value.rsplit("/", 1)[-1]
     elif "@" in value:
         name, _, domain = value.rpartition("@")
     else:

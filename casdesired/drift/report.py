@@ -157,14 +157,16 @@ class DriftReport:
             if self.pending:
                 text += f" but for {len(self.pending):,} change(s) not applied yet"
             return text + "."
-        parts = [f"Drift: {len(drifted):,} object(s) changed outside git"]
-        if unknown:
-            parts[0] += f" ({unknown:,} by unknown hands)"
+        parts = []
+        if drifted:
+            parts.append(f"{len(drifted):,} object(s) changed outside git")
+            if unknown:
+                parts[0] += f" ({unknown:,} by unknown hands)"
         if self.pending:
             parts.append(f"{len(self.pending):,} not applied yet")
         if self.blocking:
             parts.append(f"{len(self.blocking):,} blocking finding(s)")
-        return "; ".join(parts) + "."
+        return "Drift: " + "; ".join(parts) + "."
 
     def to_json(self) -> dict[str, Any]:
         return {

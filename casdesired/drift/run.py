@@ -17,7 +17,7 @@ from casdesired.desired.config import DesiredState
 from casdesired.drift import own
 from casdesired.drift.attribution import Attributor, canonical
 from casdesired.drift.report import DriftReport, Window, build_report
-from casdesired.drift.sources import DEFAULT_WINDOW, audit_invocations, read_audit
+from casdesired.drift.sources import DEFAULT_WINDOW, audit_invocations, parse_time, read_audit
 from casdesired.live.convert import live_state_from_response
 from casdesired.live.invocations import read_invocations, read_modules, unique_hosts
 from casdesired.live.mailboxes import count_mailboxes
@@ -102,8 +102,6 @@ def drift(
 def parse_since(text: str, now: datetime) -> datetime:
     """``--since``: an ISO 8601 date or UTC time (``2024-05-01``, ``2024-05-01T08:00:00Z``, with
     an offset), or a span back from now (``7d``, ``12h``). ValueError with the reason."""
-    from casdesired.drift.sources import parse_time
-
     value = text.strip()
     if value[-1:] in ("d", "h") and value[:-1].isdigit():
         amount = int(value[:-1])

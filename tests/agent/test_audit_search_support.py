@@ -1,6 +1,7 @@
-"""Two invocation options the audit search needs: ``dates`` (a date travels as a [DateTime],
-never as text a server reads in its regional format) and ``expand`` (an audit entry's
-CmdletParameters with their values, not only their names)."""
+"""What the audit search needs from the agent: ``dates`` (a date travels as a [DateTime], never
+as text a server reads in its regional format), ``expand`` (an audit entry's CmdletParameters
+with their values, not only their names), and cmdlets RBAC may not grant that never fail the
+run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from agent.test_allow_list_and_lock import CODE, function_body
 from casdesired.agent import protocol
+from casdesired.drift.sources import audit_invocations
 
 
 def test_dates_and_expand_round_trip_and_stay_out_of_plain_invocations() -> None:
@@ -50,3 +52,19 @@ def test_the_agent_expands_only_what_the_invocation_names() -> None:
     select = function_body("Select-AgentProperties")
     assert "Get-Field $Expand" in select
     assert len(re.findall(r"Select-AgentProperties \$\w+ \$properties \$expand", CODE)) == 2
+
+
+def test_cmdlets_rbac_may_not_grant_are_imported_apart_and_never_fail_the_run() -> None:
+    match = re.search(r"(?s)\$OptionalCmdlets\s*=\s*@\((.*?)\)", CODE)
+    assert match, "agent.ps1 must spell out $OptionalCmdlets"
+    optional = re.findall(r"'([A-Za-z]+-[A-Za-z0-9]+)'", match.group(1))
+    assert optional == ["Get-AdminAuditLogConfig", "Search-AdminAuditLog"]
+    assert set(optional) <= set(protocol.ALLOWED_CMDLETS)
+    main = CODE[CODE.index("$remoteSession = New-PSSession"):]
+    required = main.index("[void](Import-PSSession @importParameters)")
+    apart = main.index("try { [void](Import-PSSession @optionalParameters) } catch")
+    assert required < apart
+    # drift runs them after the read, and their failure never stops the agent.
+    since = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    audit = [i for i in audit_invocations(since, 10) if i.cmdlet in optional]
+    assert len(audit) == 2 and all(i.on_error == "continue" for i in audit)
