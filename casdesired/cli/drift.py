@@ -16,16 +16,10 @@ from pathlib import Path
 
 from casdesired.apply.audit import DEFAULT_AUDIT_LOG
 from casdesired.cli.parser import number
-from casdesired.cli.plan import DEFAULT_DIRECTORY, progress_reporter
-from casdesired.desired.loader import load_desired
-from casdesired.drift.markdown import MarkdownRenderer
-from casdesired.drift.render import JsonRenderer, TextRenderer
-from casdesired.drift.run import drift, parse_since
+from casdesired.cli.plan import DEFAULT_DIRECTORY
 from casdesired.drift.sources import DEFAULT_RESULT_SIZE, MAX_RESULT_SIZE
-from casdesired.findings import Severity
-from casdesired.plan.build import connect
 
-RENDERERS = {"text": TextRenderer, "json": JsonRenderer, "markdown": MarkdownRenderer}
+FORMATS = ("text", "json", "markdown")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"the organisation's directory (default: {DEFAULT_DIRECTORY})",
     )
     parser.add_argument(
-        "--format", choices=tuple(RENDERERS), default="text",
+        "--format", choices=FORMATS, default="text",
         help="text for terminals (default), json (schemas/drift.schema.json), markdown for an "
         "issue body",
     )
@@ -77,6 +71,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at parser build: `casdesired --help` stays fast (bench/startup_bench.py).
+    from casdesired.cli.plan import progress_reporter
+    from casdesired.desired.loader import load_desired
+    from casdesired.drift.markdown import MarkdownRenderer
+    from casdesired.drift.render import JsonRenderer, TextRenderer
+    from casdesired.drift.run import drift, parse_since
+    from casdesired.findings import Severity
+    from casdesired.plan.build import connect
+
+    renderers = {"text": TextRenderer, "json": JsonRenderer, "markdown": MarkdownRenderer}
     now = datetime.now(timezone.utc)
     since = None
     if args.since is not None:
@@ -111,5 +115,5 @@ def run(args: argparse.Namespace) -> int:
             result_size=int(args.audit_results),
             progress=progress,
         )
-    RENDERERS[args.format]().render(report, sys.stdout)
+    renderers[args.format]().render(report, sys.stdout)
     return report.exit_code
