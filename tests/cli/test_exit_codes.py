@@ -113,6 +113,10 @@ def exit_code(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int,
         (["lab", "serve", "--latency-ms", "-5"], "'-5' is out of range: give 0 to 60000"),
         (["lab", "serve", "--port", "1e3"], "'1e3' is not a whole number"),
         (["deploy"], "argument COMMAND: invalid choice: 'deploy'"),
+        (["drift", "--since", "yesterday"],
+         "argument --since: 'yesterday' is not a date (2024-05-01), a UTC time"),
+        (["drift", "--since", "2999-01-01"], "argument --since: '2999-01-01' is in the future"),
+        (["drift", "--audit-results", "0"], "'0' is out of range: give 1 to 50000"),
     ],
 )
 def test_a_usage_error_exits_1_with_one_message(
