@@ -44,6 +44,8 @@ $AllowedCmdlets = @(
     'Get-MailboxDatabase',
     'Set-MailboxDatabase',
     'Get-Mailbox',
+    'Get-AdminAuditLogConfig',
+    'Search-AdminAuditLog',
     'Get-NlbCluster',
     'Get-NlbClusterNode',
     'Add-NlbClusterNode',
@@ -55,7 +57,16 @@ $AllowedCmdlets = @(
     'Exit-CasdesiredLock',
     'Remove-CasdesiredLock',
     'Get-CasdesiredLock',
-    'Register-CasdesiredPlan'
+    'Register-CasdesiredPlan',
+    'Get-CasdesiredPlanRecord'
+)
+
+# Allowed commands the account's RBAC roles may not grant (the admin audit log's need the
+# View-Only Audit Logs role). Through /PowerShell they are imported apart, and one the session
+# lacks fails only its own invocation. Only casdesired drift uses them, with on_error continue.
+$OptionalCmdlets = @(
+    'Get-AdminAuditLogConfig',
+    'Search-AdminAuditLog'
 )
 
 # The commands that change Exchange or NLB. In a request that carries a fence (apply's lock
@@ -142,14 +153,44 @@ function ConvertTo-AgentValue {
 
 function Select-AgentProperties {
     # The requested properties of one output object. A property the object does not have is
-    # left out (not set to null), so casdesired can tell "missing" from "empty".
-    param($Object, $Names)
+    # left out (not set to null), so casdesired can tell "missing" from "empty". A property
+    # the invocation expands ($Expand: name -> sub-property names) becomes a list of objects of
+    # those sub-properties, one per element, instead of the elements' ToString() (an audit
+    # entry's CmdletParameters print their names only; the values are a level down).
+    param($Object, $Names, $Expand = $null)
     $row = New-Map
     foreach ($name in $Names) {
         $property = $Object.PSObject.Properties[[string]$name]
-        if ($null -ne $property) { $row[[string]$name] = ConvertTo-AgentValue $property.Value }
+        if ($null -eq $property) { continue }
+        $subNames = Get-Field $Expand ([string]$name)
+        if ($null -eq $subNames) {
+            $row[[string]$name] = ConvertTo-AgentValue $property.Value
+        } else {
+            $list = New-Object System.Collections.ArrayList
+            foreach ($item in @($property.Value)) {
+                if ($null -ne $item) { [void]$list.Add((Select-AgentProperties $item $subNames)) }
+            }
+            $row[[string]$name] = $list
+        }
     }
     return $row
+}
+
+function ConvertFrom-AgentDate {
+    # A date parameter's value ('yyyy-MM-ddTHH:mm:ssZ', UTC) as a [DateTime] of kind Utc, read
+    # with the invariant culture: the cmdlet gets a date, never text its server would read in
+    # its own regional format (a day-first culture reads 05/01 as the 5th of January), and over
+    # the /PowerShell session a [DateTime] travels as a [DateTime].
+    param([string]$Name, $Value)
+    $text = [string]$Value
+    $styles = [System.Globalization.DateTimeStyles]'AssumeUniversal, AdjustToUniversal'
+    $parsed = [DateTime]::MinValue
+    $ok = [DateTime]::TryParseExact($text, "yyyy'-'MM'-'dd'T'HH':'mm':'ss'Z'",
+        [System.Globalization.CultureInfo]::InvariantCulture, $styles, [ref]$parsed)
+    if (-not ($Value -is [string]) -or -not $ok) {
+        throw "casdesired: '$text' is not a UTC time (yyyy-MM-ddTHH:mm:ssZ) for -$Name."
+    }
+    return $parsed
 }
 
 function Get-GroupKey {
@@ -306,8 +347,15 @@ function Invoke-AgentInvocation {
             foreach ($key in $given.Keys) { $parameters[[string]$key] = $given[$key] }
         }
         $parameters['ErrorAction'] = 'Stop'
+        foreach ($dateName in @(Get-Field $Invocation 'dates' @())) {
+            if ($parameters.ContainsKey([string]$dateName)) {
+                $parameters[[string]$dateName] = ConvertFrom-AgentDate ([string]$dateName) `
+                    $parameters[[string]$dateName]
+            }
+        }
 
         $properties = @(Get-Field $Invocation 'properties' @())
+        $expand = Get-Field $Invocation 'expand'
         $groupBy = Get-Field $Invocation 'group_by'
         $until = Get-Field $Invocation 'until'
         $session = Get-AgentNodeSession ([string](Get-Field $Invocation 'computer' ''))
@@ -332,7 +380,7 @@ function Invoke-AgentInvocation {
                 $objects = New-Object System.Collections.ArrayList
                 $pending = 0
                 foreach ($output in @(Invoke-AgentCmdlet $cmdlet $parameters $session)) {
-                    [void]$objects.Add((Select-AgentProperties $output $properties))
+                    [void]$objects.Add((Select-AgentProperties $output $properties $expand))
                     $value = Get-GroupKey $output $untilProperty
                     # -contains (not -in, which 2.0 lacks); it compares case-insensitively.
                     if (-not (@($wanted) -contains $value)) { $pending += 1 }
@@ -352,7 +400,7 @@ function Invoke-AgentInvocation {
         } else {
             $objects = New-Object System.Collections.ArrayList
             Invoke-AgentCmdlet $cmdlet $parameters $session | ForEach-Object {
-                [void]$objects.Add((Select-AgentProperties $_ $properties))
+                [void]$objects.Add((Select-AgentProperties $_ $properties $expand))
             }
             $result['objects'] = $objects
         }
@@ -766,6 +814,7 @@ function Register-CasdesiredPlan {
         Assert-PlanNotApplied $PlanId
         $record = New-Map
         $record['plan_id'] = $PlanId; $record['owner'] = [string]$lock['owner']
+        $record['lock_id'] = $LockId
         $record['applied'] = Get-UtcText ([DateTime]::UtcNow)
         try {
             Write-CasdesiredFileNew (Join-Path $AppliedDir ($PlanId + '.json')) $record
@@ -777,6 +826,44 @@ function Register-CasdesiredPlan {
         $stream.Close()
     }
     New-Object PSObject -Property @{ PlanId = $PlanId; Applied = $record['applied'] }
+}
+function Get-CasdesiredPlanRecord {
+    # The plans applied here since -Since (the text Get-UtcText writes; every record without
+    # it), each with the lock it ran under and when that lock ended ($null while held, after a
+    # takeover of an expired lease, or for a record written before records named their lock):
+    # what `casdesired drift` recognises its own changes by. Read with the lock file's handle
+    # open, as they are written, so no record is read half-written. No lock file: nothing was
+    # ever applied here.
+    [CmdletBinding()]
+    param([string]$Since = '')
+    $from = [DateTime]::MinValue
+    if ($Since -ne '') { $from = ConvertFrom-UtcText $Since }
+    $stream = Open-LockFile
+    if ($null -eq $stream) { return }
+    $found = New-Object System.Collections.ArrayList
+    try {
+        if ([System.IO.Directory]::Exists($AppliedDir)) {
+            foreach ($path in [System.IO.Directory]::GetFiles($AppliedDir, '*.json')) {
+                $record = Read-CasdesiredFile $path
+                $applied = [string]$record['applied']
+                if ((ConvertFrom-UtcText $applied) -lt $from) { continue }
+                $lockId = [string](Get-Field $record 'lock_id' '')
+                $ended = $null
+                if ($lockId -match '^[A-Za-z0-9-]{1,64}$') {
+                    $end = Read-CasdesiredFile (Join-Path $EndedDir ($lockId + '.json'))
+                    if ($null -ne $end) { $ended = [string]$end['ended'] }
+                }
+                if ($lockId -eq '') { $lockId = $null }
+                [void]$found.Add((New-Object PSObject -Property @{
+                    PlanId = [string]$record['plan_id']; Owner = [string]$record['owner']
+                    LockId = $lockId; Applied = $applied; Ended = $ended
+                }))
+            }
+        }
+    } finally {
+        $stream.Close()
+    }
+    $found
 }
 # --- end of the organisation lock --------------------------------------------------------------
 
@@ -864,11 +951,16 @@ try {
         $names = New-Object System.Collections.ArrayList
         [void]$names.Add('Get-ExchangeServer')
         [void]$names.Add('Set-AdServerSettings')
+        $optional = New-Object System.Collections.ArrayList
         foreach ($invocation in $invocations) {
             $name = [string](Get-Field $invocation 'cmdlet' '')
             if ($name -notmatch '-Nlb' -and $name -notmatch '-Casdesired' -and
-                ($AllowedCmdlets -contains $name) -and -not ($names -contains $name)) {
-                [void]$names.Add($name)
+                ($AllowedCmdlets -contains $name)) {
+                if ($OptionalCmdlets -contains $name) {
+                    if (-not ($optional -contains $name)) { [void]$optional.Add($name) }
+                } elseif (-not ($names -contains $name)) {
+                    [void]$names.Add($name)
+                }
             }
         }
         $importParameters = @{
@@ -878,6 +970,20 @@ try {
             AllowClobber = $true
         }
         [void](Import-PSSession @importParameters)
+        if ($optional.Count -gt 0) {
+            # Cmdlets RBAC may not grant this account (the audit log's need the View-Only
+            # Audit Logs role): imported apart, so that one the session lacks fails only its own
+            # invocation ("not recognized"), never the run. How Import-PSSession reports a name
+            # the session lacks is [OPEN]: whatever it does is swallowed here.
+            $optionalParameters = @{
+                Session = $remoteSession
+                CommandName = [string[]]$optional.ToArray()
+                DisableNameChecking = $true
+                AllowClobber = $true
+                ErrorAction = 'SilentlyContinue'
+            }
+            try { [void](Import-PSSession @optionalParameters) } catch { $null = $_ }
+        }
         $endpointServer = ([Uri]$uri).Host.Split('.')[0]
     } elseif ($mode -ne 'none') {
         throw "casdesired: unknown Exchange session mode '$mode'."

@@ -13,6 +13,13 @@ Invocation semantics (the agent and the lab implement them identically):
 * ``properties`` selects what to return of each output object, converted to JSON primitives
   (strings, numbers, booleans, null, lists of those); identities (ADObjectId, Fqdn, ...) as
   their ``ToString()``;
+* ``expand`` names properties whose elements are objects to return as objects of the named
+  sub-properties instead of their ``ToString()`` (an audit entry's ``CmdletParameters``: the
+  names AND the values the cmdlet was given);
+* ``dates`` names parameters whose values are UTC instants written ``yyyy-MM-ddTHH:mm:ssZ``:
+  the agent parses each with the invariant culture into a ``[DateTime]`` (UTC) before the call,
+  so no server's regional format ever reads a date as text (and over a remote session a
+  ``[DateTime]`` travels as one). Any other text there fails the invocation;
 * ``group_by`` returns counts of output objects per value of one property instead of objects
   (used to count mailboxes per database in one call);
 * ``until`` repeats the invocation until every output object's property is one of the values,
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Literal, TypeAlias
 
 from casdesired.agent.response import PROTOCOL_VERSION as PROTOCOL_VERSION
@@ -67,6 +75,9 @@ ALLOWED_CMDLETS: tuple[str, ...] = (
     "Get-MailboxDatabase",
     "Set-MailboxDatabase",
     "Get-Mailbox",
+    # Exchange 2010 SP1's admin audit log: who changed what (casdesired drift). Read only.
+    "Get-AdminAuditLogConfig",
+    "Search-AdminAuditLog",
     # Windows NLB (module NetworkLoadBalancingClusters). Start-NlbClusterNode is not sent by
     # casdesired today; plans tell operators to use it to bring a stopped node back.
     "Get-NlbCluster",
@@ -82,6 +93,7 @@ ALLOWED_CMDLETS: tuple[str, ...] = (
     "Remove-CasdesiredLock",
     "Get-CasdesiredLock",
     "Register-CasdesiredPlan",
+    "Get-CasdesiredPlanRecord",
 )
 """Every command the agent runs; anything else is refused. agent.ps1 repeats this list
 literally (``$AllowedCmdlets``; tests/agent checks the two are equal) so that no request can
@@ -146,6 +158,12 @@ class Invocation:
     """Run it on this computer (through a PSSession the agent opens there with the request's
     credential), not on the endpoint host: NLB steps run on the node itself, since WMI to
     another host from inside a WinRM session is a second hop (field §1b). None: locally."""
+    dates: tuple[str, ...] = ()
+    """Parameters whose values are UTC instants (``yyyy-MM-ddTHH:mm:ssZ``, :func:`utc_text`),
+    passed to the cmdlet as ``[DateTime]`` values (the module docstring)."""
+    expand: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Property -> sub-properties: each element of that property is returned as an object of
+    those sub-properties (the module docstring)."""
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {
@@ -157,6 +175,10 @@ class Invocation:
         }
         if self.computer is not None:
             data["computer"] = self.computer
+        if self.dates:
+            data["dates"] = list(self.dates)
+        if self.expand:
+            data["expand"] = {name: list(subs) for name, subs in self.expand.items()}
         if self.group_by is not None:
             data["group_by"] = self.group_by
         if self.until is not None:
@@ -177,6 +199,9 @@ class Invocation:
         params = data.get("parameters") or {}
         if not isinstance(params, dict):
             raise ProtocolError(f"invocation {data.get('id')!r}: parameters must be an object")
+        expand = data.get("expand") or {}
+        if not isinstance(expand, dict):
+            raise ProtocolError(f"invocation {data.get('id')!r}: expand must be an object")
         return cls(
             id=str(data["id"]),
             cmdlet=str(data["cmdlet"]),
@@ -195,7 +220,20 @@ class Invocation:
             ),
             on_error=on_error,
             computer=str(data["computer"]) if data.get("computer") else None,
+            dates=tuple(str(name) for name in data.get("dates") or ()),
+            expand={str(k): tuple(str(s) for s in v) for k, v in expand.items()},
         )
+
+
+def utc_text(moment: datetime) -> str:
+    """A UTC instant as an invocation's ``dates`` carry it: ``2024-05-01T08:00:00Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime is not a UTC instant")
+    return moment.astimezone(timezone.utc).strftime(DATE_FORMAT)
+
+
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+"""The one text form of a date parameter (agent.ps1: ``yyyy-MM-ddTHH:mm:ssZ``)."""
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,15 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         (INTERRUPTED, f"{_CTRL_C} (SIGINT), after releasing the lock"),
         (TERMINATED, "terminated by SIGTERM, after releasing the lock"),
     ),
+    "drift": (
+        (SUCCESS, "no drift: the organisation matches git (changes not applied yet allowed)"),
+        (
+            ERROR,
+            "invalid desired state, connection or read failure, or " + _USAGE_WORDS,
+        ),
+        (CHANGES_PRESENT, "drift: an object changed outside git, or a blocking finding"),
+        (INTERRUPTED, _CTRL_C),
+    ),
     "unlock": (
         (SUCCESS, "the lock was removed, or shown (none held is 0 too)"),
         (ERROR, f"invalid desired state, unreachable endpoint, no such lock, or {_USAGE_WORDS}"),

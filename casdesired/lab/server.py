@@ -19,11 +19,14 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from casdesired.lab.control import ControlAPI
+from casdesired.lab.exchange.administrators import run_as_request
 from casdesired.lab.exchange.memory import AgentMemoryModel
+from casdesired.lab.exchange.organisation import Organisation
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 from casdesired.lab.process import HostFiles, Logon, LogonKind, MemoryModel, PowerShellHost
@@ -179,6 +182,10 @@ class Lab:
         control = ControlAPI(
             self.organisation, self.faults, self.journal, self.token,
             on_reset=self._shells.clear, shells=self._shells.report, limits=self.limits,
+            administrators=(
+                partial(run_as_request, self.organisation)
+                if isinstance(self.organisation, Organisation) else None
+            ),
         )
         config = EndpointConfig(
             service=service,

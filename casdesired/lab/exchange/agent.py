@@ -18,9 +18,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from casdesired.agent.protocol import (
@@ -31,7 +29,6 @@ from casdesired.agent.protocol import (
     Invocation,
     InvocationError,
     Keepalive,
-    ParamValue,
     Request,
     Response,
     Result,
@@ -40,10 +37,10 @@ from casdesired.agent.protocol import (
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.agent_sessions import Sessions
-from casdesired.lab.exchange.agent_values import counted, group_key, ps_number, select
-from casdesired.lab.exchange.binding import Obj, Provider, Session
-from casdesired.lab.process import Logon, checkpoint
+from casdesired.lab.exchange.agent_values import as_date, counted, group_key, ps_number, select
+from casdesired.lab.exchange.binding import LabValue, Obj, Provider
+from casdesired.lab.exchange.runner import CmdletRunner, Sessions
+from casdesired.lab.process import checkpoint
 
 PS_VERSION = "2.0"
 NLB_MODULE = "NetworkLoadBalancingClusters"
@@ -64,53 +61,6 @@ EXCHANGE_TOO_NEW = (
     "Exchange Server 2013 or later detected on {host} ({version}): "
     "casdesired manages Exchange 2010 only."
 )
-
-
-@dataclass
-class CmdletOutput:
-    objects: Iterable[Obj]
-    host_lines: list[str] = field(default_factory=list)
-    """What the cmdlet printed to the host: ``WARNING: ...`` and ``What if: ...`` lines."""
-
-
-class CmdletRunner(Protocol):
-    """The organisation as the agent sees it."""
-
-    @property
-    def hostname(self) -> str: ...
-
-    @property
-    def logon(self) -> Logon:
-        """How the WinRM connection logged on (whether it can delegate: the double hop)."""
-        ...
-
-    def invoke(
-        self,
-        cmdlet: str,
-        parameters: Mapping[str, ParamValue],
-        loaded: frozenset[Provider],
-        session: Session | None = None,
-    ) -> CmdletOutput:
-        """Run one cmdlet in ``session``; raise :class:`~.errors.ExchangeError` as it would
-        fail."""
-        ...
-
-    def has_server(self, name: str) -> bool: ...
-
-    def credential_valid(self, username: str, password: str) -> bool: ...
-
-    def open_exchange_session(self, user: str) -> bool: ...
-
-    def close_exchange_session(self, user: str) -> None: ...
-
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-    def check_fence(self, lock_id: str, cmdlet: str) -> None:
-        """Assert-CasdesiredFence before ``cmdlet``: raise :class:`~.errors.ExchangeError` with
-        the lock check's text unless ``lock_id`` is the organisation's current lock."""
-        ...
 
 
 @dataclass
@@ -335,9 +285,13 @@ def _run_invocation(
             nlb: frozenset[Provider] = frozenset({"nlb"})
             loaded = nlb & loaded
         # agent.ps1 sets ErrorAction itself, over any value the request carried.
-        parameters = {
+        parameters: dict[str, LabValue] = {
             k: v for k, v in invocation.parameters.items() if k.lower() != "erroraction"
         }
+        for date in invocation.dates:  # a hashtable's keys: case-insensitive
+            key = next((k for k in parameters if k.lower() == date.lower()), None)
+            if key is not None:
+                parameters[key] = as_date(date, parameters[key])
         if invocation.group_by is not None:
             output = runner.invoke(invocation.cmdlet, parameters, loaded, session)
             host_lines += output.host_lines
@@ -352,7 +306,7 @@ def _run_invocation(
                 host_lines += output.host_lines
                 objects, pending = [], 0
                 for obj in output.objects:
-                    objects.append(select(obj, invocation.properties))
+                    objects.append(select(obj, invocation.properties, invocation.expand))
                     if group_key(obj, until.property).lower() not in wanted:
                         pending += 1
                 if pending == 0:
@@ -370,7 +324,9 @@ def _run_invocation(
             return Result(id=invocation.id, ok=True, objects=tuple(objects))
         output = runner.invoke(invocation.cmdlet, parameters, loaded, session)
         host_lines += output.host_lines
-        selected = tuple(select(obj, invocation.properties) for obj in output.objects)
+        selected = tuple(
+            select(obj, invocation.properties, invocation.expand) for obj in output.objects
+        )
         return Result(id=invocation.id, ok=True, objects=selected)
     except err.ExchangeError as exc:
         error = InvocationError(message=exc.message, category=exc.category, target=exc.target)

@@ -1,4 +1,4 @@
-"""A cmdlet's output as the lab's cost model charges it (see :class:`Metered`)."""
+"""A cmdlet's output as the lab's cost model charges it (server time per object returned)."""
 
 from __future__ import annotations
 

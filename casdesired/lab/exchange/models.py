@@ -67,6 +67,16 @@ class Behaviour:
     organisation (an estimate: bench/mailbox_count_bench.py uses 2 ms). The default keeps the
     suite quick while still making work proportional to what a cmdlet returns."""
 
+    server_culture: str = "en-US"
+    """[inferred] The regional format the Exchange server reads a date given as TEXT in (an
+    ExDateTime parameter such as Search-AdminAuditLog -StartDate): ``en-US`` (M/d/yyyy),
+    ``en-GB`` (dd/MM/yyyy) or ``de-DE`` (dd.MM.yyyy), optionally with a time. Stricter than
+    .NET's lenient parse: any other text is refused, so a client must send dates as dates."""
+    audit_search_role: bool = True
+    """The lab's account holds the View-Only Audit Logs role (Organization Management does).
+    Off: through /PowerShell, Search-AdminAuditLog does not exist for it (RBAC); the snap-in
+    bypasses RBAC."""
+
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -112,6 +122,8 @@ _SETTING_CHECKS: dict[str, Any] = {
     "exchange_session_limit": _as_count,
     "powershell_stdin": lambda v: v if v in POWERSHELL_STDIN else None,
     "object_cost_ms": lambda v: _as_seconds(v) if _as_seconds(v) is not None and v < 1e4 else None,
+    "server_culture": lambda v: v if v in ("en-US", "en-GB", "de-DE") else None,
+    "audit_search_role": _as_bool,
 }
 
 

@@ -5,65 +5,45 @@
 Runs may arrive concurrently from several shells: every read or change of the state happens
 under one lock; sleeps (fault delays, ``until`` polling) happen outside it.
 
-Every organisation keeps its own seed, the document :meth:`Organisation.reset` goes back to, and
-a reset never turns one organisation into another. The seed is the shipped seed the state names
-when that seed is the same organisation (same name and domain); otherwise -- a user's own
-organisation -- the state as the lab first held it. A file-backed organisation keeps its seed
-beside the state file (``NAME.seed.json``), so ``casdesired lab reset`` and later runs restore
-that organisation and not the example one.
+Every organisation keeps its own seed, the document :meth:`Organisation.reset` goes back to
+(:mod:`.seeds` says which); a reset never turns one organisation into another. A cmdlet's output
+is charged by the cost model as it is consumed (:mod:`.metered`).
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from casdesired.agent.protocol import ParamValue
-from casdesired.lab.exchange import binding, cmdlets, locks, powershell, statefile
+from casdesired.lab.exchange import (
+    agent_functions,
+    binding,
+    cmdlets,
+    locks,
+    powershell,
+    seeds,
+    statefile,
+)
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.agent import CmdletOutput
-from casdesired.lab.exchange.binding import CmdletContext, Obj, Provider, Session
+from casdesired.lab.exchange.auditlog import caller_name, record_run
+from casdesired.lab.exchange.binding import CmdletContext, LabValue, Obj, Provider, Session
+from casdesired.lab.exchange.clock import LabClock, SystemClock
 from casdesired.lab.exchange.hostfiles import OrganisationFiles
 from casdesired.lab.exchange.lockfiles import LockFiles
 from casdesired.lab.exchange.metered import Metered
 from casdesired.lab.exchange.models import Behaviour
-from casdesired.lab.exchange.seeds import read_seed_file, seed_for, seeded
+from casdesired.lab.exchange.runner import CmdletOutput
 from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 from casdesired.lab.process import Logon, ProcessResult
 
 MAILBOXES_PER_NEW_DATABASE = (20, 450)
-
-
-class LabClock(Protocol):
-    """Where the organisation's time comes from: wall clock (lock leases, NLB drains),
-    monotonic clock and sleep (``until`` polling, keepalives, slow-cmdlet faults). Tests pass a
-    fake one to run a 15-minute lease or a long drain in no time."""
-
-    def time(self) -> float: ...
-
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clocks."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 class Organisation:
@@ -85,7 +65,7 @@ class Organisation:
         self.clock: LabClock = clock if clock is not None else SystemClock()
         self._state = OrgState(data)
         self._path = path
-        self._seed = seed_for(self._state, seed)
+        self._seed = seeds.seed_for(self._state, seed)
         self.journal = journal if journal is not None else Journal()
         self.faults = faults if faults is not None else Faults()
         self.logon = Logon()
@@ -110,7 +90,7 @@ class Organisation:
         clock: LabClock | None = None,
     ) -> Organisation:
         """A fresh in-memory organisation from a shipped seed; ``seed`` drives its GUIDs."""
-        data = seeded(name, seed)
+        data = seeds.seeded(name, seed)
         return cls(data, journal=journal, faults=faults, clock=clock, seed=copy.deepcopy(data))
 
     @classmethod
@@ -121,11 +101,11 @@ class Organisation:
         seed, if it is missing. Every change is saved back to it atomically; its seed is kept
         beside it (:func:`statefile.seed_path`), written the first time it is opened."""
         path = Path(path)
-        kept = read_seed_file(path)
+        kept = seeds.read_seed_file(path)
         if path.exists():
             data = statefile.read(path)
         else:
-            data = copy.deepcopy(kept) if kept is not None else seeded("contoso", 0)
+            data = copy.deepcopy(kept) if kept is not None else seeds.seeded("contoso", 0)
         org = cls(data, path=path, journal=journal, faults=faults, seed=kept)
         if not path.exists():
             org.save()
@@ -160,7 +140,7 @@ class Organisation:
         another organisation brings its own seed (see the module's doc)."""
         state = OrgState(data)
         with self._lock:
-            seed = seed_for(state, self._seed)
+            seed = seeds.seed_for(state, self._seed)
             self._state = state
             self._save_locked()
             if seed is not self._seed:
@@ -313,18 +293,23 @@ class Organisation:
     def invoke(
         self,
         cmdlet: str,
-        parameters: Mapping[str, ParamValue],
+        parameters: Mapping[str, LabValue],
         loaded: frozenset[Provider],
         session: Session | None = None,
+        *,
+        caller: str | None = None,
+        run_date: datetime | None = None,
     ) -> CmdletOutput:
-        """Run one cmdlet as the server would; journal it; save if it changed the state."""
+        """Run one cmdlet as the server would; journal it; audit it (as ``caller``, the logon's
+        account by default, at ``run_date``, now by default); save if it changed the state."""
         identity = next(
             (str(v) for k, v in parameters.items() if k.lower() == "identity" and v is not None),
             None,
         )
         where = session if session is not None else Session(self.hostname)
+        run = _Run(caller or self.logon.user, run_date, identity)
         try:
-            output = self._invoke(cmdlet, parameters, loaded, identity, where)
+            output = self._invoke(cmdlet, parameters, loaded, where, run)
         except err.ExchangeError as exc:
             self.journal.record(
                 "cmdlet", cmdlet=cmdlet, parameters=dict(parameters), ok=False, error=exc.message
@@ -337,35 +322,52 @@ class Organisation:
     def _invoke(
         self,
         name: str,
-        parameters: Mapping[str, ParamValue],
+        parameters: Mapping[str, LabValue],
         loaded: frozenset[Provider],
-        identity: str | None,
         session: Session,
+        run: _Run,
     ) -> CmdletOutput:
-        cmdlet = locks.lookup(name) or cmdlets.lookup(name, loaded)
+        cmdlet = agent_functions.lookup(name) or cmdlets.lookup(name, loaded)
+        # A cmdlet that fails before the audit agent runs (binding, an unreachable AD) leaves
+        # no audit entry; one that fails after does, as failed (field §4).
         args = binding.bind(cmdlet, parameters)
         if cmdlet.provider == "exchange" and not session.exchange_reaches_ad and (
             cmdlet.name != "Set-AdServerSettings"
         ):
-            raise self._double_hop(cmdlet.name, identity)
-        fault = self.faults.take_cmdlet(cmdlet.name, identity)
+            raise self._double_hop(cmdlet.name, run.identity)
+        fault = self.faults.take_cmdlet(cmdlet.name, run.identity)
         if fault is not None:
             self.sleep(fault.delay_seconds)
             if fault.gate is not None:  # a test holds the cmdlet here (see lab.faults.Gate)
                 self.faults.gate(fault.gate).pass_through()
             if fault.fail:
-                raise err.ExchangeError(fault.message, target=identity or "",
+                with self._lock:
+                    if self._audited(cmdlet, args):
+                        self._audit(cmdlet, args, run, None, error=fault.message)
+                        self._save_locked()
+                raise err.ExchangeError(fault.message, target=run.identity or "",
                                         category=fault.category)
         with self._lock:
             now = self.clock.time()
             settled = self._state.settle(now)
+            # Whether it is logged is decided by the configuration it started under (a change
+            # of the configuration is logged, or not, by the old one).
+            audited = self._audited(cmdlet, args)
             ctx = CmdletContext(self._state, now, session)
-            produced = cmdlet.handler(ctx, args)
+            try:
+                produced = cmdlet.handler(ctx, args)
+            except err.ExchangeError as exc:
+                if audited:
+                    self._audit(cmdlet, args, run, ctx.object_modified, error=exc.message)
+                    self._save_locked()
+                raise
             # Lists are built under the lock; only Get-Mailbox streams, from a copy of counts.
             objects: list[Obj] | Iterator[Obj] = (
                 produced if isinstance(produced, Iterator) else list(produced)
             )
-            if ctx.changed or settled:
+            if audited:
+                self._audit(cmdlet, args, run, ctx.object_modified, error=None)
+            if ctx.changed or settled or audited:
                 self._save_locked()
             cost = self._state.settings.object_cost_ms / 1000.0
         if ctx.block_until is not None and ctx.after_block is not None:
@@ -378,6 +380,23 @@ class Organisation:
         lines = [*ctx.host_lines, *(f"WARNING: {w}" for w in ctx.warnings)]
         return CmdletOutput(objects=Metered(objects, cost, self.sleep), host_lines=lines)
 
+    def _audited(self, cmdlet: binding.Cmdlet, args: Mapping[str, Any]) -> bool:
+        """Whether the admin audit log's rules log this run (under the state lock)."""
+        return cmdlet.provider == "exchange" and self._state.audit.logs(cmdlet.name, args)
+
+    def _audit(
+        self, cmdlet: binding.Cmdlet, args: Mapping[str, Any], run: _Run, modified: str | None,
+        *, error: str | None,
+    ) -> None:
+        """Write the run's admin audit log entry (under the state lock)."""
+        record_run(
+            self._state.audit, cmdlet.name, args,
+            caller=caller_name(run.caller, self._state.domain),
+            run_date=run.run_date or datetime.fromtimestamp(self.clock.time(), timezone.utc),
+            modified=modified if modified is not None else run.identity or "",
+            error=error,
+        )
+
     def _double_hop(self, cmdlet: str, identity: str | None) -> err.ExchangeError:
         """What the snap-in's cmdlets say when their AD bind is a second hop (field §1a)."""
         if cmdlet == "Get-Mailbox":
@@ -387,3 +406,12 @@ class Organisation:
             dc = self._state.domain_controller
         return err.ExchangeError(err.SNAPIN_DOUBLE_HOP.format(dc=dc), target=identity or "",
                                  category="ADOperationException")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Who runs a cmdlet, when, and the Identity it was given (for the audit log)."""
+
+    caller: str
+    run_date: datetime | None
+    identity: str | None

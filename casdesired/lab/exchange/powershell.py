@@ -41,9 +41,10 @@ from casdesired.agent.delivery.stdin import (
 from casdesired.agent.framing import encode_response, gunzip
 from casdesired.agent.protocol import AGENT_MARKER
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.agent import CmdletRunner, run_payload
+from casdesired.lab.exchange.agent import run_payload
 from casdesired.lab.exchange.cmdlets import CMDLETS
 from casdesired.lab.exchange.models import Behaviour
+from casdesired.lab.exchange.runner import CmdletRunner
 from casdesired.lab.journal import Journal
 from casdesired.lab.process import (
     HostFileError,

@@ -1,5 +1,11 @@
-"""Which seed an organisation resets to (see :mod:`.organisation`), and the seed file kept beside
-a state file."""
+"""Which seed an organisation returns to on reset, and the seed file kept beside a state file.
+
+Every organisation keeps its own seed, the document a reset goes back to, and a reset never
+turns one organisation into another. The seed is the shipped seed the state names when that
+seed is the same organisation (same name and domain); otherwise -- a user's own organisation --
+the state as the lab first held it. A file-backed organisation keeps its seed beside the state
+file (:func:`casdesired.lab.exchange.statefile.seed_path`).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +23,11 @@ def seeded(name: str, seed: int) -> dict[str, Any]:
     return data
 
 
-def same_organisation(a: OrgState, b: OrgState) -> bool:
-    return (a.org_name.casefold(), domain_key(a)) == (b.org_name.casefold(), domain_key(b))
+def _same_organisation(a: OrgState, b: OrgState) -> bool:
+    return (a.org_name.casefold(), _domain_key(a)) == (b.org_name.casefold(), _domain_key(b))
 
 
-def domain_key(state: OrgState) -> str:
+def _domain_key(state: OrgState) -> str:
     return state.domain.strip().rstrip(".").casefold()
 
 
@@ -29,13 +35,13 @@ def seed_for(state: OrgState, kept: dict[str, Any] | None) -> dict[str, Any]:
     """The seed of ``state``: ``kept`` when it is the same organisation (the very object, so a
     caller can tell nothing changed); else the shipped seed the state names, when it is the
     same organisation (with the state's random seed); else the state itself."""
-    if kept is not None and same_organisation(OrgState(kept), state):
+    if kept is not None and _same_organisation(OrgState(kept), state):
         return kept
     try:
         shipped = seeded(state.seed_name, state.random_seed)
     except err.LabStateError:  # a name no shipped seed has: the user's own organisation
         shipped = None
-    if shipped is not None and same_organisation(OrgState(shipped), state):
+    if shipped is not None and _same_organisation(OrgState(shipped), state):
         return shipped
     return state.to_json()
 

@@ -1,20 +1,74 @@
-"""The sessions one run of the lab's agent opens, as agent.ps1 does (field §1, the double hop)."""
+"""What the lab's agent executor runs against, and the sessions one run opens.
+
+:class:`CmdletRunner` is the organisation as the agent sees it (the
+:class:`~casdesired.lab.exchange.organisation.Organisation` is one); :class:`Sessions` are the
+PowerShell sessions of one agent run, as agent.ps1 opens them: the Exchange ``/PowerShell``
+session (remote mode) and one PSSession per other computer an invocation names, each with the
+request's credential.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from casdesired.agent.protocol import Invocation, Request
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.binding import Session
-
-if TYPE_CHECKING:
-    from casdesired.lab.exchange.agent import CmdletRunner
+from casdesired.lab.exchange.binding import LabValue, Obj, Provider, Session
+from casdesired.lab.process import Logon
 
 REMOTE_CONNECT_FAILED = (
     "Connecting to remote server {host} failed with the following error message : The WinRM "
     "client cannot process the request because the server name cannot be resolved."
 )
+
+
+@dataclass
+class CmdletOutput:
+    objects: Iterable[Obj]
+    host_lines: list[str] = field(default_factory=list)
+    """What the cmdlet printed to the host: ``WARNING: ...`` and ``What if: ...`` lines."""
+
+
+class CmdletRunner(Protocol):
+    """The organisation as the agent sees it."""
+
+    @property
+    def hostname(self) -> str: ...
+
+    @property
+    def logon(self) -> Logon:
+        """How the WinRM connection logged on (whether it can delegate: the double hop)."""
+        ...
+
+    def invoke(
+        self,
+        cmdlet: str,
+        parameters: Mapping[str, LabValue],
+        loaded: frozenset[Provider],
+        session: Session | None = None,
+    ) -> CmdletOutput:
+        """Run one cmdlet in ``session``; raise :class:`~.errors.ExchangeError` as it would
+        fail."""
+        ...
+
+    def has_server(self, name: str) -> bool: ...
+
+    def credential_valid(self, username: str, password: str) -> bool: ...
+
+    def open_exchange_session(self, user: str) -> bool: ...
+
+    def close_exchange_session(self, user: str) -> None: ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def check_fence(self, lock_id: str, cmdlet: str) -> None:
+        """Assert-CasdesiredFence before ``cmdlet``: raise :class:`~.errors.ExchangeError` with
+        the lock check's text unless ``lock_id`` is the organisation's current lock."""
+        ...
 
 
 class Sessions:
@@ -54,6 +108,7 @@ class Sessions:
             limit = getattr(settings, "exchange_session_limit", 18)
             return err.EXCHANGE_SESSIONS_EXCEEDED.format(host=host, limit=limit)
         self._exchange_user = user
+        self.main.rbac = True  # the cmdlets now come through /PowerShell, under RBAC
         return None
 
     def for_invocation(self, invocation: Invocation) -> Session:
