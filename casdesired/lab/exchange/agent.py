@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from casdesired import jsontext
 from casdesired.agent.protocol import (
     FENCED,
     KEEPALIVE_FAILED,
@@ -77,7 +77,7 @@ class AgentRun:
 def decode_request(payload: str) -> Request:
     """The request the bootstrap hands the agent, with agent.ps1's fatal texts on failure."""
     try:
-        data = json.loads(base64.b64decode(payload.strip(), validate=True).decode("utf-8"))
+        data = jsontext.loads(base64.b64decode(payload.strip(), validate=True).decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ProtocolError(BAD_REQUEST) from None
     if not isinstance(data, dict):
@@ -109,7 +109,7 @@ def run_payload(runner: CmdletRunner, payload: str, credential: str = "") -> Age
 
 def _decode_credential(text: str) -> Credential:
     try:
-        data = json.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
+        data = jsontext.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ProtocolError(BAD_CREDENTIAL) from None
     if not isinstance(data, dict):
