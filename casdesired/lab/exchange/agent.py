@@ -3,7 +3,8 @@
 Every branch mirrors agent.ps1 (read it side by side): session mode and module loading, the
 Exchange 2013 refusal, the allow-list of cmdlets, ``& $cmdlet @parameters -ErrorAction Stop``
 per invocation, property selection (a property the object lacks is left out), ``group_by``
-counts, ``until`` polling, ``on_error``, the request's ``keepalive`` (run between
+counts, ``until`` polling, ``for_each`` fan-outs (:mod:`.agent_fanout`), ``on_error``, the
+request's ``keepalive`` (run between
 invocations and between polls whenever its interval has passed; its failure stops the run)
 and its ``fence`` (before each write, the request's lock must still be the current lock).
 Texts the agent itself produces are the same strings as in agent.ps1.
@@ -37,6 +38,8 @@ from casdesired.agent.protocol import (
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
+from casdesired.lab.exchange.agent_fanout import Run
+from casdesired.lab.exchange.agent_fanout import runs as fanned_out
 from casdesired.lab.exchange.agent_values import as_date, counted, group_key, ps_number, select
 from casdesired.lab.exchange.binding import LabValue, Obj, Provider
 from casdesired.lab.exchange.runner import CmdletRunner, Sessions
@@ -181,17 +184,24 @@ def _execute(
             return AgentRun(_response(runner, [], version, fatal=exc.message), host_lines)
 
     keepalive = _Keepalive(runner, request.keepalive, frozen, host_lines, sessions)
+    stop = False
     for invocation in request.invocations:
-        checkpoint()  # a killed process runs nothing more
-        if not keepalive.run_if_due():
-            break  # nothing more runs: later invocations have no result
-        if not keepalive.fence_passes(request.fence, invocation):
-            break  # its lock was broken or taken over: no more writes
-        result = _run_invocation(runner, invocation, frozen, host_lines, keepalive, sessions)
-        results.append(result)
-        if keepalive.stopped is not None:
-            break  # it failed while this invocation polled
-        if not result.ok and invocation.on_error != "continue":
+        for run in fanned_out(invocation, results):  # one, or one per computer of a fan-out
+            stop = True
+            checkpoint()  # a killed process runs nothing more
+            if not keepalive.run_if_due():
+                break  # nothing more runs: later invocations have no result
+            if not keepalive.fence_passes(request.fence, run.invocation):
+                break  # its lock was broken or taken over: no more writes
+            result = _refusal(run) if run.refused else _run_invocation(
+                runner, run.invocation, frozen, host_lines, keepalive, sessions)
+            results.append(result)
+            if keepalive.stopped is not None:
+                break  # it failed while this invocation polled
+            if not result.ok and invocation.on_error != "continue":
+                break
+            stop = False
+        if stop:
             break
     response = _response(runner, results, version, fatal=None)
     response = replace(response, stopped=keepalive.stopped, keepalives=keepalive.runs)
@@ -331,6 +341,14 @@ def _run_invocation(
     except err.ExchangeError as exc:
         error = InvocationError(message=exc.message, category=exc.category, target=exc.target)
         return Result(id=invocation.id, ok=False, objects=tuple(objects), error=error)
+
+
+def _refusal(run: Run) -> Result:
+    """New-AgentRefusal: the failed result of a run that is not run at all."""
+    thrown = _thrown(run.refused)
+    error = InvocationError(message=thrown.message, category=thrown.category,
+                            target=thrown.target)
+    return Result(id=run.invocation.id, ok=False, objects=(), error=error)
 
 
 def _thrown(message: str) -> err.ExchangeError:

@@ -23,8 +23,8 @@ remote /PowerShell (``remote``)        +24 MB      New-PSSession and Import-PSSe
                                                    few cmdlets a request uses (the cmdlets
                                                    themselves run in Exchange's IIS pool)
 each module (``modules``)              +9 MB       Import-Module NetworkLoadBalancingClusters
-each other computer (``computer``)     +6 MB       New-PSSession to an NLB node and the
-                                                   deserialised objects Invoke-Command brings
+each other computer (``computer``,     +6 MB       New-PSSession to an NLB node and the
+or a ``for_each`` run's)                           deserialised objects Invoke-Command brings
                                                    back (the module loads on the node)
 stdin                                  6 B/char    [Console]::In.ReadToEnd (UTF-16), its two
                                                    Substrings, the request's parsed JSON (the
@@ -61,7 +61,7 @@ import json
 import zlib
 from typing import Any
 
-from casdesired.agent import framing, protocol
+from casdesired.agent import fanout, framing, protocol
 from casdesired.agent.delivery import files
 from casdesired.agent.delivery import stdin as stdin_delivery
 from casdesired.errors import ProtocolError
@@ -100,12 +100,14 @@ class AgentMemoryModel:
                 parts.append((f"Exchange session ({mode})", session))
             for module in request.modules:
                 parts.append((f"module {module}", MODULE_MB))
+        answer = _answer(result.stdout)
+        if request is not None:
             computers = {i.computer.lower() for i in request.invocations if i.computer}
+            computers |= _fanned_out(request, answer[4] if answer is not None else ())
             for computer in sorted(computers):
                 parts.append((f"PSSession to {computer}", NODE_SESSION_MB))
-        answer = _answer(result.stdout)
         if answer is not None:
-            json_chars, frame_chars, objects, groups = answer
+            json_chars, frame_chars, objects, groups, _ids = answer
             parts += [
                 (f"{objects} objects held", objects * OBJECT_BYTES / MB),
                 (f"{groups} group counts", groups * GROUP_BYTES / MB),
@@ -126,8 +128,20 @@ def _request(script: str, stdin: bytes) -> protocol.Request | None:
         return None
 
 
-def _answer(stdout: str) -> tuple[int, int, int, int] | None:
-    """(JSON characters, frame characters, objects held, group keys) of the response frame."""
+def _fanned_out(request: protocol.Request, ids: tuple[str, ...]) -> set[str]:
+    """The computers the request's fan-outs ran on, told by their runs' result ids."""
+    prefixes = [fanout.run_id(i.id, "") for i in request.invocations if i.for_each is not None]
+    return {
+        found[len(prefix):].lower()
+        for found in ids
+        for prefix in prefixes
+        if found.startswith(prefix) and len(found) > len(prefix)
+    }
+
+
+def _answer(stdout: str) -> tuple[int, int, int, int, tuple[str, ...]] | None:
+    """(JSON characters, frame characters, objects held, group keys, result ids) of the
+    response frame."""
     begin = stdout.rfind(framing.RESPONSE_BEGIN)
     end = stdout.find(framing.RESPONSE_END, begin) if begin >= 0 else -1
     if end < 0:
@@ -144,8 +158,10 @@ def _answer(stdout: str) -> tuple[int, int, int, int] | None:
         return None
     results = data.get("results") if isinstance(data, dict) else None
     objects = groups = 0
+    ids: list[str] = []
     for result in results if isinstance(results, list) else ():
         if isinstance(result, dict):
             objects += len(result.get("objects") or ())
             groups += len(result.get("groups") or ())
-    return len(text), len(frame), objects, groups
+            ids.append(str(result.get("id")))
+    return len(text), len(frame), objects, groups, tuple(ids)
