@@ -19,7 +19,7 @@ import winrm
 
 from casdesired.agent.protocol import Invocation
 from casdesired.cli import main
-from casdesired.lab.exchange import Organisation
+from casdesired.lab.exchange import Organisation, seeds
 from casdesired.lab.exchange.testing import call
 from casdesired.lab.server import Lab
 
@@ -151,6 +151,36 @@ def test_the_example_state_still_resets_to_the_example_seed(tmp_path: Path) -> N
                          {"Fqdn": "outlook-br.contoso.local", "Site": "Branch"}, ("Guid",)))
     Organisation.from_file(state).reset()
     assert Organisation.from_file(state).snapshot() == Organisation.from_seed().snapshot()
+
+
+def an_older_example(seed_file: Path, *, untouched: bool) -> None:
+    """Make the example's seed file look as an older casdesired wrote it (one array fewer) --
+    still an untouched copy of what that version shipped, or edited by a person."""
+    data = json.loads(seed_file.read_text(encoding="utf-8"))
+    data["arrays"] = [a for a in data["arrays"] if a["site"] != "DR"]
+    if untouched:
+        data[seeds.SHIPPED_MARK] = seeds.digest(data)
+    seed_file.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_an_upgrade_brings_the_new_example_seed_at_the_next_reset(tmp_path: Path) -> None:
+    state = tmp_path / "lab.json"
+    org = Organisation.from_file(state)
+    assert org.seed_file is not None
+    an_older_example(org.seed_file, untouched=True)
+    Organisation.from_file(state).reset()
+    assert Organisation.from_file(state).snapshot() == Organisation.from_seed().snapshot()
+    assert "outlook-dr.contoso.local" in arrays_of(org.seed_file)  # it follows the shipped one
+
+
+def test_a_seed_file_the_user_edited_is_what_a_reset_returns_to(tmp_path: Path) -> None:
+    state = tmp_path / "lab.json"
+    org = Organisation.from_file(state)
+    assert org.seed_file is not None
+    an_older_example(org.seed_file, untouched=False)
+    Organisation.from_file(state).reset()
+    assert "outlook-dr.contoso.local" not in arrays_of(state)
+    assert "outlook-dr.contoso.local" not in arrays_of(org.seed_file)
 
 
 def control(lab_url: str, token: str, method: str, path: str, body: Any = None) -> Any:

@@ -105,7 +105,8 @@ class Organisation:
         if path.exists():
             data = statefile.read(path)
         else:
-            data = copy.deepcopy(kept) if kept is not None else seeds.seeded("contoso", 0)
+            data = copy.deepcopy(seeds.follow(kept)) if kept is not None else seeds.seeded(
+                "contoso", 0)
         org = cls(data, path=path, journal=journal, faults=faults, seed=kept)
         if not path.exists():
             org.save()
