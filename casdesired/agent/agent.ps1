@@ -52,7 +52,12 @@ $AllowedCmdlets = @(
     'Exit-CasdesiredLock',
     'Remove-CasdesiredLock',
     'Get-CasdesiredLock',
-    'Register-CasdesiredPlan'
+    'Register-CasdesiredPlan',
+    'Get-CasdesiredHost',
+    'Get-CasdesiredWinRMConfig',
+    'Get-CasdesiredCommand',
+    'Get-CasdesiredStaticPort',
+    'Get-CasdesiredLockDirectory'
 )
 
 # The commands that change Exchange or NLB. In a request that carries a fence (apply's lock
@@ -70,6 +75,25 @@ $FencedCmdlets = @(
     'Stop-NlbClusterNode',
     'Start-NlbClusterNode',
     'Remove-NlbClusterNode'
+)
+
+# The read allow-list: the commands above that change nothing on any host. A diagnose request
+# (casdesired doctor) may run only these; anything else in it is refused before it runs. It
+# equals casdesired.agent.protocol.READ_CMDLETS (tests/agent checks that).
+$ReadCmdlets = @(
+    'Get-ExchangeServer',
+    'Get-ClientAccessServer',
+    'Get-ClientAccessArray',
+    'Get-MailboxDatabase',
+    'Get-Mailbox',
+    'Get-NlbCluster',
+    'Get-NlbClusterNode',
+    'Get-CasdesiredLock',
+    'Get-CasdesiredHost',
+    'Get-CasdesiredWinRMConfig',
+    'Get-CasdesiredCommand',
+    'Get-CasdesiredStaticPort',
+    'Get-CasdesiredLockDirectory'
 )
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -171,6 +195,18 @@ function Get-ErrorDetail {
     $detail['target'] = ''
     if ($null -ne $Record.TargetObject) { $detail['target'] = [string]$Record.TargetObject }
     return $detail
+}
+
+function Add-AgentStep {
+    # One step of loading what the request needs (the Exchange session, a module, ...): what it
+    # loaded, or the error it met. The response carries them all ('loading'); a diagnose request
+    # goes on after a failed step, any other stops (see Main).
+    param([string]$Step, [bool]$Ok, [string]$Detail)
+    $entry = New-Map
+    $entry['step'] = $Step
+    $entry['ok'] = $Ok
+    $entry['detail'] = $Detail
+    [void]$LoadSteps.Add($entry)
 }
 
 function Invoke-AgentKeepalive {
@@ -294,6 +330,11 @@ function Invoke-AgentInvocation {
             throw (New-Object -TypeName System.Management.Automation.ErrorRecord -ArgumentList `
                 $notFound, 'CommandNotFoundException',
                 ([System.Management.Automation.ErrorCategory]::ObjectNotFound), $cmdlet)
+        }
+        # A diagnose request (casdesired doctor) runs only what changes nothing.
+        if ($AgentState['diagnose'] -and -not ($ReadCmdlets -contains $cmdlet)) {
+            throw ("casdesired: '$cmdlet' is not a read command; a diagnose request runs " +
+                'only the commands of the read allow-list.')
         }
         # Splatting passes every value as a parameter value (data), whatever characters it
         # holds: quotes, $(), backticks, ';', '|' and newlines stay inert.
@@ -777,6 +818,205 @@ function Register-CasdesiredPlan {
 }
 # --- end of the organisation lock --------------------------------------------------------------
 
+# --- Probes (casdesired doctor) ----------------------------------------------------------------
+# What `casdesired doctor` asks of the host, in the same run as everything else it checks. Each
+# only reads: nothing here writes a file, a registry value or a setting, on this host or any
+# other. They are advanced functions, called like cmdlets by invocations (unknown parameters
+# fail, values arrive as data), and all are on the read allow-list ($ReadCmdlets).
+$HKLM = [uint32]2147483650
+
+function Test-AgentLocalComputer {
+    # Whether $ComputerName is this computer (its short name or an FQDN starting with it).
+    param([string]$ComputerName)
+    return ($ComputerName.Split('.')[0] -eq [string]$env:COMPUTERNAME)
+}
+
+function Get-CasdesiredHost {
+    # The host the agent runs on, as far as casdesired relies on it: Windows, PowerShell and
+    # its CLR, the execution policy in force for this process, the JSON serializer the agent
+    # loaded, a GZipStream round trip, the host's clock, and $Echo back (what the request
+    # carried reached the agent intact, through the delivery it travelled).
+    [CmdletBinding()]
+    param([string]$Echo = '')
+    $caption = ''
+    try {
+        $system = Get-WmiObject -Class Win32_OperatingSystem -ErrorAction Stop
+        $caption = [string]$system.Caption
+    } catch {
+        $caption = [string][Environment]::OSVersion.VersionString
+    }
+    # The policy of each scope; the effective one is the first that is not Undefined, in
+    # this order (MachinePolicy and UserPolicy are Group Policy, and beat -ExecutionPolicy).
+    $policies = New-Object System.Collections.ArrayList
+    foreach ($entry in @(Get-ExecutionPolicy -List)) {
+        [void]$policies.Add([string]$entry.Scope + '=' + [string]$entry.ExecutionPolicy)
+    }
+    # GZipStream there and back: the agent packs its answer with it.
+    $probe = 'casdesired gzip probe ' + $Echo
+    $bytes = [System.Text.Encoding]::UTF8.GetBytes($probe)
+    $packed = New-Object -TypeName System.IO.MemoryStream
+    $gzip = New-Object -TypeName System.IO.Compression.GZipStream -ArgumentList $packed,
+        ([System.IO.Compression.CompressionMode]::Compress)
+    $gzip.Write($bytes, 0, $bytes.Length)
+    $gzip.Close()
+    $source = New-Object -TypeName System.IO.MemoryStream -ArgumentList (, $packed.ToArray())
+    $unzip = New-Object -TypeName System.IO.Compression.GZipStream -ArgumentList $source,
+        ([System.IO.Compression.CompressionMode]::Decompress)
+    $reader = New-Object -TypeName System.IO.StreamReader -ArgumentList $unzip,
+        ([System.Text.Encoding]::UTF8)
+    $back = $reader.ReadToEnd()
+    $reader.Close()
+    New-Object PSObject -Property @{
+        ComputerName = [string]$env:COMPUTERNAME
+        Fqdn = [string][System.Net.Dns]::GetHostEntry([System.Net.Dns]::GetHostName()).HostName
+        OperatingSystem = $caption
+        OSVersion = [string][Environment]::OSVersion.Version
+        PSVersion = [string]$PSVersionTable.PSVersion
+        CLRVersion = [string]$PSVersionTable.CLRVersion
+        ExecutionPolicy = [string](Get-ExecutionPolicy)
+        ExecutionPolicies = $policies
+        JsonSerializer = [string]$Serializer.GetType().Assembly.FullName
+        GZipRoundTrip = ($back -eq $probe)
+        UtcNow = Get-UtcText ([DateTime]::UtcNow)
+        Echo = $Echo
+        Delivery = 'stdin'
+    }
+}
+
+function Get-CasdesiredWinRMConfig {
+    # WinRM's quotas on this host, by their Windows names, as `winrm get winrm/config` shows
+    # them (the WSMan: drive of PowerShell 2.0; reading it needs an administrator, which a
+    # WinRM logon is). A value that cannot be read is left out, and Errors says why.
+    [CmdletBinding()]
+    param()
+    $config = New-Object PSObject
+    $errors = New-Object System.Collections.ArrayList
+    $paths = @('MaxEnvelopeSizekb', 'MaxTimeoutms', 'Shell\MaxShellsPerUser',
+        'Shell\MaxMemoryPerShellMB', 'Shell\IdleTimeout')
+    foreach ($path in $paths) {
+        $name = $path.Split('\')[-1]
+        try {
+            $item = Get-Item -Path ('WSMan:\localhost\' + $path) -ErrorAction Stop
+            Add-Member -InputObject $config -MemberType NoteProperty -Name $name `
+                -Value ([string]$item.Value)
+        } catch {
+            [void]$errors.Add($name + ': ' + [string]$_.Exception.Message)
+        }
+    }
+    Add-Member -InputObject $config -MemberType NoteProperty -Name 'Errors' -Value $errors
+    $config
+}
+
+function Get-CasdesiredCommand {
+    # Which of the commands named this session has, with their parameters. Through the remote
+    # /PowerShell session these are the proxies Import-PSSession made from what the session
+    # publishes, and Exchange's restricted session publishes only the cmdlets and parameters
+    # the account's role assignments give it: so this says, without running anything, whether
+    # the account may run each one (the snap-in bypasses RBAC: there every cmdlet is present).
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string[]]$Name)
+    foreach ($wanted in $Name) {
+        $types = @('Cmdlet', 'Function')
+        $found = @(Get-Command -Name $wanted -CommandType $types -ErrorAction SilentlyContinue)
+        $command = $null
+        if ($found.Count -gt 0) { $command = $found[0] }
+        $parameters = New-Object System.Collections.ArrayList
+        if ($null -ne $command) {
+            foreach ($key in $command.Parameters.Keys) { [void]$parameters.Add([string]$key) }
+        }
+        New-Object PSObject -Property @{
+            Name = $wanted
+            Available = ($null -ne $command)
+            Parameters = $parameters
+        }
+    }
+}
+
+function Read-AgentRegistryValue {
+    # One registry value through WMI's StdRegProv, as a DWORD or as a string: administrators
+    # set these ports either way. ReturnValue 0 is found; anything else (not there, the other
+    # type) tries the other reading. Returns 'TYPE|value', or '' when neither finds it.
+    param($Registry, [string]$Key, [string]$Value)
+    $dword = $Registry.GetDWORDValue($HKLM, $Key, $Value)
+    if ($dword.ReturnValue -eq 0) { return ('REG_DWORD|' + [string]$dword.uValue) }
+    $text = $Registry.GetStringValue($HKLM, $Key, $Value)
+    if ($text.ReturnValue -eq 0) { return ('REG_SZ|' + [string]$text.sValue) }
+    return ''
+}
+
+function Get-CasdesiredStaticPort {
+    # The static RPC ports of an Exchange 2010 CAS (load balancers need the same on every array
+    # member): MSExchangeRPC's 'TCP/IP Port' and, from SP1, MSExchangeAB's 'RpcTcpPort'. Read
+    # through WMI's StdRegProv on that computer with the request's credential: explicit
+    # credentials reach a third machine without delegation (the double hop); the local
+    # computer refuses credentials, so none are given there.
+    [CmdletBinding()]
+    param([Parameter(Mandatory = $true)][string]$ComputerName)
+    $parameters = @{
+        Class = 'StdRegProv'; List = $true; Namespace = 'root\default'
+        ComputerName = $ComputerName; ErrorAction = 'Stop'
+    }
+    if (-not (Test-AgentLocalComputer $ComputerName)) {
+        $credential = Get-AgentCredential
+        if ($null -ne $credential) { $parameters['Credential'] = $credential }
+    }
+    $registry = Get-WmiObject @parameters
+    $rpc = Read-AgentRegistryValue $registry `
+        'SYSTEM\CurrentControlSet\Services\MSExchangeRPC\ParametersSystem' 'TCP/IP Port'
+    $book = Read-AgentRegistryValue $registry `
+        'SYSTEM\CurrentControlSet\Services\MSExchangeAB\Parameters' 'RpcTcpPort'
+    New-Object PSObject -Property @{
+        ComputerName = $ComputerName
+        RpcTcpPort = $rpc
+        AddressBookPort = $book
+    }
+}
+
+function Get-CasdesiredLockDirectory {
+    # Where the organisation lock lives and whether this account can create and write it
+    # there, without writing anything: the folder, or its nearest existing parent, and its
+    # access rules for this logon's user and groups (allowed and not denied). [inferred] An
+    # approximation of Windows' access check: it reads the rules, it does not open the file.
+    [CmdletBinding()]
+    param()
+    $directory = [System.IO.Path]::GetDirectoryName($LockPath)
+    $existing = $directory
+    while ($null -ne $existing -and -not [System.IO.Directory]::Exists($existing)) {
+        $existing = [System.IO.Path]::GetDirectoryName($existing)
+    }
+    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
+    $sids = New-Object System.Collections.ArrayList
+    [void]$sids.Add([string]$identity.User.Value)
+    foreach ($group in $identity.Groups) { [void]$sids.Add([string]$group.Value) }
+    $needed = [int]([System.Security.AccessControl.FileSystemRights]::CreateFiles -bor
+        [System.Security.AccessControl.FileSystemRights]::CreateDirectories -bor
+        [System.Security.AccessControl.FileSystemRights]::ReadData)
+    $allowed = 0
+    $denied = 0
+    if ($null -ne $existing) {
+        $rules = [System.IO.Directory]::GetAccessControl($existing).GetAccessRules(
+            $true, $true, [System.Security.Principal.SecurityIdentifier])
+        foreach ($rule in $rules) {
+            if (-not ($sids -contains [string]$rule.IdentityReference.Value)) { continue }
+            $rights = [int]$rule.FileSystemRights
+            if ([string]$rule.AccessControlType -eq 'Deny') {
+                $denied = $denied -bor $rights
+            } else {
+                $allowed = $allowed -bor $rights
+            }
+        }
+    }
+    New-Object PSObject -Property @{
+        Path = $LockPath
+        Directory = $directory
+        Exists = [System.IO.Directory]::Exists($directory)
+        NearestExisting = $existing
+        Writable = ((($allowed -band $needed) -eq $needed) -and (($denied -band $needed) -eq 0))
+        User = [string]$identity.Name
+    }
+}
+# --- end of the probes -------------------------------------------------------------------------
+
 # --- Main ------------------------------------------------------------------------------------
 # Exchange loading happens here at the script's top level, not in a function: what
 # Import-PSSession and Import-Module bring in must be visible to every invocation below.
@@ -789,6 +1029,9 @@ $response['fatal'] = $null
 $response['stopped'] = $null
 $response['keepalives'] = [long]0
 $results = New-Object System.Collections.ArrayList
+# What loading Exchange and the modules did, step by step (Add-AgentStep).
+$LoadSteps = New-Object System.Collections.ArrayList
+$response['loading'] = $LoadSteps
 $KeepaliveState = New-Map
 $KeepaliveState['keepalive'] = $null
 $KeepaliveState['fence'] = $null
@@ -820,12 +1063,24 @@ try {
     $AgentState['modules'] = @(Get-Field $request 'modules' @())
     $mode = [string](Get-Field $exchange 'mode' 'snapin')
     $endpointServer = [string]$env:COMPUTERNAME
+    # casdesired doctor's request: every loading step below is reported (Add-AgentStep) and a
+    # failed one does not stop the run; only the read allow-list runs (Invoke-AgentInvocation).
+    $Diagnose = (Get-Field $request 'diagnose' $false) -eq $true
+    $AgentState['diagnose'] = $Diagnose
+    $exchangeLoaded = $false
 
     if ($mode -eq 'snapin') {
         # Simple and common, but unsupported by Microsoft (it bypasses RBAC). Adding a snap-in
         # twice is an error, hence the check.
-        if ($null -eq (Get-PSSnapin -Name $ExchangeSnapIn -ErrorAction SilentlyContinue)) {
-            Add-PSSnapin -Name $ExchangeSnapIn
+        try {
+            if ($null -eq (Get-PSSnapin -Name $ExchangeSnapIn -ErrorAction SilentlyContinue)) {
+                Add-PSSnapin -Name $ExchangeSnapIn
+            }
+            Add-AgentStep 'exchange-session' $true $ExchangeSnapIn
+            $exchangeLoaded = $true
+        } catch {
+            Add-AgentStep 'exchange-session' $false ([string]$_.Exception.Message)
+            if (-not $Diagnose) { throw }
         }
     } elseif ($mode -eq 'remote') {
         # The supported way: Exchange's /PowerShell endpoint, with the request's explicit
@@ -844,38 +1099,77 @@ try {
         }
         $credential = Get-AgentCredential
         if ($null -ne $credential) { $sessionParameters['Credential'] = $credential }
-        $remoteSession = New-PSSession @sessionParameters
-        # Import only what the request uses: importing the whole Exchange session takes
-        # several seconds. Get-ExchangeServer is needed for the version check below, and
-        # Set-AdServerSettings for the recipient scope.
-        $names = New-Object System.Collections.ArrayList
-        [void]$names.Add('Get-ExchangeServer')
-        [void]$names.Add('Set-AdServerSettings')
-        foreach ($invocation in $invocations) {
-            $name = [string](Get-Field $invocation 'cmdlet' '')
-            if ($name -notmatch '-Nlb' -and $name -notmatch '-Casdesired' -and
-                ($AllowedCmdlets -contains $name) -and -not ($names -contains $name)) {
-                [void]$names.Add($name)
+        try {
+            $remoteSession = New-PSSession @sessionParameters
+            Add-AgentStep 'exchange-session' $true $uri
+        } catch {
+            Add-AgentStep 'exchange-session' $false ([string]$_.Exception.Message)
+            if (-not $Diagnose) { throw }
+        }
+        if ($null -ne $remoteSession) {
+            # Import only what the request uses: importing the whole Exchange session takes
+            # several seconds. Get-ExchangeServer is needed for the version check below, and
+            # Set-AdServerSettings for the recipient scope. A diagnose request imports every
+            # Exchange command of the allow-list (importing runs none of them), so
+            # Get-CasdesiredCommand sees which ones the account's role assignments publish.
+            $names = New-Object System.Collections.ArrayList
+            [void]$names.Add('Get-ExchangeServer')
+            [void]$names.Add('Set-AdServerSettings')
+            $wanted = @($invocations | ForEach-Object { [string](Get-Field $_ 'cmdlet' '') })
+            if ($Diagnose) { $wanted = $AllowedCmdlets }
+            foreach ($name in $wanted) {
+                if ($name -notmatch '-Nlb' -and $name -notmatch '-Casdesired' -and
+                    ($AllowedCmdlets -contains $name) -and -not ($names -contains $name)) {
+                    [void]$names.Add($name)
+                }
             }
+            $importParameters = @{
+                Session = $remoteSession
+                CommandName = [string[]]$names.ToArray()
+                DisableNameChecking = $true
+                AllowClobber = $true
+            }
+            try {
+                [void](Import-PSSession @importParameters)
+                Add-AgentStep 'import-session' $true ([string]$names.Count + ' commands')
+                $exchangeLoaded = $true
+            } catch {
+                $failure = [string]$_.Exception.Message
+                if (-not $Diagnose) { throw }
+                # [inferred] a name the session does not publish may fail the whole import:
+                # import them one by one, so each published one is still seen.
+                $imported = 0
+                foreach ($name in $names) {
+                    $importParameters['CommandName'] = [string[]]@($name)
+                    try {
+                        [void](Import-PSSession @importParameters)
+                        $imported += 1
+                    } catch {
+                        $failure = [string]$_.Exception.Message
+                    }
+                }
+                Add-AgentStep 'import-session' ($imported -gt 0) (
+                    [string]$imported + ' of ' + [string]$names.Count + ' commands: ' + $failure)
+                $exchangeLoaded = $imported -gt 0
+            }
+            $endpointServer = ([Uri]$uri).Host.Split('.')[0]
         }
-        $importParameters = @{
-            Session = $remoteSession
-            CommandName = [string[]]$names.ToArray()
-            DisableNameChecking = $true
-            AllowClobber = $true
-        }
-        [void](Import-PSSession @importParameters)
-        $endpointServer = ([Uri]$uri).Host.Split('.')[0]
     } elseif ($mode -ne 'none') {
         throw "casdesired: unknown Exchange session mode '$mode'."
     }
 
     # PowerShell 2.0 does not auto-load modules (NetworkLoadBalancingClusters included).
     foreach ($module in @(Get-Field $request 'modules' @())) {
-        Import-Module -Name ([string]$module)
+        try {
+            Import-Module -Name ([string]$module)
+            Add-AgentStep ('module:' + [string]$module) $true ''
+        } catch {
+            Add-AgentStep ('module:' + [string]$module) $false ([string]$_.Exception.Message)
+            if (-not $Diagnose) { throw }
+        }
     }
 
-    if ($mode -ne 'none') {
+    if ($exchangeLoaded) {
         # Refuse Exchange 2013 and later: CAS arrays and RpcClientAccessServer do nothing there.
         try {
             $server = Get-ExchangeServer -Identity $endpointServer -ErrorAction Stop
@@ -888,12 +1182,23 @@ try {
         }
         $version = [string]$response['exchange_version']
         if ($version -match 'Version\s+(\d+)\.' -and [int]$Matches[1] -ge 15) {
-            throw ("Exchange Server 2013 or later detected on $endpointServer ($version): " +
-                'casdesired manages Exchange 2010 only.')
+            $tooNew = "Exchange Server 2013 or later detected on $endpointServer ($version): " +
+                'casdesired manages Exchange 2010 only.'
+            Add-AgentStep 'exchange-version' $false $tooNew
+            # A diagnose request only reads: it goes on, to report everything else.
+            if (-not $Diagnose) { throw $tooNew }
+        } else {
+            Add-AgentStep 'exchange-version' $true $version
         }
         # The recipient scope lives in the session and defaults to the server's own domain:
         # without this, mailboxes of a child domain are not seen (and not counted).
-        Set-AdServerSettings -ViewEntireForest $true -ErrorAction Stop
+        try {
+            Set-AdServerSettings -ViewEntireForest $true -ErrorAction Stop
+            Add-AgentStep 'recipient-scope' $true 'ViewEntireForest'
+        } catch {
+            Add-AgentStep 'recipient-scope' $false ([string]$_.Exception.Message)
+            if (-not $Diagnose) { throw }
+        }
     }
 
     # The keepalive's interval counts from here (apply's batches renew the lease first thing).
@@ -924,7 +1229,12 @@ try {
     # a leaked one lasts until its application pool recycles; node sessions count against
     # WinRM's MaxShellsPerUser on that node.
     if ($null -ne $remoteSession) {
-        Remove-PSSession -Session $remoteSession -ErrorAction SilentlyContinue
+        try {
+            Remove-PSSession -Session $remoteSession -ErrorAction Stop
+            Add-AgentStep 'exchange-session-removed' $true ''
+        } catch {
+            Add-AgentStep 'exchange-session-removed' $false ([string]$_.Exception.Message)
+        }
     }
     foreach ($nodeSession in @($NodeSessions.Values)) {
         Remove-PSSession -Session $nodeSession -ErrorAction SilentlyContinue

@@ -116,6 +116,12 @@ ALLOWED_CMDLETS: tuple[str, ...] = (
     "Remove-CasdesiredLock",
     "Get-CasdesiredLock",
     "Register-CasdesiredPlan",
+    # The agent's own probes (``casdesired doctor``; agent.ps1, "Probes"): each only reads.
+    "Get-CasdesiredHost",
+    "Get-CasdesiredWinRMConfig",
+    "Get-CasdesiredCommand",
+    "Get-CasdesiredStaticPort",
+    "Get-CasdesiredLockDirectory",
 )
 """Every command the agent runs; anything else is refused. agent.ps1 repeats this list
 literally (``$AllowedCmdlets``; tests/agent checks the two are equal) so that no request can
@@ -143,6 +149,34 @@ agent.ps1 repeats this list literally (``$FencedCmdlets``; tests/agent checks th
 
 _FENCED_KEYS = frozenset(name.lower() for name in FENCED_CMDLETS)
 
+READ_CMDLETS: tuple[str, ...] = (
+    "Get-ExchangeServer",
+    "Get-ClientAccessServer",
+    "Get-ClientAccessArray",
+    "Get-MailboxDatabase",
+    "Get-Mailbox",
+    "Get-NlbCluster",
+    "Get-NlbClusterNode",
+    "Get-CasdesiredLock",
+    "Get-CasdesiredHost",
+    "Get-CasdesiredWinRMConfig",
+    "Get-CasdesiredCommand",
+    "Get-CasdesiredStaticPort",
+    "Get-CasdesiredLockDirectory",
+)
+"""The read allow-list: the commands of :data:`ALLOWED_CMDLETS` that change nothing, on any
+host. A ``diagnose`` request (``casdesired doctor``) may name only these; agent.ps1 repeats the
+list literally (``$ReadCmdlets``; tests/agent checks the two are equal) and refuses anything
+else in such a request."""
+
+_READ_KEYS = frozenset(name.lower() for name in READ_CMDLETS)
+
+NOT_A_READ = (
+    "casdesired: '{cmdlet}' is not a read command; a diagnose request runs only the commands "
+    "of the read allow-list."
+)
+"""The agent's error for a command of a diagnose request that is not on the read allow-list."""
+
 FENCED = (
     "casdesired: stopped before {cmdlet}, whose lock check failed: {message} "
     "Nothing more was run."
@@ -155,6 +189,11 @@ FENCED_PREFIX = FENCED.partition("{cmdlet}")[0]
 def is_fenced(cmdlet: str) -> bool:
     """Whether ``cmdlet`` writes, so a fenced request checks its lock before it."""
     return cmdlet.lower() in _FENCED_KEYS
+
+
+def is_read(cmdlet: str) -> bool:
+    """Whether ``cmdlet`` is on the read allow-list (:data:`READ_CMDLETS`)."""
+    return cmdlet.lower() in _READ_KEYS
 
 
 def encode_command(script: str) -> str:
@@ -335,6 +374,11 @@ class Request:
     credential: Credential | None = None
     """For second hops (:class:`Credential`); None: the logon's own (works only if it can
     delegate)."""
+    diagnose: bool = False
+    """``casdesired doctor``'s request: what loading Exchange and the modules does is reported
+    step by step in the response's ``loading`` instead of stopping the run (a failed step is
+    not ``fatal``: the invocations run, and those that needed it fail on their own), and only
+    commands of the read allow-list (:data:`READ_CMDLETS`) run."""
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {
@@ -349,6 +393,8 @@ class Request:
             data["keepalive"] = self.keepalive.to_json()
         if self.fence is not None:
             data["fence"] = self.fence
+        if self.diagnose:
+            data["diagnose"] = True
         return data
 
     @classmethod
@@ -367,6 +413,7 @@ class Request:
                 if isinstance(data.get("credential"), Mapping)
                 else None
             ),
+            diagnose=data.get("diagnose") is True,
         )
 
     def cmdlets(self) -> tuple[str, ...]:
@@ -383,13 +430,21 @@ def is_allowed(cmdlet: str) -> bool:
 
 
 def check_allowed(request: Request) -> None:
-    """Refuse, before anything is sent, a request naming a command the agent would refuse."""
+    """Refuse, before anything is sent, a request naming a command the agent would refuse:
+    one off the allow-list, or, in a ``diagnose`` request, one off the read allow-list."""
     refused = sorted({name for name in request.cmdlets() if not is_allowed(name)})
     if refused:
         names = ", ".join(repr(n) for n in refused)
         raise ProtocolError(
             f"casdesired will not send {names} to the agent: the agent runs only the commands "
             "in casdesired.agent.protocol.ALLOWED_CMDLETS"
+        )
+    writes = sorted({name for name in request.cmdlets() if not is_read(name)})
+    if request.diagnose and writes:
+        names = ", ".join(repr(n) for n in writes)
+        raise ProtocolError(
+            f"casdesired will not send {names} in a diagnose request: it runs only the "
+            "commands in casdesired.agent.protocol.READ_CMDLETS"
         )
 
 
@@ -446,6 +501,27 @@ class Result:
 
 
 @dataclass(frozen=True)
+class LoadStep:
+    """One step of loading what a request needs, as the agent reports it: the Exchange session
+    (``exchange-session``), the import of its commands (``import-session``), the endpoint's
+    version (``exchange-version``), the recipient scope (``recipient-scope``), a module
+    (``module:NAME``), and the session's removal at the end (``exchange-session-removed``)."""
+
+    step: str
+    ok: bool
+    detail: str = ""
+    """What was loaded (a URI, a snap-in), or the error's text when it failed."""
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"step": self.step, "ok": self.ok, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> LoadStep:
+        return cls(str(data.get("step") or ""), data.get("ok") is True,
+                   str(data.get("detail") or ""))
+
+
+@dataclass(frozen=True)
 class Response:
     results: tuple[Result, ...]
     host: str = ""
@@ -460,6 +536,9 @@ class Response:
     fence stopped it (:data:`FENCED`): the agent ran nothing after that."""
     keepalives: int = 0
     """How many times the keepalive ran (successfully or not)."""
+    loading: tuple[LoadStep, ...] = ()
+    """What loading the request's needs did, step by step (:class:`LoadStep`); in a
+    ``diagnose`` request a failed step is reported here instead of as ``fatal``."""
 
     def result(self, invocation_id: str) -> Result | None:
         return next((r for r in self.results if r.id == invocation_id), None)
@@ -473,6 +552,7 @@ class Response:
             "fatal": self.fatal,
             "stopped": self.stopped,
             "keepalives": self.keepalives,
+            "loading": [step.to_json() for step in self.loading],
             "results": [r.to_json() for r in self.results],
         }
 
@@ -488,6 +568,11 @@ class Response:
             fatal=data.get("fatal"),
             stopped=data.get("stopped"),
             keepalives=int(data.get("keepalives") or 0),
+            loading=tuple(
+                LoadStep.from_json(step)
+                for step in data.get("loading") or ()
+                if isinstance(step, Mapping)
+            ),
         )
 
 

@@ -374,9 +374,10 @@ def test_every_former_regex_check_has_a_tree_check(feature: str) -> None:
 # The commands agent.ps1 runs by name besides its own functions and the allow-list: each is in
 # the PowerShell 2.0 inventory (PSScriptAnalyzer desktop-2.0-windows.json).
 POWERSHELL_2_CMDLETS = {
-    "Add-PSSnapin", "Add-Type", "ConvertTo-SecureString", "ForEach-Object", "Get-Date",
-    "Get-Module", "Get-PSSnapin", "Import-Module", "Import-PSSession", "Invoke-Command",
-    "Join-Path", "New-Object", "New-PSSession", "Remove-PSSession", "Start-Sleep",
+    "Add-Member", "Add-PSSnapin", "Add-Type", "ConvertTo-SecureString", "ForEach-Object",
+    "Get-Command", "Get-Date", "Get-ExecutionPolicy", "Get-Item", "Get-Module", "Get-PSSnapin",
+    "Get-WmiObject", "Import-Module", "Import-PSSession", "Invoke-Command", "Join-Path",
+    "New-Object", "New-PSSession", "Remove-PSSession", "Start-Sleep",
 }
 # Exchange cmdlets the agent runs itself, with fixed arguments, outside the allow-list: the
 # session's recipient scope (exchange2010-field.md §3), set once after Exchange is loaded.

@@ -24,23 +24,28 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from casdesired.agent.protocol import (
+    ALLOWED_CMDLETS,
     FENCED,
     KEEPALIVE_FAILED,
+    NOT_A_READ,
     PROTOCOL_VERSION,
     Invocation,
     InvocationError,
     JsonValue,
     Keepalive,
+    LoadStep,
     ParamValue,
     Request,
     Response,
     Result,
     is_allowed,
     is_fenced,
+    is_read,
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.binding import Obj, Provider, Session
+from casdesired.lab.exchange.models import Behaviour
 from casdesired.lab.process import Logon, checkpoint
 
 PS_VERSION = "2.0"
@@ -97,6 +102,17 @@ class CmdletRunner(Protocol):
         ...
 
     def has_server(self, name: str) -> bool: ...
+
+    def reachable(self, name: str) -> bool:
+        """Whether other computers reach server ``name`` over the network."""
+        ...
+
+    def has_module(self, name: str, module: str) -> bool:
+        """Whether PowerShell module ``module`` is installed on server ``name``."""
+        ...
+
+    @property
+    def settings(self) -> Behaviour: ...
 
     def credential_valid(self, username: str, password: str) -> bool: ...
 
@@ -155,19 +171,30 @@ def execute(runner: CmdletRunner, request: Request) -> AgentRun:
     """Execute ``request`` as agent.ps1 would against ``runner``."""
     host_lines: list[str] = []
     sessions = _Sessions(runner, request)
+    steps = _Steps(request.diagnose)
     try:
-        return _execute(runner, request, sessions, host_lines)
+        run = _execute(runner, request, sessions, host_lines, steps)
     finally:
-        sessions.close()  # Remove-PSSession, in agent.ps1's finally
+        sessions.close(steps)  # Remove-PSSession, in agent.ps1's finally
+    # The response is written after that finally: it reports the removal too.
+    return AgentRun(replace(run.response, loading=tuple(steps.steps)), run.host_lines)
 
 
 def _execute(
-    runner: CmdletRunner, request: Request, sessions: _Sessions, host_lines: list[str]
+    runner: CmdletRunner,
+    request: Request,
+    sessions: _Sessions,
+    host_lines: list[str],
+    steps: _Steps,
 ) -> AgentRun:
     results: list[Result] = []
     loaded: set[Provider] = set()
     endpoint = runner.hostname
     mode = request.exchange.mode
+
+    def fatal(text: str, version: str | None = None) -> AgentRun:
+        return AgentRun(_response(runner, [], version, fatal=text), host_lines)
+
     if mode in ("snapin", "remote"):
         if mode == "remote":
             # No uri: the agent's own host's /PowerShell, as agent.ps1 works it out.
@@ -176,26 +203,36 @@ def _execute(
                 if request.exchange.uri
                 else runner.hostname
             )
-            fatal = sessions.open_exchange(remote_host)
-            if fatal is not None:
-                return AgentRun(_response(runner, [], None, fatal=fatal), host_lines)
-            endpoint = remote_host.split(".")[0]
+            uri = request.exchange.uri or f"http://{remote_host}/PowerShell/"
+            failed = sessions.open_exchange(remote_host)
+            if not steps.record("exchange-session", failed, uri):
+                return fatal(failed or "")
+            if failed is None:
+                names = _imported(request)
+                steps.record("import-session", None, f"{len(names)} commands")
+                endpoint = remote_host.split(".")[0]
+                loaded.add("exchange")
         elif not runner.has_server(runner.hostname):
-            return AgentRun(_response(runner, [], None, fatal=err.SNAPIN_NOT_FOUND), host_lines)
+            if not steps.record("exchange-session", err.SNAPIN_NOT_FOUND, ""):
+                return fatal(err.SNAPIN_NOT_FOUND)
         else:
             # The snap-in's AD driver binds as the caller: a second hop unless it can delegate.
             sessions.main.exchange_reaches_ad = runner.logon.delegates
-        loaded.add("exchange")
+            steps.record("exchange-session", None, SNAPIN)
+            loaded.add("exchange")
     for module in request.modules:
-        if module.lower() != NLB_MODULE.lower():
-            fatal = err.MODULE_NOT_FOUND.format(name=module)
-            return AgentRun(_response(runner, [], None, fatal=fatal), host_lines)
-        loaded.add("nlb")
+        missing = None
+        if not runner.has_module(runner.hostname, module):
+            missing = err.MODULE_NOT_FOUND.format(name=module)
+        if not steps.record(f"module:{module}", missing, ""):
+            return fatal(missing or "")
+        if missing is None:
+            loaded.add("nlb")
     frozen = frozenset(loaded)
     sessions.modules = tuple(request.modules)
 
     version: str | None = None
-    if mode != "none":
+    if "exchange" in loaded:
         try:
             output = runner.invoke(
                 "Get-ExchangeServer", {"Identity": endpoint}, frozen, sessions.main
@@ -207,15 +244,20 @@ def _execute(
         except err.ExchangeError:
             version = None
         match = _VERSION_MAJOR.match(version or "")
+        too_new = None
         if match and int(match.group(1)) >= 15:
-            fatal = EXCHANGE_TOO_NEW.format(host=endpoint, version=version)
-            return AgentRun(_response(runner, [], version, fatal=fatal), host_lines)
+            too_new = EXCHANGE_TOO_NEW.format(host=endpoint, version=version)
+        if not steps.record("exchange-version", too_new, version or ""):
+            return fatal(too_new or "", version)
         # Recipient cmdlets see the whole forest, not only this server's domain (field §3).
+        scope_failed = None
         try:
             runner.invoke("Set-AdServerSettings", {"ViewEntireForest": True}, frozen,
                           sessions.main)
         except err.ExchangeError as exc:
-            return AgentRun(_response(runner, [], version, fatal=exc.message), host_lines)
+            scope_failed = exc.message
+        if not steps.record("recipient-scope", scope_failed, "ViewEntireForest"):
+            return fatal(scope_failed or "", version)
 
     keepalive = _Keepalive(runner, request.keepalive, frozen, host_lines, sessions)
     for invocation in request.invocations:
@@ -224,7 +266,9 @@ def _execute(
             break  # nothing more runs: later invocations have no result
         if not keepalive.fence_passes(request.fence, invocation):
             break  # its lock was broken or taken over: no more writes
-        result = _run_invocation(runner, invocation, frozen, host_lines, keepalive, sessions)
+        result = _run_invocation(
+            runner, invocation, frozen, host_lines, keepalive, sessions, request.diagnose
+        )
         results.append(result)
         if keepalive.stopped is not None:
             break  # it failed while this invocation polled
@@ -233,6 +277,37 @@ def _execute(
     response = _response(runner, results, version, fatal=None)
     response = replace(response, stopped=keepalive.stopped, keepalives=keepalive.runs)
     return AgentRun(response, host_lines)
+
+
+SNAPIN = "Microsoft.Exchange.Management.PowerShell.E2010"
+
+
+def _imported(request: Request) -> list[str]:
+    """The commands agent.ps1 imports from the /PowerShell session: the version check's, the
+    recipient scope's, and those the request uses (a diagnose request: every Exchange command
+    of the allow-list)."""
+    names = ["Get-ExchangeServer", "Set-AdServerSettings"]
+    wanted = ALLOWED_CMDLETS if request.diagnose else [i.cmdlet for i in request.invocations]
+    for name in wanted:
+        if "-nlb" in name.lower() or "-casdesired" in name.lower() or not is_allowed(name):
+            continue
+        if name.lower() not in (n.lower() for n in names):
+            names.append(name)
+    return names
+
+
+class _Steps:
+    """Add-AgentStep: what loading the request's needs did; whether the run goes on."""
+
+    def __init__(self, diagnose: bool) -> None:
+        self.diagnose = diagnose
+        self.steps: list[LoadStep] = []
+
+    def record(self, step: str, failed: str | None, detail: str) -> bool:
+        """Record ``step`` (``failed``: its error, None when it worked). False when the run must
+        stop: a step failed and the request is not a diagnose request."""
+        self.steps.append(LoadStep(step, failed is None, detail if failed is None else failed))
+        return failed is None or self.diagnose
 
 
 class _Sessions:
@@ -244,7 +319,17 @@ class _Sessions:
     def __init__(self, runner: CmdletRunner, request: Request) -> None:
         self.runner = runner
         self.credential = request.credential
-        self.main = Session(runner.hostname, delegates=runner.logon.delegates)
+        credential_valid = (
+            None if request.credential is None
+            else runner.credential_valid(request.credential.username, request.credential.password)
+        )
+        self.main = Session(
+            runner.hostname,
+            delegates=runner.logon.delegates,
+            rbac_filtered=request.exchange.mode == "remote",
+            credential_valid=credential_valid,
+            user=runner.logon.user,
+        )
         self.modules: tuple[str, ...] = ()
         self._nodes: dict[str, Session] = {}
         self._exchange_user: str | None = None
@@ -253,6 +338,8 @@ class _Sessions:
         """New-PSSession to ``host``: None when it opens, else Windows' error text."""
         if not self.runner.has_server(host.split(".")[0]):
             return REMOTE_CONNECT_FAILED.format(host=host)
+        if not self.runner.reachable(host.split(".")[0]):
+            return err.REMOTE_UNREACHABLE.format(host=host)
         if self.credential is None:
             if not self.runner.logon.delegates:
                 return err.REMOTE_NO_CREDENTIAL.format(host=host)
@@ -286,13 +373,31 @@ class _Sessions:
                 raise err.ExchangeError(failed, target=computer,
                                         category="PSRemotingTransportException")
             # A session opened with explicit credentials is a network logon: no further hop.
-            self._nodes[key] = Session(computer.split(".")[0], delegates=False)
+            self._nodes[key] = Session(
+                computer.split(".")[0], delegates=False, credential_valid=True,
+                user=self.main.user,
+            )
         return self._nodes[key]
 
-    def close(self) -> None:
+    def node_modules(self, session: Session) -> frozenset[Provider]:
+        """What $RemoteCmdlet loads on a node: each of the request's modules, imported there
+        (a module the node lacks fails the invocation, as Import-Module does)."""
+        loaded: set[Provider] = set()
+        for module in self.modules:
+            if not self.runner.has_module(session.computer, module):
+                raise err.ExchangeError(
+                    err.MODULE_NOT_FOUND.format(name=module), target=module,
+                    category="FileNotFoundException",
+                )
+            loaded.add("nlb")
+        return frozenset(loaded)
+
+    def close(self, steps: _Steps | None = None) -> None:
         if self._exchange_user is not None:
             self.runner.close_exchange_session(self._exchange_user)
             self._exchange_user = None
+            if steps is not None:
+                steps.record("exchange-session-removed", None, "")
         self._nodes.clear()
 
 
@@ -351,12 +456,16 @@ class _Keepalive:
 
 
 def _response(
-    runner: CmdletRunner, results: list[Result], version: str | None, *, fatal: str | None
+    runner: CmdletRunner,
+    results: list[Result],
+    version: str | None,
+    *,
+    fatal: str | None,
 ) -> Response:
     return Response(
         results=tuple(results),
         host=runner.hostname,
-        ps_version=PS_VERSION,
+        ps_version=runner.settings.host_powershell_version,
         exchange_version=version,
         fatal=fatal,
     )
@@ -369,6 +478,7 @@ def _run_invocation(
     host_lines: list[str],
     keepalive: _Keepalive | None,
     sessions: _Sessions,
+    diagnose: bool = False,
 ) -> Result:
     objects: list[Obj] = []
     try:
@@ -377,11 +487,13 @@ def _run_invocation(
         if not is_allowed(invocation.cmdlet):
             # Refused as PowerShell refuses an unknown command, before anything runs.
             raise err.CommandNotFound(invocation.cmdlet)
+        if diagnose and not is_read(invocation.cmdlet):
+            raise _thrown(NOT_A_READ.format(cmdlet=invocation.cmdlet))
         session = sessions.for_invocation(invocation)
         if session is not sessions.main:
-            # A node's PSSession has only the modules the agent imports there (NLB's).
-            nlb: frozenset[Provider] = frozenset({"nlb"})
-            loaded = nlb & loaded
+            # A node's PSSession has only what the remote script block imports there: the
+            # request's modules, each where that computer has it installed.
+            loaded = sessions.node_modules(session)
         # agent.ps1 sets ErrorAction itself, over any value the request carried.
         parameters = {
             k: v for k, v in invocation.parameters.items() if k.lower() != "erroraction"

@@ -64,6 +64,14 @@ class Session:
     view_entire_forest: bool = False
     """Set-AdServerSettings -ViewEntireForest $true ran in this session: recipient cmdlets see
     every domain of the forest, not only the server's own (field §3)."""
+    rbac_filtered: bool = False
+    """Exchange's cmdlets here are the proxies of a remote /PowerShell session, which publishes
+    only what the account's role assignments give it (``rbac_not_granted``); the snap-in
+    bypasses RBAC."""
+    credential_valid: bool | None = None
+    """The request's explicit credential (for second hops): None when it carried none."""
+    user: str = ""
+    """Who the session runs as (``CONTOSO\\casadmin``)."""
 
 
 @dataclass
@@ -82,6 +90,10 @@ class CmdletContext:
     """The cmdlet blocks until this wall-clock time (a drain) before it returns; the
     organisation waits outside its lock, then asks :attr:`after_block` for the output."""
     after_block: Callable[[], list[Obj]] | None = None
+    loaded: frozenset[Provider] = frozenset()
+    """What the session has loaded (the Exchange session or snap-in, the NLB module)."""
+    winrm: Mapping[str, int] = field(default_factory=dict)
+    """The host's WinRM quotas by Windows' names (what ``winrm get winrm/config`` shows)."""
 
 
 Handler = Callable[[CmdletContext, dict[str, Any]], Iterable[Obj]]

@@ -58,9 +58,39 @@ class Behaviour:
     serialised across the session; a few milliseconds each is a plausible figure for a real
     organisation (an estimate: bench/mailbox_count_bench.py uses 2 ms). The default keeps the
     suite quick while still making work proportional to what a cmdlet returns."""
+    # The endpoint host as Windows would report it (what `casdesired doctor` checks). The
+    # defaults are a stock Windows Server 2008 R2 SP1 Exchange 2010 server; each can be set to
+    # what makes one of doctor's checks fail, and the lab then behaves as that host would.
+    host_os: str = "Microsoft Windows Server 2008 R2 Enterprise"
+    host_os_version: str = "6.1.7601.65536"
+    host_powershell_version: str = "2.0"
+    host_clr_version: str = "2.0.50727.5485"
+    host_execution_policy_gpo: str = "Undefined"
+    """The execution policy Group Policy sets (MachinePolicy): it beats the agent's
+    ``-ExecutionPolicy Bypass``. ``Undefined``: none (the agent's Bypass is in force)."""
+    host_dotnet35: bool = True
+    """.NET 3.5's System.Web.Extensions is installed. Off: the agent cannot load its JSON
+    serializer and stops before anything else, as PowerShell 2.0 would."""
+    host_gzip_round_trip: bool = True
+    """Off: GZipStream's round trip gives back other bytes (a damaged .NET Framework; no known
+    cause on a working host, here so that doctor's check of it can be seen failing)."""
+    host_clock_skew_seconds: float = 0.0
+    """How far the host's clock is ahead of the lab's (negative: behind): every time the host
+    reads or writes (lock leases, the clock doctor reads) is off by this much."""
+    lock_directory_writable: bool = True
+    """The account may create and write ``%ProgramData%\\casdesired``. Off: every open of the
+    lock file fails with "Access to the path ... is denied", as NTFS would refuse it."""
+    rbac_not_granted: tuple[str, ...] = ()
+    """What the account's RBAC role assignments do not give it, as ``Cmdlet`` or ``Cmdlet
+    -Parameter`` entries: Exchange's remote /PowerShell session does not publish them (an
+    unpublished cmdlet "is not recognized", an unpublished parameter "cannot be found"). The
+    snap-in bypasses RBAC and ignores this."""
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {
+            f.name: list(value) if isinstance(value := getattr(self, f.name), tuple) else value
+            for f in fields(self)
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Behaviour:
@@ -92,6 +122,9 @@ def _as_count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+EXECUTION_POLICIES = (
+    "Undefined", "Restricted", "AllSigned", "RemoteSigned", "Unrestricted", "Bypass",
+)
 _SETTING_CHECKS: dict[str, Any] = {
     "one_array_per_site": _as_bool,
     "databases_follow_array_fqdn": _as_bool,
@@ -103,7 +136,35 @@ _SETTING_CHECKS: dict[str, Any] = {
     "remove_array_in_use_refused": _as_bool,
     "exchange_session_limit": _as_count,
     "object_cost_ms": lambda v: _as_seconds(v) if _as_seconds(v) is not None and v < 1e4 else None,
+    "host_os": lambda v: _as_text(v),
+    "host_os_version": lambda v: _as_text(v),
+    "host_powershell_version": lambda v: _as_text(v),
+    "host_clr_version": lambda v: _as_text(v),
+    "host_execution_policy_gpo": lambda v: v if v in EXECUTION_POLICIES else None,
+    "host_dotnet35": _as_bool,
+    "host_gzip_round_trip": _as_bool,
+    "host_clock_skew_seconds": lambda v: (
+        float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e8
+        else None
+    ),
+    "lock_directory_writable": _as_bool,
+    "rbac_not_granted": lambda v: _as_grants(v),
 }
+
+_GRANT = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+(?: -[A-Za-z0-9]+)?$")
+
+
+def _as_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _as_grants(value: Any) -> tuple[str, ...] | None:
+    """``["Set-MailboxDatabase", "Set-ClientAccessServer -AutoDiscoverSiteScope"]``."""
+    if not isinstance(value, (list, tuple)):
+        return None
+    if not all(isinstance(v, str) and _GRANT.match(v.strip()) for v in value):
+        return None
+    return tuple(v.strip() for v in value)
 
 
 @dataclass
@@ -133,6 +194,15 @@ class Server:
     """Network interface names, for the NLB cmdlets' -InterfaceName checks."""
     autodiscover_internal_uri: str | None = None
     autodiscover_site_scope: list[str] = field(default_factory=list)
+    registry: dict[str, int | str] = field(default_factory=dict)
+    """Registry values under ``HKLM\\SYSTEM\\CurrentControlSet\\Services`` that casdesired
+    reads (the static RPC ports), by ``Key\\Value`` (``MSExchangeRPC\\ParametersSystem\\TCP/IP
+    Port``): a number is a REG_DWORD, a string a REG_SZ."""
+    nlb_module: bool = True
+    """The NLB feature's PowerShell module (NetworkLoadBalancingClusters) is installed."""
+    reachable: bool = True
+    """Other computers reach it over the network (WinRM, WMI). Off: a PSSession or WMI
+    connection to it fails as to a host that is down or behind a firewall."""
 
     @property
     def is_cas(self) -> bool:
@@ -159,6 +229,12 @@ class Server:
         if self.is_cas:
             data["autodiscover_internal_uri"] = self.autodiscover_internal_uri
             data["autodiscover_site_scope"] = list(self.autodiscover_site_scope)
+        if self.registry:
+            data["registry"] = dict(sorted(self.registry.items()))
+        if not self.nlb_module:
+            data["nlb_module"] = False
+        if not self.reachable:
+            data["reachable"] = False
         return data
 
     @classmethod
@@ -181,6 +257,11 @@ class Server:
             interfaces=[_str(i) for i in data.get("interfaces", ["LAN", "NLB"])],
             autodiscover_internal_uri=None if uri is None else _str(uri),
             autodiscover_site_scope=[_str(s) for s in data.get("autodiscover_site_scope") or []],
+            registry={
+                _str(k): _registry_value(v) for k, v in (data.get("registry") or {}).items()
+            },
+            nlb_module=_bool(data.get("nlb_module", True)),
+            reachable=_bool(data.get("reachable", True)),
         )
 
 
@@ -351,6 +432,14 @@ class NlbCluster:
 def _count(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"expected a count, got {value!r}")
+    return value
+
+
+def _registry_value(value: Any) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"a registry value is a number (REG_DWORD) or a string, not {value!r}")
+    if isinstance(value, int) and not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"a REG_DWORD is 0 to 4294967295, not {value}")
     return value
 
 

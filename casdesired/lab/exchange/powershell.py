@@ -45,10 +45,26 @@ def run(runner: CmdletRunner, script: str, stdin: bytes) -> ProcessResult:
     agent_script = text[:index]
     if not agent_script.lstrip("\ufeff").startswith(AGENT_MARKER):
         return _refuse(agent_script)
+    if not runner.settings.host_dotnet35:
+        return _no_serializer()
     outcome = run_payload(runner, text[index + len(REQUEST_SEPARATOR) :].strip())
     stdout = "".join(f"{line}\r\n" for line in outcome.host_lines)
     # agent.ps1 writes the frame with [Console]::Out.Write: no newline after it.
     return ProcessResult(stdout=stdout + encode_response(outcome.response), exit_code=0)
+
+
+def _no_serializer() -> ProcessResult:
+    """The agent on a host without .NET 3.5's System.Web.Extensions: Add-Type fails, the
+    fallback Assembly.Load throws, and with ErrorActionPreference Stop the script ends there,
+    before reading the request (agent.ps1, "JSON")."""
+    lines = [
+        err.ASSEMBLY_NOT_FOUND,
+        "At line:106 char:45",
+        "+     [void][System.Reflection.Assembly]::Load <<<< (",
+        "    + CategoryInfo          : NotSpecified: (:) [], MethodInvocationException",
+        "    + FullyQualifiedErrorId : DotNetMethodException",
+    ]
+    return ProcessResult(stderr=clixml_errors(lines), exit_code=1)
 
 
 def _refuse(script: str) -> ProcessResult:
