@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, cast
 from urllib.parse import urlsplit
 
+import requests
 import winrm.transport
 from winrm.exceptions import WinRMOperationTimeoutError
 
@@ -174,8 +175,16 @@ class AgentClient:
     be closed); by default it is printed on stderr.
     """
 
-    def __init__(self, target: WinRMTarget, *, warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        target: WinRMTarget,
+        *,
+        warn: Callable[[str], None] | None = None,
+        observe: Callable[[requests.Response], None] | None = None,
+    ) -> None:
         self.target = target
+        self.observe = observe
+        """Shown every HTTP answer of the runs' sessions (see :class:`WinRMSession`)."""
         self.requests = 0
         self.executions = 0
         self.last_host = ""
@@ -211,7 +220,7 @@ class AgentClient:
     # --- the WinRM exchange -------------------------------------------------------------------
 
     def _execute(self, stdin: bytes) -> tuple[bytes, bytes, int]:
-        session = WinRMSession(self.target)
+        session = WinRMSession(self.target, observe=self.observe)
         shell_id: str | None = None
         command_id: str | None = None
         try:
