@@ -14,10 +14,14 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from casdesired.apply.execute import Outcome
 from casdesired.errors import CasdesiredError
+
+if TYPE_CHECKING:  # the CLI reads DEFAULT_AUDIT_LOG at parser build: no WinRM import for it
+    from casdesired.apply.execute import Outcome
+    from casdesired.apply.record import ApplyRecord
+    from casdesired.plan.plan import Plan
 
 DEFAULT_AUDIT_LOG = Path("casdesired-audit.jsonl")
 """Relative to the current directory (the pipeline's workspace); ``--audit-log`` changes it."""
@@ -86,3 +90,44 @@ def change_records(outcomes: list[Outcome]) -> list[dict[str, Any]]:
         }
         for o in outcomes
     ]
+
+
+def started_entry(
+    plan: Plan, *, time: str, who: str, plan_hash: str, lock_id: str
+) -> dict[str, Any]:
+    """The ``apply-started`` entry, written before the first write."""
+    return {
+        "event": "apply-started",
+        "time": time,
+        "who": who,
+        "plan_id": plan.plan_id,
+        "plan_hash": plan_hash,
+        "organisation": plan.organisation,
+        "endpoint": plan.endpoint,
+        "lock_id": lock_id,
+        "changes": len(plan.changes),
+    }
+
+
+def finished_entry(
+    record: ApplyRecord, *, started: str, who: str, plan_hash: str, lock_id: str
+) -> dict[str, Any]:
+    """The ``apply-finished`` entry: what the end report says, with before/after values."""
+    assert record.plan is not None and record.result is not None
+    rollback = record.rollback
+    return {
+        "event": "apply-finished",
+        "time": now(),
+        "started": started,
+        "who": who,
+        "plan_id": record.plan.plan_id,
+        "plan_hash": plan_hash,
+        "lock_id": lock_id,
+        "changes": change_records(record.result.outcomes),
+        "stopped": record.result.stopped,
+        "verification": record.problems,
+        "rollback": str(rollback.path) if rollback is not None and rollback.path else None,
+        "rollback_notes": rollback.notes if rollback is not None else [],
+        "lock_kept": record.lock_kept,
+        "exit_code": record.exit_code,
+    }

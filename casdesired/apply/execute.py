@@ -30,6 +30,7 @@ from typing import Protocol
 
 from casdesired.agent.protocol import FENCED_PREFIX, ExchangeSession, Invocation, Request, Response
 from casdesired.apply import lock as locking
+from casdesired.apply.progress import Step, batch_step
 from casdesired.changes.types import Change
 from casdesired.errors import AgentNotStarted, CasdesiredError
 from casdesired.transport.winrm import AgentClient
@@ -163,7 +164,7 @@ def execute(
     lock_id: str,
     plan_id: str,
     interrupted: Callable[[], bool] = lambda: False,
-    progress: Callable[[str], None] = lambda _m: None,
+    progress: Callable[[Step], None] = lambda _step: None,
     extras: Sequence[ExtraExecutor] = (),
     environ: Mapping[str, str] | None = None,
     lease_seconds: int = locking.DEFAULT_LEASE_SECONDS,
@@ -181,7 +182,7 @@ def execute(
             result.interrupted = True
             result.stopped = "interrupted: no further batch was started"
             return result
-        progress(f"applying batch {number} of {len(batches)} ({len(batch.changes)} change(s))")
+        progress(batch_step(number, len(batches), batch.changes))
         if batch.extra is not None:
             # The agent does not carry this write, so its renewal and (first write) the plan
             # id's registration go first, on their own: a lock broken or taken over, or a plan

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -32,6 +32,8 @@ from casdesired.apply import audit, execute, report, safety, verify
 from casdesired.apply import lock as locking
 from casdesired.apply.dns import DnsRecordExecutor, check_dns_gate, check_dns_management
 from casdesired.apply.interrupts import Interrupts, PromptInterrupted, deferred_interrupts
+from casdesired.apply.progress import Progress, Quiet, Step
+from casdesired.apply.record import ApplyRecord
 from casdesired.apply.release import kept_warning, release_lock, say_released
 from casdesired.apply.report import say
 from casdesired.apply.rollback import write_rollback
@@ -50,7 +52,8 @@ from casdesired.live.invocations import read_invocations, read_modules
 from casdesired.live.mailboxes import count_mailboxes
 from casdesired.live.state import LiveState
 from casdesired.plan.build import connect, nlb_hosts, plan_from_live
-from casdesired.plan.plan import Plan, checksum
+from casdesired.plan.plan import Plan
+from casdesired.plan.planfile import checksum
 from casdesired.plan.render_text import TextRenderer
 from casdesired.transport.winrm import AgentClient
 
@@ -82,6 +85,10 @@ class ApplyOptions:
     ask: Callable[[str], str] | None = None
     """Reads the answer on a terminal; None when there is no terminal."""
     environ: dict[str, str] | None = None
+    progress: Progress = field(default_factory=Quiet)
+    """Shown the step running (a display on a terminal; quiet otherwise)."""
+    record: ApplyRecord = field(default_factory=ApplyRecord)
+    """Filled in as the apply goes: the data of the JSON end report."""
 
 
 def apply(
@@ -93,6 +100,7 @@ def apply(
 ) -> int:
     """Apply ``saved`` (a plan file) or a plan made now from ``desired``; the exit code."""
     org = desired.organisation
+    options.record.plan = saved
     if options.ask is None and not options.auto_approve:
         raise PlanRefused(
             "no terminal to confirm on: re-run with --auto-approve to apply without asking "
@@ -147,6 +155,8 @@ class _Run:
         sites = saved.sites if saved is not None else options.sites
         self.sites = list(sites) if sites is not None else None
         self.hosts = self._nlb_hosts()
+        self.progress = options.progress
+        self.record = options.record
 
     def _nlb_hosts(self) -> list[str]:
         if self.saved is None:
@@ -173,6 +183,7 @@ class _Run:
             announce = not isinstance(exc, PlanRefused)
             raise
         finally:
+            self.progress.clear()
             if self.locked:
                 self._release_only(announce=announce)
 
@@ -181,6 +192,7 @@ class _Run:
         deadline = time.monotonic() + max(0.0, self.options.lock_timeout)
         plan_id = self.saved.plan_id if self.saved is not None else None
         while True:
+            self.progress(Step("taking the organisation lock and reading the live organisation"))
             invocations = (
                 locking.enter(self.lock_id, self.who, locking.DEFAULT_LEASE_SECONDS, plan_id),
                 *read_invocations(self.hosts),
@@ -209,11 +221,16 @@ class _Run:
                     f"{answer.error} (waited {self.options.lock_timeout:g} s; "
                     "--lock-timeout SECONDS waits longer)"
                 )
+            self.progress.clear()
             say(self.err, "casdesired: the organisation is locked; waiting (--lock-timeout)")
+            self.progress(Step("waiting for the organisation lock (--lock-timeout)",
+                               max(0.0, deadline - time.monotonic())))
             time.sleep(min(LOCK_RETRY_SECONDS, max(0.0, deadline - time.monotonic())))
 
     def _locked(self, live: LiveState) -> int:
         plan = self.saved if self.saved is not None else self._make_plan(live)
+        self.record.plan = plan
+        self.progress(Step("running the safety checks"))
         refusals = safety.run_checks(
             safety.SafetyContext(
                 plan=plan,
@@ -225,8 +242,10 @@ class _Run:
             ),
             PRE_WRITE_CHECKS,
         )
+        self.progress.clear()
         TextRenderer().render(plan, self.out)
         if refusals:
+            self.record.refusals = [r.message for r in refusals]
             raise PlanRefused(
                 "refused before any change was made:\n  " + "\n  ".join(r.message for r in refusals)
             )
@@ -242,12 +261,15 @@ class _Run:
                 # On a new line: the terminal shows ^C right after the prompt. The lock is
                 # released by run()'s finally, as for any refusal.
                 say(self.err, "\ncasdesired: cancelled, nothing was changed")
+                self.record.cancelled = True
                 return self.interrupts.exit_code
             if answer.strip() != "yes":
                 say(self.err, "casdesired: apply cancelled; nothing was changed")
+                self.record.cancelled = True
                 return 1
         if self.interrupts():
             say(self.err, "casdesired: interrupted before the first change; nothing was changed")
+            self.record.cancelled = True
             return self.interrupts.exit_code
         return self._execute(plan, live)
 
@@ -257,26 +279,16 @@ class _Run:
             self.desired,
             live,
             sites=self.sites,
-            count=lambda databases: count_mailboxes(self.client, databases),
+            count=lambda databases: count_mailboxes(
+                self.client, databases, progress=lambda text: self.progress(Step(text))
+            ),
         )
 
     def _execute(self, plan: Plan, before: LiveState) -> int:
         started = audit.now()
         plan_hash = checksum(plan.to_json())
-        audit.append(
-            self.options.audit_log,
-            {
-                "event": "apply-started",
-                "time": started,
-                "who": self.who,
-                "plan_id": plan.plan_id,
-                "plan_hash": plan_hash,
-                "organisation": plan.organisation,
-                "endpoint": plan.endpoint,
-                "lock_id": self.lock_id,
-                "changes": len(plan.changes),
-            },
-        )
+        audit.append(self.options.audit_log, audit.started_entry(
+            plan, time=started, who=self.who, plan_hash=plan_hash, lock_id=self.lock_id))
         result = execute.execute(
             self.client,
             plan.changes,
@@ -285,12 +297,16 @@ class _Run:
             interrupted=self.interrupts,
             extras=EXECUTORS,
             environ=self.environ,
+            progress=self.progress,
         )
+        self.record.result = result
+        self.progress(Step("verifying the changes and releasing the lock"))
         # A batch whose answer was lost may still be running on the endpoint (the agent renews
         # the lease while it runs). Releasing now would let another pipeline write beside it:
         # keep the lock, and let its lease end it, or an operator who has checked.
         keep_lock = bool(result.by_status(execute.Status.UNKNOWN))
         after, problems = self._read_and_release(release=not keep_lock)
+        self.progress.clear()
         if keep_lock:
             self.locked = False  # deliberately left held: the finally must not release it
             say(self.err, kept_warning(self.lock_id, self.desired.organisation.path))
@@ -306,6 +322,8 @@ class _Run:
                     for d in verify.remaining(self.desired, after, plan.sites)
                 ]
         rollback = self._write_rollback(plan, result, before, after)
+        self.record.problems, self.record.rollback = problems, rollback
+        self.record.lock_kept = keep_lock
         code = 0
         if not result.ok or problems:
             code = 1
@@ -316,25 +334,9 @@ class _Run:
             # verifying read released it.
             say_released(self.released, self.lock_id, self.err)
         report.render(result, problems, rollback, self.out, self.err)
-        audit.append(
-            self.options.audit_log,
-            {
-                "event": "apply-finished",
-                "time": audit.now(),
-                "started": started,
-                "who": self.who,
-                "plan_id": plan.plan_id,
-                "plan_hash": plan_hash,
-                "lock_id": self.lock_id,
-                "changes": audit.change_records(result.outcomes),
-                "stopped": result.stopped,
-                "verification": problems,
-                "rollback": str(rollback.path) if rollback.path else None,
-                "rollback_notes": rollback.notes,
-                "lock_kept": keep_lock,
-                "exit_code": code,
-            },
-        )
+        self.record.exit_code = code
+        audit.append(self.options.audit_log, audit.finished_entry(
+            self.record, started=started, who=self.who, plan_hash=plan_hash, lock_id=self.lock_id))
         return code
 
     def _can_diff(self, plan: Plan) -> bool:

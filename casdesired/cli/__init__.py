@@ -19,7 +19,9 @@ from casdesired.cli.parser import CommandParser, commands
 from casdesired.errors import CasdesiredError
 
 # Order is the order `casdesired --help` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("validate", "doctor", "plan", "apply", "unlock", "lab")
+SUBCOMMANDS: tuple[str, ...] = (
+    "validate", "doctor", "plan", "show", "apply", "unlock", "lab", "completion"
+)
 
 
 def build_parser() -> CommandParser:

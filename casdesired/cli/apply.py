@@ -11,16 +11,17 @@ Exit codes: :data:`casdesired.cli.exitcodes.TABLE` (``casdesired apply --help`` 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from casdesired.apply.audit import DEFAULT_AUDIT_LOG
-from casdesired.apply.run import ApplyOptions, apply
 from casdesired.cli.parser import number
-from casdesired.desired.loader import load_desired
-from casdesired.errors import ConfigError
-from casdesired.findings import Severity
-from casdesired.plan.plan import Plan
+
+if TYPE_CHECKING:
+    from casdesired.apply.record import ApplyRecord
 
 DEFAULT_DIRECTORY = "sites/"
 
@@ -52,6 +53,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--auto-approve", action="store_true", help="apply without asking (for pipelines)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help=(
+            "text (default), or json: the end report as one JSON document on stdout "
+            "(schemas/apply-report.schema.json), the plan and the text report on stderr"
+        ),
     )
     parser.add_argument(
         "--force",
@@ -91,19 +101,53 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _ask(prompt: str) -> str:
-    sys.stdout.write(prompt)
-    sys.stdout.flush()
-    line = sys.stdin.readline()
-    return line
+def _asker(stream: TextIO) -> Callable[[str], str]:
+    def ask(prompt: str) -> str:
+        stream.write(prompt)
+        stream.flush()
+        return sys.stdin.readline()
+
+    return ask
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at parser build: `casdesired --help` stays fast (bench/startup_bench.py).
+    from casdesired.apply.record import ApplyRecord, document
+    from casdesired.cli import exitcodes
+    from casdesired.errors import CasdesiredError, PlanRefused
+
+    record = ApplyRecord()
+    # With --format json, stdout holds the one JSON document; the rest goes to stderr.
+    out = sys.stderr if args.format == "json" else sys.stdout
+    try:
+        record.exit_code = _run(args, record, out)
+    except CasdesiredError as exc:
+        record.error, record.exit_code = str(exc), exc.exit_code
+        record.refused = isinstance(exc, PlanRefused)
+        raise
+    except KeyboardInterrupt:
+        record.error, record.exit_code = "interrupted", exitcodes.INTERRUPTED
+        raise
+    finally:
+        if args.format == "json":
+            print(json.dumps(document(record), indent=2, ensure_ascii=False), flush=True)
+    return record.exit_code
+
+
+def _run(args: argparse.Namespace, record: ApplyRecord, out: TextIO) -> int:
+    from casdesired.apply.run import ApplyOptions, apply
+    from casdesired.cli.progress import apply_progress
+    from casdesired.desired.loader import load_desired
+    from casdesired.errors import ConfigError
+    from casdesired.findings import Severity
+    from casdesired.plan.plan import Plan
+
     target = Path(args.target)
     saved: Plan | None = None
     directory = target
     if target.is_file():
         saved = Plan.load(target)
+        record.plan = saved
         directory = args.config
         if args.sites:
             raise ConfigError("--site limits a plan made now; a saved plan keeps its own sites")
@@ -117,17 +161,21 @@ def run(args: argparse.Namespace) -> int:
         for diagnostic in desired.diagnostics:
             if diagnostic.severity is Severity.ERROR:
                 print(diagnostic, file=sys.stderr)
-        print("casdesired: the desired state has errors (see `casdesired validate`); nothing "
-              "was applied", file=sys.stderr)
+        record.error = ("the desired state has errors (see `casdesired validate`); nothing "
+                        "was applied")
+        print(f"casdesired: {record.error}", file=sys.stderr)
         return 1
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    options = ApplyOptions(
-        auto_approve=args.auto_approve,
-        force=args.force,
-        lock_timeout=args.lock_timeout,
-        sites=args.sites,
-        audit_log=args.audit_log,
-        rollback_out=args.rollback_out,
-        ask=_ask if interactive else None,
-    )
-    return apply(desired, saved, options, sys.stdout, sys.stderr)
+    interactive = sys.stdin.isatty() and out.isatty()
+    with apply_progress(sys.stderr) as progress:
+        options = ApplyOptions(
+            auto_approve=args.auto_approve,
+            force=args.force,
+            lock_timeout=args.lock_timeout,
+            sites=args.sites,
+            audit_log=args.audit_log,
+            rollback_out=args.rollback_out,
+            ask=_asker(out) if interactive else None,
+            progress=progress,
+            record=record,
+        )
+        return apply(desired, saved, options, out, sys.stderr)

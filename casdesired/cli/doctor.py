@@ -14,11 +14,8 @@ import sys
 from pathlib import Path
 
 from casdesired.cli import exitcodes
+from casdesired.cli.formats import FORMATS
 from casdesired.cli.plan import progress_reporter
-from casdesired.desired.loader import load_desired
-from casdesired.doctor import diagnose
-from casdesired.doctor.render import RENDERERS
-from casdesired.findings import Severity
 
 DEFAULT_DIRECTORY = "sites/"
 
@@ -45,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--format",
-        choices=tuple(RENDERERS),
+        choices=FORMATS,
         default="text",
         help="text for terminals (default), json (schemas/doctor.schema.json), markdown",
     )
@@ -53,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at parser build: `casdesired --help` stays fast (bench/startup_bench.py).
+    from casdesired.desired.loader import load_desired
+    from casdesired.doctor import diagnose
+    from casdesired.doctor.render import RENDERERS
+    from casdesired.findings import Severity
+
     desired = load_desired(Path(args.directory))
     if desired.has_errors():
         for diagnostic in desired.diagnostics:

@@ -48,6 +48,15 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         (CHANGES_PRESENT, "only with --detailed-exitcode: plan made and it has changes"),
         (INTERRUPTED, _CTRL_C),
     ),
+    "show": (
+        (SUCCESS, "the plan file was shown"),
+        (
+            ERROR,
+            "the file cannot be read, is not a plan, or was modified after it was saved, or "
+            + _USAGE_WORDS,
+        ),
+        (INTERRUPTED, _CTRL_C),
+    ),
     "apply": (
         (SUCCESS, "every change applied and verified, or nothing to do"),
         (
@@ -75,6 +84,10 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
             f"or {_USAGE_WORDS}",
         ),
         (INTERRUPTED, _CTRL_C),
+    ),
+    "completion": (
+        (SUCCESS, "the completion script was printed"),
+        (USAGE, f"{_USAGE_WORDS}, e.g. a shell other than bash, zsh or fish"),
     ),
 }
 """Command (as typed after ``casdesired``; the bare program is ``casdesired``) → its codes."""

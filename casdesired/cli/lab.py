@@ -14,16 +14,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from casdesired.cli.parser import number
 from casdesired.errors import CasdesiredError
-from casdesired.lab.control import TOKEN_HEADER, is_loopback
-from casdesired.lab.dns import LabDnsServer
-from casdesired.lab.faults import Faults
-from casdesired.lab.journal import Journal
-from casdesired.lab.server import Lab, LabCredentials
-from casdesired.lab.wsman.limits import WinRMLimits, parse_setting
+
+if TYPE_CHECKING:
+    from casdesired.lab.server import Lab
 
 PASSWORD_ENV = "CASDESIRED_LAB_PASSWORD"  # noqa: S105 - the variable's name, not a value
 
@@ -90,7 +87,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at parser build: `casdesired --help` stays fast (bench/startup_bench.py).
+    from casdesired.lab.dns import LabDnsServer
     from casdesired.lab.exchange.organisation import Organisation
+    from casdesired.lab.faults import Faults
+    from casdesired.lab.journal import Journal
+    from casdesired.lab.server import Lab, LabCredentials
+    from casdesired.lab.wsman.limits import WinRMLimits, parse_setting
 
     limits = WinRMLimits()
     for setting in args.winrm:
@@ -184,6 +187,8 @@ def run_reset(args: argparse.Namespace) -> int:
 
 
 def _announce(lab: Lab, args: argparse.Namespace, dns_address: str) -> None:
+    from casdesired.lab.control import TOKEN_HEADER, is_loopback
+
     lines = [
         f"Exchange 2010 lab ({lab.hostname}) serving",
         f"  url:        {lab.url}",

@@ -18,21 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from rich.console import Console
-from rich.live import Live
-from rich.spinner import Spinner
-
 from casdesired.cli import exitcodes
-from casdesired.desired.loader import load_desired
-from casdesired.findings import Severity
-from casdesired.plan.build import connect, make_plan
-from casdesired.plan.plan import Plan
-from casdesired.plan.render_json import JsonRenderer
-from casdesired.plan.render_markdown import DEFAULT_MAX_BYTES, MarkdownRenderer
-from casdesired.plan.render_text import TextRenderer
+from casdesired.cli.formats import add_format_option, add_markdown_options, render
 
 DEFAULT_DIRECTORY = "sites/"
-RENDERERS = {"text": TextRenderer, "json": JsonRenderer, "markdown": MarkdownRenderer}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,12 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help=f"the organisation's directory (default: {DEFAULT_DIRECTORY})",
     )
-    parser.add_argument(
-        "--format",
-        choices=tuple(RENDERERS),
-        default="text",
-        help="text for terminals (default), json (schemas/plan.schema.json), markdown for PRs",
-    )
+    add_format_option(parser)
     parser.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -76,39 +60,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="also save the plan (with the live fingerprint and desired digest) for apply",
     )
-    parser.add_argument(
-        "--max-bytes",
-        type=_positive,
-        default=DEFAULT_MAX_BYTES,
-        metavar="N",
-        help=(
-            "markdown: keep the comment within N bytes (default: %(default)s, under GitHub's "
-            "comment limit) by shortening the per-site details; the verdict, the summary and "
-            "the safety decisions are always kept"
-        ),
-    )
-    parser.add_argument(
-        "--full-plan-link",
-        metavar="TEXT",
-        help=(
-            "markdown: where reviewers find the full plan, e.g. the CI artifact's URL "
-            "(default: the --out FILE's name)"
-        ),
-    )
+    add_markdown_options(parser, link_default="the --out FILE's name")
     parser.set_defaults(func=run)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"not a positive number of bytes: {text!r}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at parser build: `casdesired --help` stays fast (bench/startup_bench.py).
+    from casdesired.desired.loader import load_desired
+    from casdesired.findings import Severity
+    from casdesired.plan.build import connect, make_plan
+
     desired = load_desired(Path(args.directory))
     if desired.has_errors():
         for diagnostic in desired.diagnostics:
@@ -151,26 +112,16 @@ def run(args: argparse.Namespace) -> int:
     return exitcodes.SUCCESS
 
 
-def render(
-    plan: Plan,
-    fmt: str,
-    out: TextIO,
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    full_plan: str | None = None,
-) -> None:
-    if fmt == "markdown":
-        MarkdownRenderer(max_bytes=max_bytes, full_plan=full_plan).render(plan, out)
-    else:
-        RENDERERS[fmt]().render(plan, out)
-
-
 @contextmanager
 def progress_reporter(stream: TextIO) -> Iterator[Callable[[str], None]]:
     """A spinner with the current step on a terminal; silent when ``stream`` is not one."""
     if not (hasattr(stream, "isatty") and stream.isatty()):
         yield lambda _message: None
         return
+    from rich.console import Console
+    from rich.live import Live
+    from rich.spinner import Spinner
+
     console = Console(file=stream, highlight=False, markup=False)
     spinner = Spinner("dots", text="reading the live organisation")
     with Live(spinner, console=console, transient=True, refresh_per_second=12.5) as live:

@@ -16,12 +16,6 @@ import argparse
 import os
 from pathlib import Path
 
-from casdesired.agent import protocol
-from casdesired.apply import lock as locking
-from casdesired.desired.loader import load_desired
-from casdesired.errors import CasdesiredError, PlanRefused
-from casdesired.plan.build import connect
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -46,6 +40,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at parser build: `casdesired --help` stays fast (bench/startup_bench.py).
+    from casdesired.agent import protocol
+    from casdesired.apply import lock as locking
+    from casdesired.desired.loader import load_desired
+    from casdesired.errors import CasdesiredError, PlanRefused
+    from casdesired.plan.build import connect
+
     desired = load_desired(args.config)
     if desired.has_errors():
         raise CasdesiredError(f"{args.config}: the desired state has errors (casdesired validate)")

@@ -10,10 +10,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from casdesired.desired.config import DesiredState
-from casdesired.desired.loader import load_desired
-from casdesired.findings import Finding, Severity
+if TYPE_CHECKING:
+    from casdesired.desired.config import DesiredState
+    from casdesired.findings import Finding
 
 DEFAULT_DIRECTORY = "sites/"
 
@@ -54,6 +55,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at parser build: `casdesired --help` stays fast (bench/startup_bench.py).
+    from casdesired.desired.loader import load_desired
+    from casdesired.findings import Severity
+
     desired = load_desired(Path(args.directory))
     diagnostics = list(desired.diagnostics)
     if getattr(args, "online", False):

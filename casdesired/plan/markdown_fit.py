@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+DEFAULT_MAX_BYTES = 65_000
+"""A comment's default limit, under GitHub's 65,536 characters whatever the characters."""
+
 
 @dataclass(frozen=True)
 class Block:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from casdesired import model
 from casdesired.changes.types import Action, BindingChange, Change
 from casdesired.findings import Finding
-from casdesired.plan.plan import Plan, SafetyNote
+from casdesired.plan.notes import SafetyNote
+from casdesired.plan.plan import Plan
 
 ORGANISATION = "(whole organisation)"
 """The row of findings that name no site (a blocking one withholds every change)."""

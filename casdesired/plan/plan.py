@@ -17,105 +17,30 @@ checksum, or whose recorded invocations no longer match what its changes would r
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from casdesired import model
-from casdesired.atomicfile import write_atomic
-from casdesired.changes.types import (
-    EXCHANGE_CHANGES,
-    OUTLOOK_PROFILE_WARNING,
-    Action,
-    ArrayUpdate,
-    BadChange,
-    BindingChange,
-    Change,
-    change_from_json,
-)
+from casdesired.changes.types import BadChange, Change
 from casdesired.changes.unmanaged import Unmanaged
-from casdesired.dns.records import RECORD_CHANGES
-from casdesired.errors import CasdesiredError
 from casdesired.findings import Finding, Source
+from casdesired.plan.notes import SafetyNote, safety_notes
+from casdesired.plan.planfile import (
+    FORMAT_VERSION,
+    PlanFileError,
+    change_from,
+    change_json,
+    read_document,
+    validate_document,
+    write_document,
+)
 from casdesired.plan.thresholds import dns_blocking, fixed_names
-
-FORMAT_VERSION = 1
-
-CHANGE_TYPES: dict[str, type[Change]] = {c.kind: c for c in (*EXCHANGE_CHANGES, *RECORD_CHANGES)}
-"""Every kind of change a plan carries (and a plan file may hold)."""
 
 ROLLBACK_DIGEST = "rollback of plan {plan_id}"
 """The ``desired_digest`` of a rollback plan: it restores live values, not a desired state."""
-
-
-class PlanFileError(CasdesiredError):
-    """A plan file cannot be used: unreadable, not a plan, another version, or modified."""
-
-
-@dataclass(frozen=True)
-class SafetyNote:
-    """Something a reviewer must weigh before applying; shown apart from the changes."""
-
-    change: str
-    """The change it is about (``kind:identity``)."""
-    site: str
-    mailboxes: int
-    message: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "change": self.change,
-            "site": self.site,
-            "mailboxes": self.mailboxes,
-            "message": self.message,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SafetyNote:
-        return cls(
-            str(data["change"]), str(data["site"]), int(data["mailboxes"]), str(data["message"])
-        )
-
-
-def safety_notes(changes: Iterable[Change]) -> list[SafetyNote]:
-    """The notes for a list of changes: every rebinding, and every FQDN change of a used array."""
-    notes: list[SafetyNote] = []
-    for change in changes:
-        if isinstance(change, BindingChange):
-            notes.append(
-                SafetyNote(
-                    change=f"{change.kind}:{change.identity}",
-                    site=change.site,
-                    mailboxes=change.mailbox_count,
-                    message=(
-                        f"{change.mailbox_count:,} mailboxes on {change.database} move from "
-                        f"{change.before_target or '(none)'} to {change.target}; "
-                        f"{OUTLOOK_PROFILE_WARNING}"
-                    ),
-                )
-            )
-        elif isinstance(change, ArrayUpdate) and change.fqdn_changes and change.bound_databases:
-            notes.append(
-                SafetyNote(
-                    change=f"{change.kind}:{change.identity}",
-                    site=change.site,
-                    mailboxes=change.bound_mailboxes,
-                    message=(
-                        f"the FQDN of array {change.live_fqdn} changes to {change.fqdn} while "
-                        f"{len(change.bound_databases):,} database(s) with "
-                        f"{change.bound_mailboxes:,} mailboxes use it; {OUTLOOK_PROFILE_WARNING}"
-                    ),
-                )
-            )
-    return notes
 
 
 def _now() -> str:
@@ -268,11 +193,11 @@ class Plan:
             "sites": list(self.sites) if self.sites is not None else None,
             "summary": self.summary,
             "counts": {**self.counts, "mailboxes_affected": self.mailboxes_affected},
-            "changes": [_change_json(c) for c in self.changes],
+            "changes": [change_json(c) for c in self.changes],
             "safety": [n.to_json() for n in self.safety],
             "needs_force": list(self.needs_force),
             "findings": [f.to_json() for f in self.diff_findings],
-            "withheld": [_change_json(c) for c in self.withheld],
+            "withheld": [change_json(c) for c in self.withheld],
             "unmanaged": [u.to_json() for u in self.unmanaged],
             "dns": [self._dns_json(f) for f in self.dns],
             **({"depends_on": dict(self.depends_on)} if self.depends_on is not None else {}),
@@ -287,19 +212,10 @@ class Plan:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
         """Rebuild a plan from :meth:`to_json` output; raises :class:`PlanFileError`."""
-        if not isinstance(data, Mapping) or data.get("format_version") != FORMAT_VERSION:
-            version = data.get("format_version") if isinstance(data, Mapping) else None
-            raise PlanFileError(
-                f"not a casdesired plan of format_version {FORMAT_VERSION} (found {version!r})"
-            )
-        errors = sorted(plan_validator().iter_errors(dict(data)), key=lambda e: list(e.path))
-        if errors:
-            first = errors[0]
-            where = "/".join(str(p) for p in first.absolute_path) or "(top)"
-            raise PlanFileError(f"invalid plan at {where}: {first.message}")
+        validate_document(data)
         try:
-            changes = tuple(_change_from(c) for c in data["changes"])
-            withheld = tuple(_change_from(c) for c in data["withheld"])
+            changes = tuple(change_from(c) for c in data["changes"])
+            withheld = tuple(change_from(c) for c in data["withheld"])
         except BadChange as exc:
             raise PlanFileError(f"invalid plan: {exc}") from None
         sites = data.get("sites")
@@ -328,103 +244,9 @@ class Plan:
 
     def save(self, path: Path) -> None:
         """Write the plan (with its checksum) atomically: a reader never sees half a file."""
-        document = self.to_json()
-        document["checksum"] = checksum(document)
-        text = dumps(document)
-        write_atomic(Path(path), lambda handle: handle.write(text), what="the plan")
+        write_document(self.to_json(), path)
 
     @classmethod
     def load(cls, path: Path) -> Plan:
         """Read a saved plan; any damage or edit gives :class:`PlanFileError`, never a traceback."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise PlanFileError(f"cannot read plan file {path}: {reason}") from None
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise PlanFileError(f"{path} is not a plan file (not JSON: {exc})") from None
-        if not isinstance(data, dict):
-            raise PlanFileError(f"{path} is not a plan file")
-        recorded = data.pop("checksum", None)
-        if data.get("format_version") == FORMAT_VERSION and recorded is None:
-            raise PlanFileError(
-                f"{path} has no checksum: only files written by `casdesired plan --out` can be "
-                "used as saved plans"
-            )
-        if data.get("format_version") == FORMAT_VERSION and recorded != checksum(data):
-            raise PlanFileError(
-                f"{path} was modified after it was saved (checksum mismatch); "
-                "make a new plan instead of editing one"
-            )
-        return cls.from_json(data)
-
-
-def dumps(document: Mapping[str, Any]) -> str:
-    """JSON with one top-level member, and one list item, per line.
-
-    Readable and diffable, yet written by the C encoder: ``json.dumps(indent=2)`` falls back to
-    the pure-Python encoder, which took 2 s for a 10,000-change plan.
-    """
-
-    def compact(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
-
-    lines = []
-    for name, value in document.items():
-        if isinstance(value, list) and value:
-            items = ",\n".join(f"    {compact(item)}" for item in value)
-            lines.append(f"  {compact(name)}: [\n{items}\n  ]")
-        else:
-            lines.append(f"  {compact(name)}: {compact(value)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
-
-
-def checksum(document: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of a plan document (without its checksum)."""
-    canonical = json.dumps(
-        {k: v for k, v in document.items() if k != "checksum"},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _change_json(change: Change) -> dict[str, Any]:
-    return {
-        "kind": change.kind,
-        "action": change.action.value,
-        "site": change.site,
-        "identity": change.identity,
-        "description": change.describe(),
-        "mailboxes": change.mailboxes,
-        "before": change.before(),
-        "after": change.after(),
-        "data": change.to_json(),
-        "invocations": [i.to_json() for i in change.invocations()],
-    }
-
-
-def _change_from(entry: Mapping[str, Any]) -> Change:
-    change = change_from_json(entry["data"], CHANGE_TYPES)
-    if change.kind != entry["kind"] or change.action is not Action(entry["action"]):
-        raise BadChange(f"change {entry.get('identity')!r}: kind does not match its data")
-    if [i.to_json() for i in change.invocations()] != entry["invocations"]:
-        raise BadChange(
-            f"change {change.identity!r}: its invocations do not match its data "
-            "(the file was edited)"
-        )
-    return change
-
-
-@cache
-def plan_schema() -> dict[str, Any]:
-    text = (resources.files("casdesired") / "schemas" / "plan.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
-
-
-def plan_validator() -> Draft202012Validator:
-    return Draft202012Validator(plan_schema())
+        return cls.from_json(read_document(path))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from casdesired.plan.plan import Plan, dumps
+from casdesired.plan.plan import Plan
+from casdesired.plan.planfile import dumps
 
 
 class JsonRenderer:

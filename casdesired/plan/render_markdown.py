@@ -22,13 +22,13 @@ from typing import TextIO
 from casdesired.changes.types import OUTLOOK_PROFILE_WARNING, Action
 from casdesired.findings import Severity
 from casdesired.plan.markdown_details import body, details, site_sections, table
-from casdesired.plan.markdown_fit import Block, fit
+from casdesired.plan.markdown_fit import DEFAULT_MAX_BYTES, Block, fit
 from casdesired.plan.markdown_sites import SiteView, site_views
 from casdesired.plan.markdown_text import html, md
 from casdesired.plan.plan import Plan
 
-DEFAULT_MAX_BYTES = 65_000
-"""Under GitHub's 65,536-character comment limit, whatever the characters."""
+__all__ = ["DEFAULT_MAX_BYTES", "MarkdownRenderer"]
+
 ROWS_KEPT = (1000, 200, 20)
 """Rows of a long table a shortened site keeps, as it is shortened further."""
 UNMANAGED_LISTED = 50

@@ -80,3 +80,18 @@ def test_a_plan_file_without_its_organisation_directory_points_at_config(
     assert "--config DIR" in err and str(saved) in err and "Traceback" not in err
     assert env.lab.journal.count("command") == commands  # refused before connecting
     assert not Path(elsewhere / "casdesired-audit.jsonl").exists()
+
+
+@pytest.mark.parametrize("depth", [990, 100_000])
+def test_a_plan_file_nested_too_deeply_is_one_error_not_a_traceback(
+    env: Env, capsys: pytest.CaptureFixture[str], depth: int
+) -> None:
+    """Python's JSON decoder and the checksum recurse per level: a hostile or damaged file
+    must still end in one line and exit 1, before anything connects."""
+    saved = env.tmp / "deep.json"
+    saved.write_text('{"format_version": 1, "x": ' + "[" * depth + "]" * depth + "}")
+    commands = env.lab.journal.count("command")
+    code, _out, err = cli(capsys, "apply", str(saved), "--config", str(env.org_dir))
+    assert code == 1
+    assert err == f"casdesired: error: {saved} is not a plan file (JSON nested too deeply)\n"
+    assert env.lab.journal.count("command") == commands

@@ -15,7 +15,8 @@ import pytest
 
 from apply.labenv import Env, cli
 from casdesired.agent.protocol import is_fenced
-from casdesired.plan.plan import Plan, checksum, dumps
+from casdesired.plan.plan import Plan
+from casdesired.plan.planfile import checksum, dumps
 
 
 def _writes(env: Env) -> list[object]:

@@ -19,7 +19,8 @@ from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 from casdesired.lab.server import Lab, LabCredentials
 from casdesired.plan.build import connect
-from casdesired.plan.plan import Plan, plan_schema
+from casdesired.plan.plan import Plan
+from casdesired.plan.planfile import plan_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 SITES = ROOT / "sites"

@@ -13,7 +13,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from casdesired.cli import main
-from casdesired.plan.plan import Plan, plan_schema
+from casdesired.plan.plan import Plan
+from casdesired.plan.planfile import plan_schema
 
 SITES = Path(__file__).resolve().parents[2] / "sites"
 REASON = (

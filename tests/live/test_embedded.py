@@ -113,3 +113,22 @@ def test_lab_reset_refuses_an_organisation_that_is_not_the_lab(
     assert main(["lab", "reset", str(example)]) == 1
     err = capsys.readouterr().err
     assert "does not target the lab" in err and "Traceback" not in err
+
+
+def test_an_embedded_lab_state_nested_too_deeply_is_one_error_and_reset_repairs_it(
+    example: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    state = tmp_path / "xdg" / "casdesired" / "contoso-lab.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"organisation": ' + "[" * 100_000 + "]" * 100_000 + "}", "utf-8")
+
+    assert main(["plan", str(example)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"casdesired: error: {state}: JSON nested too deeply\n"
+    assert main(["lab", "reset", str(example)]) == 0
+    capsys.readouterr()
+    assert main(["plan", str(example)]) == 0

@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator
 
 from casdesired.changes.diff import diff_input
 from casdesired.changes.types import OUTLOOK_PROFILE_WARNING, BindingChange
-from casdesired.plan.plan import Plan, PlanFileError, plan_schema
+from casdesired.plan.plan import Plan
+from casdesired.plan.planfile import PlanFileError, plan_schema
 
 
 def seed_plan(**overrides: object) -> Plan:
@@ -72,7 +73,7 @@ def test_tampered_plan_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PlanFileError, match="modified after it was saved"):
         Plan.load(path)
     # Same edit with a recomputed checksum: the invocations still betray it.
-    from casdesired.plan.plan import checksum
+    from casdesired.plan.planfile import checksum
 
     data["checksum"] = checksum(data)
     path.write_text(json.dumps(data))
@@ -99,7 +100,7 @@ def test_invalid_plan_files_give_one_clear_error(
 
 
 def test_schema_invalid_plan_with_valid_checksum(tmp_path: Path) -> None:
-    from casdesired.plan.plan import checksum
+    from casdesired.plan.planfile import checksum
 
     data = {"format_version": 1, "changes": "nope"}
     data["checksum"] = checksum(data)
@@ -127,7 +128,7 @@ def test_withheld_changes_do_not_count() -> None:
 def test_the_sites_dns_checked_are_saved_and_old_files_without_them_still_load(
     tmp_path: Path,
 ) -> None:
-    from casdesired.plan.plan import checksum
+    from casdesired.plan.planfile import checksum
 
     plan = replace(seed_plan(), dns_checked=("Branch", "HQ"))
     path = tmp_path / "plan.json"

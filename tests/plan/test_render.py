@@ -10,7 +10,8 @@ from jsonschema import Draft202012Validator
 
 from casdesired import model
 from casdesired.changes.diff import diff_input
-from casdesired.plan.plan import Plan, plan_schema
+from casdesired.plan.plan import Plan
+from casdesired.plan.planfile import plan_schema
 from casdesired.plan.render_json import JsonRenderer
 from casdesired.plan.render_text import TextRenderer, wants_colour
 

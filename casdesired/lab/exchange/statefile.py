@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from casdesired import atomicfile
+from casdesired import atomicfile, jsontext
 from casdesired.lab.exchange.errors import LabStateError
 
 _SEED_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -51,9 +51,11 @@ def read(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise LabStateError(f"{path}: the lab state file is not UTF-8 text") from None
     try:
-        data = json.loads(text)
+        data = jsontext.loads(text)
     except json.JSONDecodeError as exc:
         raise LabStateError(f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
+    except jsontext.NestedTooDeeply as exc:
+        raise LabStateError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise LabStateError(f"{path}: the lab state file must hold a JSON object")
     return data
