@@ -10,6 +10,8 @@ updated.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import dns.exception
 import dns.message
@@ -48,51 +50,68 @@ def checks(desired: DesiredState, environ: Mapping[str, str]) -> list[Check]:
             found.append(skipped("dns.resolver", "each configured resolver answers",
                                  "dns.resolvers and dns.external_resolvers are empty: "
                                  "casdesired checks no name (plan says so too)"))
-        for resolver in dict.fromkeys(listed):
-            label = resolver if shown.get(resolver, resolver) == resolver else (
-                f"{shown[resolver]} ({resolver})")
-            found.append(_resolver(resolver, label, names))
-        for array in arrays:
-            found.append(_array(array, resolvers.internal, resolvers.external))
-        found.append(_external(arrays, resolvers.internal, resolvers.external))
+        unique = list(dict.fromkeys(listed))
+        # Every resolver, the arrays and the outside at once: a silent resolver costs one
+        # timeout, not one per question.
+        with ThreadPoolExecutor(max_workers=len(unique) + 2) as pool:
+            answers = [pool.submit(_resolver, r, names[0]) for r in unique]
+            inside = pool.submit(_arrays, arrays, resolvers.internal)
+            outside = pool.submit(_external, arrays, resolvers.external)
+            for resolver, answer in zip(unique, answers, strict=True):
+                label = resolver if shown.get(resolver, resolver) == resolver else (
+                    f"{shown[resolver]} ({resolver})")
+                found.append(replace(answer.result(), subject=label))
+            found += inside.result()
+            found.append(outside.result())
     found.append(_tsig(org.dns.management, environ))
     return found
 
 
-def _resolver(resolver: str, label: str, names: Sequence[str]) -> Check:
+def _resolver(resolver: str, name: str) -> Check:
+    """Whether ``resolver`` gives a verdict (an answer, NXDOMAIN, no record) for ``name``."""
     title = "the resolver answers"
     try:
         endpoint = parse_endpoint(resolver)
     except DnsError as exc:
         return check("dns.resolver", title, Status.FAIL, (str(exc),), RESOLVER_REMEDY,
-                     subject=label, anchor="dns-resolver")
-    lookups = [lookup_a(name, endpoint, timeout=DEFAULT_TIMEOUT) for name in names]
-    answered = [lk for lk in lookups if lk.status not in FAILURES]
-    if answered:
-        return check("dns.resolver", title, Status.PASS,
-                     tuple(lk.describe() for lk in answered[:3]), subject=label)
-    return check("dns.resolver", title, Status.FAIL, tuple(lk.describe() for lk in lookups[:3]),
-                 RESOLVER_REMEDY, subject=label, anchor="dns-resolver")
+                     anchor="dns-resolver")
+    lookup = lookup_a(name, endpoint, timeout=DEFAULT_TIMEOUT)
+    if lookup.status not in FAILURES:
+        return check("dns.resolver", title, Status.PASS, (lookup.describe(),))
+    return check("dns.resolver", title, Status.FAIL, (lookup.describe(),), RESOLVER_REMEDY,
+                 anchor="dns-resolver")
 
 
-def _array(array: ArrayExpectation, internal: Sequence[str], external: Sequence[str]) -> Check:
-    title = f"{array.fqdn} resolves to its VIP {array.vip} through every internal resolver"
+def _arrays(arrays: Sequence[ArrayExpectation], internal: Sequence[str]) -> list[Check]:
+    """One check per array: all asked at once (plan's own lookups), reported per site."""
     if not internal:
-        return skipped("dns.array", title, "no dns.resolvers configured", subject=array.site)
-    findings = check_arrays([array], resolvers=internal, timeout=DEFAULT_TIMEOUT)
-    if findings:
-        return check("dns.array", title, Status.FAIL, tuple(f.message for f in findings),
-                     f"Make {array.fqdn} an A record of {array.vip} alone on every internal DNS "
-                     "server (or let casdesired manage it: dns.management, docs/dns.md).",
-                     subject=array.site, anchor="dns-array")
-    return check("dns.array", title, Status.PASS,
-                 (f"{array.fqdn} resolves to {array.vip} through {', '.join(internal)}",),
-                 subject=array.site)
+        return [skipped("dns.array", _array_title(a), "no dns.resolvers configured",
+                        subject=a.site) for a in arrays]
+    findings = check_arrays(arrays, resolvers=internal, timeout=DEFAULT_TIMEOUT)
+    found = []
+    for array in arrays:
+        mine = [f for f in findings if f.name == array.fqdn or f.site == array.site]
+        if mine:
+            found.append(check(
+                "dns.array", _array_title(array), Status.FAIL, tuple(f.message for f in mine),
+                f"Make {array.fqdn} an A record of {array.vip} alone on every internal DNS "
+                "server (or let casdesired manage it: dns.management, docs/dns.md).",
+                subject=array.site, anchor="dns-array",
+            ))
+        else:
+            found.append(check(
+                "dns.array", _array_title(array), Status.PASS,
+                (f"{array.fqdn} resolves to {array.vip} through {', '.join(internal)}",),
+                subject=array.site,
+            ))
+    return found
 
 
-def _external(
-    arrays: Sequence[ArrayExpectation], internal: Sequence[str], external: Sequence[str]
-) -> Check:
+def _array_title(array: ArrayExpectation) -> str:
+    return f"{array.fqdn} resolves to its VIP {array.vip} through every internal resolver"
+
+
+def _external(arrays: Sequence[ArrayExpectation], external: Sequence[str]) -> Check:
     title = "array names do not resolve outside (internal only)"
     if not external:
         return skipped("dns.external", title,

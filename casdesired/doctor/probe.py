@@ -49,7 +49,7 @@ WRITES: dict[str, tuple[str, ...]] = {
     ),
 }
 """The Exchange cmdlets casdesired's changes run, with every parameter they pass
-(casdesired.changes.types; a test compares them with what apply really sends)."""
+(casdesired.changes.types; tests/doctor compares them with what each change kind sends)."""
 READS: dict[str, str] = {
     "read:servers": "Get-ExchangeServer",
     "read:client-access": "Get-ClientAccessServer",
