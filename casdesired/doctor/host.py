@@ -47,7 +47,7 @@ def checks(run: ProbeRun) -> list[Check]:
         return [
             check(check_id, title, Status.FAIL, (f"Get-CasdesiredHost failed: {said}",),
                   "Run casdesired doctor again; if it fails the same way, the host's "
-                  "PowerShell is damaged (see the error).", anchor="host")
+                  "PowerShell is damaged (see the error).")
             for check_id, title in TITLES.items()
         ]
     ps = str(host.get("PSVersion") or "")

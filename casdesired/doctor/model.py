@@ -82,8 +82,8 @@ def check(
     subject: str | None = None,
     anchor: str | None = None,
 ) -> Check:
-    """A :class:`Check`; ``anchor`` names its section of docs/first-contact.md (default: one
-    per family). A PASS or SKIPPED carries no remedy."""
+    """A :class:`Check`; ``anchor`` names its section of docs/first-contact.md (default: the
+    check's own, its id with ``-`` for ``.``). A PASS or SKIPPED carries no remedy."""
     keep_remedy = status in (Status.WARN, Status.FAIL)
     return Check(
         id=id,
@@ -92,7 +92,7 @@ def check(
         evidence=tuple(e for e in evidence if e),
         remedy=remedy if keep_remedy else None,
         subject=subject,
-        doc=f"{DOC}#{anchor or id.split('.', 1)[0]}",
+        doc=f"{DOC}#{anchor or id.replace('.', '-')}",
     )
 
 

@@ -68,22 +68,20 @@ def _site(run: ProbeRun, site: str, members: list[tuple[str, str]]) -> Check:
         return check("ports.static-rpc", TITLE, Status.FAIL, (*unread, *facts),
                      "Let the endpoint read each member's registry over WMI with your account: "
                      "the account a local administrator there, and Windows Firewall's "
-                     "'Windows Management Instrumentation (WMI-In)' rule enabled.",
-                     subject=site, anchor="ports")
+                     "'Windows Management Instrumentation (WMI-In)' rule enabled.", subject=site)
     values = [*rpc.values(), *book.values()]
     if all(v is None for v in values):
         return check("ports.static-rpc", TITLE, Status.WARN,
                      (*facts, "no static RPC ports: each member picks dynamic ports (6005-59530), "
                       "so a load balancer must balance that whole range"),
-                     REMEDY, subject=site, anchor="ports")
+                     REMEDY, subject=site)
     differ = len(set(rpc.values())) > 1 or len(set(book.values())) > 1 or None in values
     if differ:
         return check("ports.static-rpc", TITLE, Status.FAIL,
                      (*facts, "the members differ: a client balanced to another member finds "
                       "the port closed", *odd),
-                     REMEDY, subject=site, anchor="ports")
+                     REMEDY, subject=site)
     if odd:
-        return check("ports.static-rpc", TITLE, Status.WARN, (*facts, *odd), REMEDY,
-                     subject=site, anchor="ports")
+        return check("ports.static-rpc", TITLE, Status.WARN, (*facts, *odd), REMEDY, subject=site)
     return check("ports.static-rpc", TITLE, Status.PASS,
                  (*facts, "read through WMI StdRegProv with your credential"), subject=site)

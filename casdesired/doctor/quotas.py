@@ -57,7 +57,7 @@ def checks(run: ProbeRun, target: WinRMTarget | None) -> list[Check]:
         said = result.error.message if result is not None and result.error else "no answer"
         return [check(i, t, Status.FAIL, (f"Get-CasdesiredWinRMConfig failed: {said}",),
                       "Reading WSMan:\\localhost needs an administrator on the host: add the "
-                      "account to its local Administrators group.", anchor="winrm")
+                      "account to its local Administrators group.")
                 for i, t in TITLES.items()]
     unread = "; ".join(texts(config.get("Errors")))
     operation = min(
@@ -87,7 +87,7 @@ def _not_run(check_id: str, run: ProbeRun) -> Check:
         "winrm.envelope": WINRM_SET.format(path="", name="MaxEnvelopeSizekb", value=500),
     }[check_id]
     return check(check_id, title, Status.FAIL, (str(run.error),),
-                 f"On the host, in an elevated prompt: {remedy}", anchor=check_id.replace(".", "-"))
+                 f"On the host, in an elevated prompt: {remedy}", )
 
 
 def _missing(check_id: str) -> Check:
