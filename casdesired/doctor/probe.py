@@ -30,6 +30,7 @@ from casdesired.apply import lock as locking
 from casdesired.desired.config import DesiredState
 from casdesired.errors import CasdesiredError
 from casdesired.live.invocations import NLB_MODULE, read_invocations
+from casdesired.transport.errors import scrub
 from casdesired.transport.winrm import AgentClient
 
 HOST = "doctor:host"
@@ -231,13 +232,26 @@ def run(desired: DesiredState, client: AgentClient) -> ProbeRun:
     client.observe = observe
     started = time.time()
     try:
-        response: Response | None = client.run(request)
+        response: Response | None = _scrubbed(client.run(request), client.target.secrets)
         error: CasdesiredError | None = None
     except CasdesiredError as exc:
         response, error = None, exc
     finally:
         client.observe = None
     return ProbeRun(request, echo, response, error, started, time.time(), tuple(seen))
+
+
+def _scrubbed(response: Response, secrets: Sequence[str | None]) -> Response:
+    """The response with any secret in the host's own texts (errors, loading steps) masked:
+    doctor quotes them as evidence. (casdesired's own words are never scrubbed: masking a
+    password inside them would say what it is, docs/connecting.md.)"""
+    results = tuple(
+        replace(r, error=replace(r.error, message=scrub(r.error.message, secrets)))
+        if r.error is not None else r
+        for r in response.results
+    )
+    loading = tuple(replace(s, detail=scrub(s.detail, secrets)) for s in response.loading)
+    return replace(response, results=results, loading=loading)
 
 
 def failed_invocations(run: ProbeRun, ids: Iterable[str]) -> list[tuple[str, str]]:

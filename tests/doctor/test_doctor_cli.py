@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from markdown_it import MarkdownIt
 
 from casdesired.agent import protocol
+from casdesired.lab.faults import CmdletFault
 from doctor.helpers import Doctor, find, statuses
 
 SCHEMA = json.loads((ROOT / "schemas" / "doctor.schema.json").read_text("utf-8"))
@@ -138,6 +139,15 @@ def test_no_password_or_tsig_secret_appears_in_any_output(
         outputs.append(json.dumps(out) + err)
     _, report, _ = doctor.run()
     assert find(report, "dns.tsig")["status"] == "FAIL"
+    # A host whose error quotes the password: doctor quotes the error, masked.
+    env.lab.faults.cmdlets.append(CmdletFault(
+        "Get-Mailbox", message=f"Logon failure for CONTOSO\\casadmin ({SECRET})"))
+    for fmt in ("text", "json", "markdown"):
+        _, out, err = doctor.run(fmt=fmt)
+        outputs.append(json.dumps(out) + err)
+    _, quoted, _ = doctor.run()
+    assert any("Logon failure for CONTOSO\\casadmin (***)" in e
+               for e in find(quoted, "exchange.read")["evidence"])
     # A wrong password: the service's refusal is reported, the password is not.
     monkeypatch.setenv("CASDESIRED_PASSWORD", SECRET + "-wrong")
     for fmt in ("text", "json", "markdown"):
