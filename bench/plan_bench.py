@@ -1,6 +1,7 @@
 """Benchmark `casdesired plan` against lab organisations of ~20, 2,000 and 10,000 databases.
 
 Usage: .venv/bin/python bench/plan_bench.py [--sizes 20,2000,10000] [--latency 0,25]
+                                            [--delivery stdin|file]
 
 Each run starts a lab on loopback (NTLM with message encryption, as for Windows), seeded from
 contoso plus extra databases in site Branch (bound to BR-CAS01, so every one of them needs a
@@ -8,7 +9,8 @@ rebinding to outlook-branch: the diff, the plan and its JSON work on the whole s
 the same code path as the CLI: connect, read once, diff, plan, render JSON. Printed per run:
 wall time, WinRM requests (journal kinds "http" and "wsman"), command executions, the diff+plan
 CPU time, and peak memory (traced Python allocations of diff+plan, and the process's max RSS,
-which includes the in-process lab).
+which includes the in-process lab). ``--delivery file`` measures the file delivery with the agent
+already on the host (a first read puts it there, and is not counted): its steady state.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def plan_and_render(desired: DesiredState, live: LiveState) -> Plan:
     return plan
 
 
-def run(size: int, latency_ms: int, workdir: Path) -> dict[str, float]:
+def run(size: int, latency_ms: int, workdir: Path, delivery: str = "stdin") -> dict[str, float]:
     faults, journal = Faults(), Journal()
     organisation = Organisation.from_seed(faults=faults, journal=journal)
     if size > SEED_DATABASES:
@@ -60,11 +62,15 @@ def run(size: int, latency_ms: int, workdir: Path) -> dict[str, float]:
         # Address the lab as a Windows endpoint (a URL, credentials from the environment). Its
         # DNS server only exists for `endpoint: lab`, and DNS is not what this measures.
         text = yaml_path.read_text().replace("endpoint: lab", f"endpoint: {lab.url}")
+        text = text.replace("  credentials:", f"  agent: {{delivery: {delivery}}}\n  credentials:")
         yaml_path.write_text(text.replace("resolvers: [lab]", "resolvers: []"))
         environ = {"CASDESIRED_USERNAME": creds.username, "CASDESIRED_PASSWORD": creds.password}
         desired = load_desired(org_dir)
         if desired.has_errors():
             raise SystemExit("\n".join(str(d) for d in desired.diagnostics))
+        if delivery == "file":  # the agent file is written by a host's first run only
+            with connect(desired.organisation, environ) as client:
+                read_live(client, nlb_hosts=nlb_hosts(desired))
         faults.update({"latency_ms": latency_ms})
         journal.clear()
         started = time.perf_counter()
@@ -100,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="20,2000,10000")
     parser.add_argument("--latency", default="0,25")
+    parser.add_argument("--delivery", choices=("stdin", "file"), default="stdin")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     latencies = [int(s) for s in args.latency.split(",")]
@@ -111,7 +118,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             for latency in latencies:
-                r = run(size, latency, Path(tmp))
+                r = run(size, latency, Path(tmp), args.delivery)
                 print(
                     f"{r['databases']:>6} {r['latency_ms']:>6} {r['wall_s']:>7.2f} "
                     f"{r['read_s']:>7.2f} {r['http_requests']:>5} {r['wsman_ops']:>5} "

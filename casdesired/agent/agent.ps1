@@ -4,11 +4,14 @@ The casdesired agent: runs on the Windows host casdesired reaches over WinRM, in
 PowerShell 2.0 (the only version supported next to Exchange 2010), and does what one request
 asks of Exchange and Windows NLB.
 
-How it is started (see docs/agent.md and casdesired/agent/protocol.py, whose docstring is the
-contract): a short bootstrap on the command line reads the whole of stdin, runs this script as a
-script block and hands it the request, which is base64 of UTF-8 JSON. The request never
-becomes script text: every value in it is data, splatted into a cmdlet as a parameter value.
-Nothing here calls Invoke-Expression or builds a script from request data.
+How it is started (see docs/agent.md, casdesired/agent/protocol.py and casdesired/agent/delivery/,
+whose docstrings are the contract): a short bootstrap on the command line gets this script and
+the request -- from stdin, or from files it checks by their SHA-256 -- runs this script as a
+script block and hands it the request, which is base64 of UTF-8 JSON, and (file delivery) the
+credential, base64 of its JSON, taken from the shell's environment so it is never written to
+a file or a command line. The request never becomes script text: every value in it is data,
+splatted into a cmdlet as a parameter value. Nothing here calls Invoke-Expression or builds a
+script from request data.
 
 What it writes: exactly one line on stdout,
     <casdesired-response>gzip:BASE64(GZIP(UTF-8 JSON))</casdesired-response>
@@ -17,7 +20,7 @@ Anything else the host prints (banners, warnings, progress) is ignored by casdes
 Written for PowerShell 2.0 ONLY. Each place where a newer idiom would be natural says why it is
 not used. tests/agent/ scans this file for what 2.0 lacks.
 #>
-param([string]$RequestBase64 = '')
+param([string]$RequestBase64 = '', [string]$CredentialBase64 = '')
 
 # Errors inside an invocation must stop that invocation, never continue silently.
 $ErrorActionPreference = 'Stop'
@@ -41,6 +44,8 @@ $AllowedCmdlets = @(
     'Get-MailboxDatabase',
     'Set-MailboxDatabase',
     'Get-Mailbox',
+    'Get-AdminAuditLogConfig',
+    'Search-AdminAuditLog',
     'Get-NlbCluster',
     'Get-NlbClusterNode',
     'Add-NlbClusterNode',
@@ -53,11 +58,20 @@ $AllowedCmdlets = @(
     'Remove-CasdesiredLock',
     'Get-CasdesiredLock',
     'Register-CasdesiredPlan',
+    'Get-CasdesiredPlanRecord',
     'Get-CasdesiredHost',
     'Get-CasdesiredWinRMConfig',
     'Get-CasdesiredCommand',
     'Get-CasdesiredStaticPort',
     'Get-CasdesiredLockDirectory'
+)
+
+# Allowed commands the account's RBAC roles may not grant (the admin audit log's need the
+# View-Only Audit Logs role). Through /PowerShell they are imported apart, and one the session
+# lacks fails only its own invocation. Only casdesired drift uses them, with on_error continue.
+$OptionalCmdlets = @(
+    'Get-AdminAuditLogConfig',
+    'Search-AdminAuditLog'
 )
 
 # The commands that change Exchange or NLB. In a request that carries a fence (apply's lock
@@ -86,9 +100,12 @@ $ReadCmdlets = @(
     'Get-ClientAccessArray',
     'Get-MailboxDatabase',
     'Get-Mailbox',
+    'Get-AdminAuditLogConfig',
+    'Search-AdminAuditLog',
     'Get-NlbCluster',
     'Get-NlbClusterNode',
     'Get-CasdesiredLock',
+    'Get-CasdesiredPlanRecord',
     'Get-CasdesiredHost',
     'Get-CasdesiredWinRMConfig',
     'Get-CasdesiredCommand',
@@ -163,14 +180,44 @@ function ConvertTo-AgentValue {
 
 function Select-AgentProperties {
     # The requested properties of one output object. A property the object does not have is
-    # left out (not set to null), so casdesired can tell "missing" from "empty".
-    param($Object, $Names)
+    # left out (not set to null), so casdesired can tell "missing" from "empty". A property
+    # the invocation expands ($Expand: name -> sub-property names) becomes a list of objects of
+    # those sub-properties, one per element, instead of the elements' ToString() (an audit
+    # entry's CmdletParameters print their names only; the values are a level down).
+    param($Object, $Names, $Expand = $null)
     $row = New-Map
     foreach ($name in $Names) {
         $property = $Object.PSObject.Properties[[string]$name]
-        if ($null -ne $property) { $row[[string]$name] = ConvertTo-AgentValue $property.Value }
+        if ($null -eq $property) { continue }
+        $subNames = Get-Field $Expand ([string]$name)
+        if ($null -eq $subNames) {
+            $row[[string]$name] = ConvertTo-AgentValue $property.Value
+        } else {
+            $list = New-Object System.Collections.ArrayList
+            foreach ($item in @($property.Value)) {
+                if ($null -ne $item) { [void]$list.Add((Select-AgentProperties $item $subNames)) }
+            }
+            $row[[string]$name] = $list
+        }
     }
     return $row
+}
+
+function ConvertFrom-AgentDate {
+    # A date parameter's value ('yyyy-MM-ddTHH:mm:ssZ', UTC) as a [DateTime] of kind Utc, read
+    # with the invariant culture: the cmdlet gets a date, never text its server would read in
+    # its own regional format (a day-first culture reads 05/01 as the 5th of January), and over
+    # the /PowerShell session a [DateTime] travels as a [DateTime].
+    param([string]$Name, $Value)
+    $text = [string]$Value
+    $styles = [System.Globalization.DateTimeStyles]'AssumeUniversal, AdjustToUniversal'
+    $parsed = [DateTime]::MinValue
+    $ok = [DateTime]::TryParseExact($text, "yyyy'-'MM'-'dd'T'HH':'mm':'ss'Z'",
+        [System.Globalization.CultureInfo]::InvariantCulture, $styles, [ref]$parsed)
+    if (-not ($Value -is [string]) -or -not $ok) {
+        throw "casdesired: '$text' is not a UTC time (yyyy-MM-ddTHH:mm:ssZ) for -$Name."
+    }
+    return $parsed
 }
 
 function Get-GroupKey {
@@ -344,8 +391,15 @@ function Invoke-AgentInvocation {
             foreach ($key in $given.Keys) { $parameters[[string]$key] = $given[$key] }
         }
         $parameters['ErrorAction'] = 'Stop'
+        foreach ($dateName in @(Get-Field $Invocation 'dates' @())) {
+            if ($parameters.ContainsKey([string]$dateName)) {
+                $parameters[[string]$dateName] = ConvertFrom-AgentDate ([string]$dateName) `
+                    $parameters[[string]$dateName]
+            }
+        }
 
         $properties = @(Get-Field $Invocation 'properties' @())
+        $expand = Get-Field $Invocation 'expand'
         $groupBy = Get-Field $Invocation 'group_by'
         $until = Get-Field $Invocation 'until'
         $session = Get-AgentNodeSession ([string](Get-Field $Invocation 'computer' ''))
@@ -370,7 +424,7 @@ function Invoke-AgentInvocation {
                 $objects = New-Object System.Collections.ArrayList
                 $pending = 0
                 foreach ($output in @(Invoke-AgentCmdlet $cmdlet $parameters $session)) {
-                    [void]$objects.Add((Select-AgentProperties $output $properties))
+                    [void]$objects.Add((Select-AgentProperties $output $properties $expand))
                     $value = Get-GroupKey $output $untilProperty
                     # -contains (not -in, which 2.0 lacks); it compares case-insensitively.
                     if (-not (@($wanted) -contains $value)) { $pending += 1 }
@@ -390,7 +444,7 @@ function Invoke-AgentInvocation {
         } else {
             $objects = New-Object System.Collections.ArrayList
             Invoke-AgentCmdlet $cmdlet $parameters $session | ForEach-Object {
-                [void]$objects.Add((Select-AgentProperties $_ $properties))
+                [void]$objects.Add((Select-AgentProperties $_ $properties $expand))
             }
             $result['objects'] = $objects
         }
@@ -804,6 +858,7 @@ function Register-CasdesiredPlan {
         Assert-PlanNotApplied $PlanId
         $record = New-Map
         $record['plan_id'] = $PlanId; $record['owner'] = [string]$lock['owner']
+        $record['lock_id'] = $LockId
         $record['applied'] = Get-UtcText ([DateTime]::UtcNow)
         try {
             Write-CasdesiredFileNew (Join-Path $AppliedDir ($PlanId + '.json')) $record
@@ -816,206 +871,48 @@ function Register-CasdesiredPlan {
     }
     New-Object PSObject -Property @{ PlanId = $PlanId; Applied = $record['applied'] }
 }
-# --- end of the organisation lock --------------------------------------------------------------
-
-# --- Probes (casdesired doctor) ----------------------------------------------------------------
-# What `casdesired doctor` asks of the host, in the same run as everything else it checks. Each
-# only reads: nothing here writes a file, a registry value or a setting, on this host or any
-# other. They are advanced functions, called like cmdlets by invocations (unknown parameters
-# fail, values arrive as data), and all are on the read allow-list ($ReadCmdlets).
-$HKLM = [uint32]2147483650
-
-function Test-AgentLocalComputer {
-    # Whether $ComputerName is this computer (its short name or an FQDN starting with it).
-    param([string]$ComputerName)
-    return ($ComputerName.Split('.')[0] -eq [string]$env:COMPUTERNAME)
-}
-
-function Get-CasdesiredHost {
-    # The host the agent runs on, as far as casdesired relies on it: Windows, PowerShell and
-    # its CLR, the execution policy in force for this process, the JSON serializer the agent
-    # loaded, a GZipStream round trip, the host's clock, and $Echo back (what the request
-    # carried reached the agent intact, through the delivery it travelled).
+function Get-CasdesiredPlanRecord {
+    # The plans applied here since -Since (the text Get-UtcText writes; every record without
+    # it), each with the lock it ran under and when that lock ended ($null while held, after a
+    # takeover of an expired lease, or for a record written before records named their lock):
+    # what `casdesired drift` recognises its own changes by. Read with the lock file's handle
+    # open, as they are written, so no record is read half-written. No lock file: nothing was
+    # ever applied here.
     [CmdletBinding()]
-    param([string]$Echo = '')
-    $caption = ''
+    param([string]$Since = '')
+    $from = [DateTime]::MinValue
+    if ($Since -ne '') { $from = ConvertFrom-UtcText $Since }
+    $stream = Open-LockFile
+    if ($null -eq $stream) { return }
+    $found = New-Object System.Collections.ArrayList
     try {
-        $system = Get-WmiObject -Class Win32_OperatingSystem -ErrorAction Stop
-        $caption = [string]$system.Caption
-    } catch {
-        $caption = [string][Environment]::OSVersion.VersionString
-    }
-    # The policy of each scope; the effective one is the first that is not Undefined, in
-    # this order (MachinePolicy and UserPolicy are Group Policy, and beat -ExecutionPolicy).
-    $policies = New-Object System.Collections.ArrayList
-    foreach ($entry in @(Get-ExecutionPolicy -List)) {
-        [void]$policies.Add([string]$entry.Scope + '=' + [string]$entry.ExecutionPolicy)
-    }
-    # GZipStream there and back: the agent packs its answer with it.
-    $probe = 'casdesired gzip probe ' + $Echo
-    $bytes = [System.Text.Encoding]::UTF8.GetBytes($probe)
-    $packed = New-Object -TypeName System.IO.MemoryStream
-    $gzip = New-Object -TypeName System.IO.Compression.GZipStream -ArgumentList $packed,
-        ([System.IO.Compression.CompressionMode]::Compress)
-    $gzip.Write($bytes, 0, $bytes.Length)
-    $gzip.Close()
-    $source = New-Object -TypeName System.IO.MemoryStream -ArgumentList (, $packed.ToArray())
-    $unzip = New-Object -TypeName System.IO.Compression.GZipStream -ArgumentList $source,
-        ([System.IO.Compression.CompressionMode]::Decompress)
-    $reader = New-Object -TypeName System.IO.StreamReader -ArgumentList $unzip,
-        ([System.Text.Encoding]::UTF8)
-    $back = $reader.ReadToEnd()
-    $reader.Close()
-    New-Object PSObject -Property @{
-        ComputerName = [string]$env:COMPUTERNAME
-        Fqdn = [string][System.Net.Dns]::GetHostEntry([System.Net.Dns]::GetHostName()).HostName
-        OperatingSystem = $caption
-        OSVersion = [string][Environment]::OSVersion.Version
-        PSVersion = [string]$PSVersionTable.PSVersion
-        CLRVersion = [string]$PSVersionTable.CLRVersion
-        ExecutionPolicy = [string](Get-ExecutionPolicy)
-        ExecutionPolicies = $policies
-        JsonSerializer = [string]$Serializer.GetType().Assembly.FullName
-        GZipRoundTrip = ($back -eq $probe)
-        UtcNow = Get-UtcText ([DateTime]::UtcNow)
-        Echo = $Echo
-        Delivery = 'stdin'
-    }
-}
-
-function Get-CasdesiredWinRMConfig {
-    # WinRM's quotas on this host, by their Windows names, as `winrm get winrm/config` shows
-    # them (the WSMan: drive of PowerShell 2.0; reading it needs an administrator, which a
-    # WinRM logon is). A value that cannot be read is left out, and Errors says why.
-    [CmdletBinding()]
-    param()
-    $config = New-Object PSObject
-    $errors = New-Object System.Collections.ArrayList
-    $paths = @('MaxEnvelopeSizekb', 'MaxTimeoutms', 'Shell\MaxShellsPerUser',
-        'Shell\MaxMemoryPerShellMB', 'Shell\IdleTimeout')
-    foreach ($path in $paths) {
-        $name = $path.Split('\')[-1]
-        try {
-            $item = Get-Item -Path ('WSMan:\localhost\' + $path) -ErrorAction Stop
-            Add-Member -InputObject $config -MemberType NoteProperty -Name $name `
-                -Value ([string]$item.Value)
-        } catch {
-            [void]$errors.Add($name + ': ' + [string]$_.Exception.Message)
-        }
-    }
-    Add-Member -InputObject $config -MemberType NoteProperty -Name 'Errors' -Value $errors
-    $config
-}
-
-function Get-CasdesiredCommand {
-    # Which of the commands named this session has, with their parameters. Through the remote
-    # /PowerShell session these are the proxies Import-PSSession made from what the session
-    # publishes, and Exchange's restricted session publishes only the cmdlets and parameters
-    # the account's role assignments give it: so this says, without running anything, whether
-    # the account may run each one (the snap-in bypasses RBAC: there every cmdlet is present).
-    [CmdletBinding()]
-    param([Parameter(Mandatory = $true)][string[]]$Name)
-    foreach ($wanted in $Name) {
-        $types = @('Cmdlet', 'Function')
-        $found = @(Get-Command -Name $wanted -CommandType $types -ErrorAction SilentlyContinue)
-        $command = $null
-        if ($found.Count -gt 0) { $command = $found[0] }
-        $parameters = New-Object System.Collections.ArrayList
-        if ($null -ne $command) {
-            foreach ($key in $command.Parameters.Keys) { [void]$parameters.Add([string]$key) }
-        }
-        New-Object PSObject -Property @{
-            Name = $wanted
-            Available = ($null -ne $command)
-            Parameters = $parameters
-        }
-    }
-}
-
-function Read-AgentRegistryValue {
-    # One registry value through WMI's StdRegProv, as a DWORD or as a string: administrators
-    # set these ports either way. ReturnValue 0 is found; anything else (not there, the other
-    # type) tries the other reading. Returns 'TYPE|value', or '' when neither finds it.
-    param($Registry, [string]$Key, [string]$Value)
-    $dword = $Registry.GetDWORDValue($HKLM, $Key, $Value)
-    if ($dword.ReturnValue -eq 0) { return ('REG_DWORD|' + [string]$dword.uValue) }
-    $text = $Registry.GetStringValue($HKLM, $Key, $Value)
-    if ($text.ReturnValue -eq 0) { return ('REG_SZ|' + [string]$text.sValue) }
-    return ''
-}
-
-function Get-CasdesiredStaticPort {
-    # The static RPC ports of an Exchange 2010 CAS (load balancers need the same on every array
-    # member): MSExchangeRPC's 'TCP/IP Port' and, from SP1, MSExchangeAB's 'RpcTcpPort'. Read
-    # through WMI's StdRegProv on that computer with the request's credential: explicit
-    # credentials reach a third machine without delegation (the double hop); the local
-    # computer refuses credentials, so none are given there.
-    [CmdletBinding()]
-    param([Parameter(Mandatory = $true)][string]$ComputerName)
-    $parameters = @{
-        Class = 'StdRegProv'; List = $true; Namespace = 'root\default'
-        ComputerName = $ComputerName; ErrorAction = 'Stop'
-    }
-    if (-not (Test-AgentLocalComputer $ComputerName)) {
-        $credential = Get-AgentCredential
-        if ($null -ne $credential) { $parameters['Credential'] = $credential }
-    }
-    $registry = Get-WmiObject @parameters
-    $rpc = Read-AgentRegistryValue $registry `
-        'SYSTEM\CurrentControlSet\Services\MSExchangeRPC\ParametersSystem' 'TCP/IP Port'
-    $book = Read-AgentRegistryValue $registry `
-        'SYSTEM\CurrentControlSet\Services\MSExchangeAB\Parameters' 'RpcTcpPort'
-    New-Object PSObject -Property @{
-        ComputerName = $ComputerName
-        RpcTcpPort = $rpc
-        AddressBookPort = $book
-    }
-}
-
-function Get-CasdesiredLockDirectory {
-    # Where the organisation lock lives and whether this account can create and write it
-    # there, without writing anything: the folder, or its nearest existing parent, and its
-    # access rules for this logon's user and groups (allowed and not denied). [inferred] An
-    # approximation of Windows' access check: it reads the rules, it does not open the file.
-    [CmdletBinding()]
-    param()
-    $directory = [System.IO.Path]::GetDirectoryName($LockPath)
-    $existing = $directory
-    while ($null -ne $existing -and -not [System.IO.Directory]::Exists($existing)) {
-        $existing = [System.IO.Path]::GetDirectoryName($existing)
-    }
-    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
-    $sids = New-Object System.Collections.ArrayList
-    [void]$sids.Add([string]$identity.User.Value)
-    foreach ($group in $identity.Groups) { [void]$sids.Add([string]$group.Value) }
-    $needed = [int]([System.Security.AccessControl.FileSystemRights]::CreateFiles -bor
-        [System.Security.AccessControl.FileSystemRights]::CreateDirectories -bor
-        [System.Security.AccessControl.FileSystemRights]::ReadData)
-    $allowed = 0
-    $denied = 0
-    if ($null -ne $existing) {
-        $rules = [System.IO.Directory]::GetAccessControl($existing).GetAccessRules(
-            $true, $true, [System.Security.Principal.SecurityIdentifier])
-        foreach ($rule in $rules) {
-            if (-not ($sids -contains [string]$rule.IdentityReference.Value)) { continue }
-            $rights = [int]$rule.FileSystemRights
-            if ([string]$rule.AccessControlType -eq 'Deny') {
-                $denied = $denied -bor $rights
-            } else {
-                $allowed = $allowed -bor $rights
+        if ([System.IO.Directory]::Exists($AppliedDir)) {
+            foreach ($path in [System.IO.Directory]::GetFiles($AppliedDir, '*.json')) {
+                $record = Read-CasdesiredFile $path
+                $applied = [string]$record['applied']
+                if ((ConvertFrom-UtcText $applied) -lt $from) { continue }
+                $lockId = [string](Get-Field $record 'lock_id' '')
+                $ended = $null
+                if ($lockId -match '^[A-Za-z0-9-]{1,64}$') {
+                    $end = Read-CasdesiredFile (Join-Path $EndedDir ($lockId + '.json'))
+                    if ($null -ne $end) { $ended = [string]$end['ended'] }
+                }
+                if ($lockId -eq '') { $lockId = $null }
+                [void]$found.Add((New-Object PSObject -Property @{
+                    PlanId = [string]$record['plan_id']; Owner = [string]$record['owner']
+                    LockId = $lockId; Applied = $applied; Ended = $ended
+                }))
             }
         }
+    } finally {
+        $stream.Close()
     }
-    New-Object PSObject -Property @{
-        Path = $LockPath
-        Directory = $directory
-        Exists = [System.IO.Directory]::Exists($directory)
-        NearestExisting = $existing
-        Writable = ((($allowed -band $needed) -eq $needed) -and (($denied -band $needed) -eq 0))
-        User = [string]$identity.Name
-    }
+    $found
 }
-# --- end of the probes -------------------------------------------------------------------------
+# --- end of the organisation lock --------------------------------------------------------------
+
+# <casdesired-probes> casdesired/agent/probes.ps1 (the probes casdesired doctor runs) is
+# inserted here for a diagnose request only: no other run carries them.
 
 # --- Main ------------------------------------------------------------------------------------
 # Exchange loading happens here at the script's top level, not in a function: what
@@ -1051,7 +948,7 @@ try {
             [Convert]::FromBase64String($RequestBase64.Trim()))
         $request = $Serializer.DeserializeObject($json)
     } catch {
-        throw 'casdesired: the request on stdin is not valid base64 JSON.'
+        throw 'casdesired: the request is not valid base64 JSON.'
     }
     if ([string](Get-Field $request 'protocol' '') -ne [string]$ProtocolVersion) {
         throw ("casdesired: this agent speaks protocol $ProtocolVersion, the request " +
@@ -1060,6 +957,16 @@ try {
     $invocations = @(Get-Field $request 'invocations' @())
     $exchange = Get-Field $request 'exchange'
     $AgentState['credential'] = Get-Field $request 'credential'
+    if ($null -eq $AgentState['credential'] -and $CredentialBase64 -ne '') {
+        # The file delivery keeps the credential out of the request file (see the top).
+        try {
+            $AgentState['credential'] = $Serializer.DeserializeObject(
+                [System.Text.Encoding]::UTF8.GetString(
+                    [Convert]::FromBase64String($CredentialBase64.Trim())))
+        } catch {
+            throw 'casdesired: the credential is not valid base64 JSON.'
+        }
+    }
     $AgentState['modules'] = @(Get-Field $request 'modules' @())
     $mode = [string](Get-Field $exchange 'mode' 'snapin')
     $endpointServer = [string]$env:COMPUTERNAME
@@ -1115,12 +1022,17 @@ try {
             $names = New-Object System.Collections.ArrayList
             [void]$names.Add('Get-ExchangeServer')
             [void]$names.Add('Set-AdServerSettings')
+            $optional = New-Object System.Collections.ArrayList
             $wanted = @($invocations | ForEach-Object { [string](Get-Field $_ 'cmdlet' '') })
             if ($Diagnose) { $wanted = $AllowedCmdlets }
             foreach ($name in $wanted) {
                 if ($name -notmatch '-Nlb' -and $name -notmatch '-Casdesired' -and
-                    ($AllowedCmdlets -contains $name) -and -not ($names -contains $name)) {
-                    [void]$names.Add($name)
+                    ($AllowedCmdlets -contains $name)) {
+                    if ($OptionalCmdlets -contains $name) {
+                        if (-not ($optional -contains $name)) { [void]$optional.Add($name) }
+                    } elseif (-not ($names -contains $name)) {
+                        [void]$names.Add($name)
+                    }
                 }
             }
             $importParameters = @{
@@ -1151,6 +1063,20 @@ try {
                 Add-AgentStep 'import-session' ($imported -gt 0) (
                     [string]$imported + ' of ' + [string]$names.Count + ' commands: ' + $failure)
                 $exchangeLoaded = $imported -gt 0
+            }
+            if ($optional.Count -gt 0) {
+                # Cmdlets RBAC may not grant this account (the audit log's need the View-Only
+                # Audit Logs role): imported apart, so that one the session lacks fails only its
+                # own invocation ("not recognized"), never the run. How Import-PSSession reports
+                # a name the session lacks is [OPEN]: whatever it does is swallowed here.
+                $optionalParameters = @{
+                    Session = $remoteSession
+                    CommandName = [string[]]$optional.ToArray()
+                    DisableNameChecking = $true
+                    AllowClobber = $true
+                    ErrorAction = 'SilentlyContinue'
+                }
+                try { [void](Import-PSSession @optionalParameters) } catch { $null = $_ }
             }
             $endpointServer = ([Uri]$uri).Host.Split('.')[0]
         }

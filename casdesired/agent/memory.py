@@ -28,7 +28,8 @@ each other computer (``computer``)     +6 MB       New-PSSession to an NLB node 
                                                    deserialised objects Invoke-Command brings
                                                    back (the module loads on the node)
 stdin                                  6 B/char    [Console]::In.ReadToEnd (UTF-16), its two
-                                                   Substrings, the request's parsed JSON
+                                                   Substrings, the request's parsed JSON (the
+                                                   file delivery: the files it read, likewise)
 each object the agent holds            420 B       a Dictionary[string,object] per selected
                                                    object and its ArrayList slot
 each group_by key                      140 B       a dictionary entry and its boxed count
@@ -58,7 +59,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from casdesired.agent import protocol
+from casdesired.agent import framing, protocol
 
 MB = 1024 * 1024
 
@@ -86,8 +87,8 @@ class Answer:
     def of(cls, response: protocol.Response) -> Answer:
         """The sizes of ``response`` as the agent would write it."""
         text = json.dumps(response.to_json(), ensure_ascii=False, separators=(",", ":"))
-        frame = protocol.encode_response(response)
-        payload = len(frame) - len(protocol.RESPONSE_BEGIN) - len(protocol.RESPONSE_END)
+        frame = framing.encode_response(response)
+        payload = len(frame) - len(framing.RESPONSE_BEGIN) - len(framing.RESPONSE_END)
         return cls(
             json_chars=len(text),
             frame_chars=payload,

@@ -3,20 +3,9 @@
 Both the reconciler (``casdesired.transport``) and the lab (``casdesired.lab``) import this
 module, so the two ends cannot drift apart.
 
-How a run travels (see docs/agent.md):
-
-1. The command line is short and fixed: ``powershell.exe ... -EncodedCommand <BOOTSTRAP>``. It
-   stays far under cmd.exe's 8,191-character limit whatever the organisation's size.
-2. stdin carries the agent script (``agent.ps1``, ASCII, first line :data:`AGENT_MARKER`),
-   then :data:`REQUEST_SEPARATOR`, then the request as base64 of UTF-8 JSON. Base64 keeps stdin
-   pure ASCII, so no console codepage can damage a non-ASCII name, and values travel as *data*:
-   the agent splats them into cmdlets and never splices them into script text.
-3. The agent writes one line to stdout: :data:`RESPONSE_BEGIN` + :data:`GZIP_PREFIX` + base64
-   of gzip of UTF-8 JSON + :data:`RESPONSE_END`. Anything else on stdout (banners, warnings,
-   stray output) is ignored, so it cannot corrupt the result. Gzip because WS-Man caps each
-   Receive envelope near 150 KB: JSON of a large organisation shrinks about tenfold, so the
-   answer takes a near-constant number of round trips. (A frame without the prefix is plain
-   base64 JSON; both decode.)
+How the agent and its request reach the host, and how requests and responses are framed
+as text, is :mod:`casdesired.agent.delivery` and :mod:`casdesired.agent.framing` (see
+docs/agent.md).
 
 Invocation semantics (the agent and the lab implement them identically):
 
@@ -24,6 +13,13 @@ Invocation semantics (the agent and the lab implement them identically):
 * ``properties`` selects what to return of each output object, converted to JSON primitives
   (strings, numbers, booleans, null, lists of those); identities (ADObjectId, Fqdn, ...) as
   their ``ToString()``;
+* ``expand`` names properties whose elements are objects to return as objects of the named
+  sub-properties instead of their ``ToString()`` (an audit entry's ``CmdletParameters``: the
+  names AND the values the cmdlet was given);
+* ``dates`` names parameters whose values are UTC instants written ``yyyy-MM-ddTHH:mm:ssZ``:
+  the agent parses each with the invariant culture into a ``[DateTime]`` (UTC) before the call,
+  so no server's regional format ever reads a date as text (and over a remote session a
+  ``[DateTime]`` travels as one). Any other text there fails the invocation;
 * ``group_by`` returns counts of output objects per value of one property instead of objects
   (used to count mailboxes per database in one call);
 * ``until`` repeats the invocation until every output object's property is one of the values,
@@ -48,44 +44,23 @@ Invocation semantics (the agent and the lab implement them identically):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from datetime import datetime, timezone
+from typing import Literal, TypeAlias
 
+from casdesired.agent.response import PROTOCOL_VERSION as PROTOCOL_VERSION
+from casdesired.agent.response import InvocationError as InvocationError
+from casdesired.agent.response import JsonValue as JsonValue
+from casdesired.agent.response import LoadStep as LoadStep
+from casdesired.agent.response import Response as Response
+from casdesired.agent.response import Result as Result
 from casdesired.errors import ProtocolError
 
-PROTOCOL_VERSION = 1
 AGENT_MARKER = "# casdesired-agent protocol 1"
 """The first line of agent.ps1; the lab recognises the agent by it."""
-REQUEST_SEPARATOR = "#<casdesired-request>"
-RESPONSE_BEGIN = "<casdesired-response>"
-RESPONSE_END = "</casdesired-response>"
-GZIP_PREFIX = "gzip:"
-MAX_RESPONSE_BYTES = 1 << 30
-"""Refuse a response that inflates past this: nothing casdesired asks for comes near it."""
-
-# The bootstrap sent on the command line. PowerShell 2.0 syntax only. It reads the whole of
-# stdin, runs the agent part as a script block and hands it the (base64) request part. The
-# argument is parenthesised: an expression in parentheses is the same value to PowerShell, and
-# a grammar that follows the language specification (tests/agent parses this text) reads it.
-BOOTSTRAP_SCRIPT = (
-    "$ErrorActionPreference='Stop';$ProgressPreference='SilentlyContinue';"
-    "$s=[Console]::In.ReadToEnd();"
-    f"$i=$s.IndexOf('{REQUEST_SEPARATOR}');"
-    "if($i -lt 0){[Console]::Error.WriteLine('casdesired: no agent on stdin');exit 3};"
-    "& ([scriptblock]::Create($s.Substring(0,$i)))"
-    f" ($s.Substring($i+{len(REQUEST_SEPARATOR)}).Trim())"
-)
-POWERSHELL_EXE = "powershell.exe"
-POWERSHELL_ARGS = ("-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
-
 Scalar: TypeAlias = str | int | float | bool | None
 ParamValue: TypeAlias = Scalar | list[Scalar]
-JsonValue = Any
 
 SECRET_KEYS = frozenset({"password", "credential", "secret"})
 
@@ -101,6 +76,9 @@ ALLOWED_CMDLETS: tuple[str, ...] = (
     "Get-MailboxDatabase",
     "Set-MailboxDatabase",
     "Get-Mailbox",
+    # Exchange 2010 SP1's admin audit log: who changed what (casdesired drift). Read only.
+    "Get-AdminAuditLogConfig",
+    "Search-AdminAuditLog",
     # Windows NLB (module NetworkLoadBalancingClusters). Start-NlbClusterNode is not sent by
     # casdesired today; plans tell operators to use it to bring a stopped node back.
     "Get-NlbCluster",
@@ -116,6 +94,7 @@ ALLOWED_CMDLETS: tuple[str, ...] = (
     "Remove-CasdesiredLock",
     "Get-CasdesiredLock",
     "Register-CasdesiredPlan",
+    "Get-CasdesiredPlanRecord",
     # The agent's own probes (``casdesired doctor``; agent.ps1, "Probes"): each only reads.
     "Get-CasdesiredHost",
     "Get-CasdesiredWinRMConfig",
@@ -155,9 +134,12 @@ READ_CMDLETS: tuple[str, ...] = (
     "Get-ClientAccessArray",
     "Get-MailboxDatabase",
     "Get-Mailbox",
+    "Get-AdminAuditLogConfig",
+    "Search-AdminAuditLog",
     "Get-NlbCluster",
     "Get-NlbClusterNode",
     "Get-CasdesiredLock",
+    "Get-CasdesiredPlanRecord",
     "Get-CasdesiredHost",
     "Get-CasdesiredWinRMConfig",
     "Get-CasdesiredCommand",
@@ -196,23 +178,6 @@ def is_read(cmdlet: str) -> bool:
     return cmdlet.lower() in _READ_KEYS
 
 
-def encode_command(script: str) -> str:
-    """``-EncodedCommand`` form of a script: base64 of UTF-16LE, as powershell.exe expects."""
-    return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
-
-
-def decode_command(encoded: str) -> str:
-    try:
-        return base64.b64decode(encoded, validate=True).decode("utf-16-le")
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"not a valid -EncodedCommand: {exc}") from None
-
-
-def command_line() -> tuple[str, list[str]]:
-    """The executable and arguments that start the agent; constant and short."""
-    return POWERSHELL_EXE, [*POWERSHELL_ARGS, "-EncodedCommand", encode_command(BOOTSTRAP_SCRIPT)]
-
-
 @dataclass(frozen=True)
 class Until:
     """Repeat an invocation until every object's ``property`` is one of ``values``."""
@@ -236,6 +201,12 @@ class Invocation:
     """Run it on this computer (through a PSSession the agent opens there with the request's
     credential), not on the endpoint host: NLB steps run on the node itself, since WMI to
     another host from inside a WinRM session is a second hop (field §1b). None: locally."""
+    dates: tuple[str, ...] = ()
+    """Parameters whose values are UTC instants (``yyyy-MM-ddTHH:mm:ssZ``, :func:`utc_text`),
+    passed to the cmdlet as ``[DateTime]`` values (the module docstring)."""
+    expand: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Property -> sub-properties: each element of that property is returned as an object of
+    those sub-properties (the module docstring)."""
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {
@@ -247,6 +218,10 @@ class Invocation:
         }
         if self.computer is not None:
             data["computer"] = self.computer
+        if self.dates:
+            data["dates"] = list(self.dates)
+        if self.expand:
+            data["expand"] = {name: list(subs) for name, subs in self.expand.items()}
         if self.group_by is not None:
             data["group_by"] = self.group_by
         if self.until is not None:
@@ -267,6 +242,9 @@ class Invocation:
         params = data.get("parameters") or {}
         if not isinstance(params, dict):
             raise ProtocolError(f"invocation {data.get('id')!r}: parameters must be an object")
+        expand = data.get("expand") or {}
+        if not isinstance(expand, dict):
+            raise ProtocolError(f"invocation {data.get('id')!r}: expand must be an object")
         return cls(
             id=str(data["id"]),
             cmdlet=str(data["cmdlet"]),
@@ -285,7 +263,20 @@ class Invocation:
             ),
             on_error=on_error,
             computer=str(data["computer"]) if data.get("computer") else None,
+            dates=tuple(str(name) for name in data.get("dates") or ()),
+            expand={str(k): tuple(str(s) for s in v) for k, v in expand.items()},
         )
+
+
+def utc_text(moment: datetime) -> str:
+    """A UTC instant as an invocation's ``dates`` carry it: ``2024-05-01T08:00:00Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime is not a UTC instant")
+    return moment.astimezone(timezone.utc).strftime(DATE_FORMAT)
+
+
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+"""The one text form of a date parameter (agent.ps1: ``yyyy-MM-ddTHH:mm:ssZ``)."""
 
 
 @dataclass(frozen=True)
@@ -446,212 +437,6 @@ def check_allowed(request: Request) -> None:
             f"casdesired will not send {names} in a diagnose request: it runs only the "
             "commands in casdesired.agent.protocol.READ_CMDLETS"
         )
-
-
-@dataclass(frozen=True)
-class InvocationError:
-    message: str
-    category: str = ""
-    """PowerShell's CategoryInfo reason, e.g. ``ManagementObjectNotFoundException``."""
-    target: str = ""
-
-
-@dataclass(frozen=True)
-class Result:
-    id: str
-    ok: bool
-    objects: tuple[Mapping[str, JsonValue], ...] = ()
-    groups: Mapping[str, int] | None = None
-    error: InvocationError | None = None
-
-    def to_json(self) -> dict[str, JsonValue]:
-        data: dict[str, JsonValue] = {"id": self.id, "ok": self.ok, "objects": list(self.objects)}
-        if self.groups is not None:
-            data["groups"] = dict(self.groups)
-        if self.error is not None:
-            data["error"] = {
-                "message": self.error.message,
-                "category": self.error.category,
-                "target": self.error.target,
-            }
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, JsonValue]) -> Result:
-        err = data.get("error")
-        objects = data.get("objects") or []
-        groups = data.get("groups")
-        if not isinstance(objects, list) or (groups is not None and not isinstance(groups, dict)):
-            raise ProtocolError(f"result {data.get('id')!r} is malformed")
-        return cls(
-            id=str(data["id"]),
-            ok=bool(data["ok"]),
-            objects=tuple(objects),
-            groups={str(k): int(v) for k, v in groups.items()} if groups is not None else None,
-            error=(
-                InvocationError(
-                    message=str(err.get("message", "")),
-                    category=str(err.get("category", "")),
-                    target=str(err.get("target", "")),
-                )
-                if err
-                else None
-            ),
-        )
-
-
-@dataclass(frozen=True)
-class LoadStep:
-    """One step of loading what a request needs, as the agent reports it: the Exchange session
-    (``exchange-session``), the import of its commands (``import-session``), the endpoint's
-    version (``exchange-version``), the recipient scope (``recipient-scope``), a module
-    (``module:NAME``), and the session's removal at the end (``exchange-session-removed``)."""
-
-    step: str
-    ok: bool
-    detail: str = ""
-    """What was loaded (a URI, a snap-in), or the error's text when it failed."""
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {"step": self.step, "ok": self.ok, "detail": self.detail}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, JsonValue]) -> LoadStep:
-        return cls(str(data.get("step") or ""), data.get("ok") is True,
-                   str(data.get("detail") or ""))
-
-
-@dataclass(frozen=True)
-class Response:
-    results: tuple[Result, ...]
-    host: str = ""
-    ps_version: str = ""
-    exchange_version: str | None = None
-    """AdminDisplayVersion of the Exchange server the agent talked to."""
-    fatal: str | None = None
-    """Set when the agent could not run at all (no snap-in, Exchange 2013+, bad request)."""
-    agent_protocol: int = PROTOCOL_VERSION
-    stopped: str | None = None
-    """Set when the request's keepalive failed (the text is :data:`KEEPALIVE_FAILED`) or its
-    fence stopped it (:data:`FENCED`): the agent ran nothing after that."""
-    keepalives: int = 0
-    """How many times the keepalive ran (successfully or not)."""
-    loading: tuple[LoadStep, ...] = ()
-    """What loading the request's needs did, step by step (:class:`LoadStep`); in a
-    ``diagnose`` request a failed step is reported here instead of as ``fatal``."""
-
-    def result(self, invocation_id: str) -> Result | None:
-        return next((r for r in self.results if r.id == invocation_id), None)
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "protocol": self.agent_protocol,
-            "host": self.host,
-            "ps_version": self.ps_version,
-            "exchange_version": self.exchange_version,
-            "fatal": self.fatal,
-            "stopped": self.stopped,
-            "keepalives": self.keepalives,
-            "loading": [step.to_json() for step in self.loading],
-            "results": [r.to_json() for r in self.results],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, JsonValue]) -> Response:
-        if data.get("protocol") != PROTOCOL_VERSION:
-            raise ProtocolError(f"the agent speaks protocol {data.get('protocol')!r}")
-        return cls(
-            results=tuple(Result.from_json(r) for r in data.get("results") or ()),
-            host=str(data.get("host") or ""),
-            ps_version=str(data.get("ps_version") or ""),
-            exchange_version=data.get("exchange_version"),
-            fatal=data.get("fatal"),
-            stopped=data.get("stopped"),
-            keepalives=int(data.get("keepalives") or 0),
-            loading=tuple(
-                LoadStep.from_json(step)
-                for step in data.get("loading") or ()
-                if isinstance(step, Mapping)
-            ),
-        )
-
-
-def _b64json(value: JsonValue) -> str:
-    raw = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _unb64json(text: str, what: str) -> Any:
-    try:
-        return json.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"the {what} is corrupt: {exc}") from None
-
-
-def encode_stdin(agent_script: str, request: Request) -> bytes:
-    """What is sent on stdin: agent script, separator, base64 request. Pure ASCII."""
-    if not agent_script.startswith(AGENT_MARKER):
-        raise ValueError("agent script must start with the protocol marker")
-    text = f"{agent_script.rstrip()}\r\n{REQUEST_SEPARATOR}\r\n{_b64json(request.to_json())}\r\n"
-    return text.encode("ascii")
-
-
-def decode_stdin(data: bytes) -> tuple[str, Request]:
-    """The lab's side of :func:`encode_stdin`: (agent script, request)."""
-    text = data.decode("ascii", errors="replace")
-    index = text.find(REQUEST_SEPARATOR)
-    if index < 0:
-        raise ProtocolError("no request separator on stdin")
-    script, payload = text[:index], text[index + len(REQUEST_SEPARATOR) :]
-    if not script.lstrip("\ufeff").startswith(AGENT_MARKER):
-        raise ProtocolError("stdin does not start with the casdesired agent")
-    return script, Request.from_json(_unb64json(payload, "request"))
-
-
-def encode_response(response: Response) -> str:
-    """One stdout line, as the agent writes it (gzip, then base64)."""
-    raw = json.dumps(response.to_json(), ensure_ascii=False, separators=(",", ":"))
-    packed = base64.b64encode(_gzip(raw.encode("utf-8"))).decode("ascii")
-    return f"{RESPONSE_BEGIN}{GZIP_PREFIX}{packed}{RESPONSE_END}"
-
-
-def _gzip(data: bytes) -> bytes:
-    # mtime fixed at 0 so the same response always encodes to the same bytes.
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return compressor.compress(data) + compressor.flush()
-
-
-def _gunzip_json(text: str, what: str) -> Any:
-    try:
-        packed = base64.b64decode(text.strip(), validate=True)
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        raw = inflater.decompress(packed, MAX_RESPONSE_BYTES)
-        if inflater.unconsumed_tail or not inflater.eof:
-            raise ValueError("truncated, or larger than casdesired accepts")
-        return json.loads(raw.decode("utf-8"))
-    except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(f"the {what} is corrupt: {exc}") from None
-
-
-def decode_response(stdout: str) -> Response:
-    """Find the framed response in whatever the far side printed."""
-    begin = stdout.rfind(RESPONSE_BEGIN)
-    if begin < 0:
-        raise ProtocolError("the agent printed no response")
-    end = stdout.find(RESPONSE_END, begin)
-    if end < 0:
-        raise ProtocolError("the agent's response was cut off")
-    payload = stdout[begin + len(RESPONSE_BEGIN) : end]
-    if payload.startswith(GZIP_PREFIX):
-        data = _gunzip_json(payload[len(GZIP_PREFIX) :], "agent's response")
-    else:
-        data = _unb64json(payload, "agent's response")
-    if not isinstance(data, dict):
-        raise ProtocolError("the agent's response is not an object")
-    try:
-        return Response.from_json(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ProtocolError(f"the agent's response is malformed: {exc}") from None
 
 
 def redact(value: JsonValue) -> JsonValue:

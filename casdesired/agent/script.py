@@ -1,4 +1,8 @@
-"""The agent script (agent.ps1) as shipped in the package."""
+"""The agent script (agent.ps1) as shipped in the package, with its probes for doctor.
+
+``casdesired doctor``'s probes live in probes.ps1 and travel only with a diagnose request: every
+other run sends agent.ps1 alone (within one 64 KiB Send of stdin, one WS-Man round trip).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,31 @@ from importlib import resources
 
 from casdesired.agent import protocol
 
+PROBES_PLACEHOLDER = "# <casdesired-probes>"
+"""The line of agent.ps1 (before Main, where functions must already be defined) that a diagnose
+request's agent has probes.ps1 in its place."""
+PROBES_MARKER = "# casdesired-agent probes"
+"""probes.ps1's first line: the lab knows by it that the probes were sent."""
 
-@lru_cache(maxsize=1)
-def agent_script() -> str:
-    """The text of agent.ps1, checked to start with the protocol marker and to be ASCII.
+
+@lru_cache(maxsize=2)
+def agent_script(diagnose: bool = False) -> str:
+    """The text of agent.ps1 (with probes.ps1 in place for a diagnose request), checked to start
+    with the protocol marker and to be ASCII.
 
     ASCII matters: stdin travels in the console's codepage, and only ASCII survives every one.
     """
-    text = resources.files("casdesired.agent").joinpath("agent.ps1").read_text(encoding="ascii")
+    package = resources.files("casdesired.agent")
+    text = package.joinpath("agent.ps1").read_text(encoding="ascii")
     if not text.startswith(protocol.AGENT_MARKER):
         raise RuntimeError("agent.ps1 does not start with the protocol marker")  # packaging bug
-    return text
+    lines = text.splitlines(keepends=True)
+    at = next((i for i, line in enumerate(lines) if line.startswith(PROBES_PLACEHOLDER)), None)
+    if at is None:
+        raise RuntimeError("agent.ps1 has no probes placeholder")  # packaging bug
+    if not diagnose:
+        return text
+    probes = package.joinpath("probes.ps1").read_text(encoding="ascii")
+    if not probes.startswith(PROBES_MARKER):
+        raise RuntimeError("probes.ps1 does not start with its marker")  # packaging bug
+    return "".join(lines[:at]) + probes.rstrip("\n") + "\n" + "".join(lines[at + 1:])

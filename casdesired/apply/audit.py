@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from casdesired import jsontext
 from casdesired.errors import CasdesiredError
 
 if TYPE_CHECKING:  # the CLI reads DEFAULT_AUDIT_LOG at parser build: no WinRM import for it
@@ -41,7 +42,7 @@ def entries(path: Path) -> Iterator[dict[str, Any]]:
         with open(path, encoding="utf-8") as handle:
             for line in handle:
                 try:
-                    entry = json.loads(line)
+                    entry = jsontext.loads(line)
                 except ValueError:
                     continue
                 if isinstance(entry, dict):

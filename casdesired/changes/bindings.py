@@ -103,15 +103,18 @@ def orphaned_pointers(d: DiffContext) -> None:
             if binding is not None and site is not None
             else "bind it to its site's array in the YAML"
         )
-        d.finding(
-            Severity.WARNING,
-            "database-orphaned-pointer",
-            f"database {db.database} has a blank RpcClientAccessServer: the CAS array it "
-            "pointed at was removed while the database still used it (an orphaned pointer); "
-            f"Outlook profiles created for its {db.mailbox_count or 0:,} mailboxes get no "
-            f"usable RPC endpoint until it is bound again — {fix}",
-            site,
-            binding.source if binding is not None else None,
+        d.findings.append(
+            Finding(
+                Severity.WARNING,
+                "database-orphaned-pointer",
+                f"database {db.database} has a blank RpcClientAccessServer: the CAS array it "
+                "pointed at was removed while the database still used it (an orphaned "
+                f"pointer); Outlook profiles created for its {db.mailbox_count or 0:,} "
+                f"mailboxes get no usable RPC endpoint until it is bound again — {fix}",
+                site,
+                binding.source if binding is not None else None,
+                name=db.database,  # the database it is about (casdesired drift reports it)
+            )
         )
 
 

@@ -9,6 +9,7 @@ A subcommand module defines ``register(subparsers)`` which adds its parser and s
 from __future__ import annotations
 
 import importlib
+import keyword
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,8 @@ from casdesired.errors import CasdesiredError
 
 # Order is the order `casdesired --help` lists them.
 SUBCOMMANDS: tuple[str, ...] = (
-    "validate", "doctor", "plan", "show", "apply", "unlock", "lab", "completion"
+    "import", "validate", "doctor", "plan", "show", "apply", "drift", "unlock", "lab",
+    "completion",
 )
 
 
@@ -35,7 +37,9 @@ def build_parser() -> CommandParser:
     parser.add_argument("--version", action="version", version=f"casdesired {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        module = importlib.import_module(f"casdesired.cli.{name}")
+        # A command named like a Python keyword lives in ``<name>_.py`` (``import_``).
+        module_name = f"{name}_" if keyword.iskeyword(name) else name
+        module = importlib.import_module(f"casdesired.cli.{module_name}")
         module.register(subparsers)
     for command, sub in commands(parser):
         if not isinstance(sub, CommandParser):

@@ -28,6 +28,15 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         (SUCCESS, "--help or --version"),
         (USAGE, f"no command given, or {_USAGE_WORDS}"),
     ),
+    "import": (
+        (SUCCESS, "the files were written (or printed, with --dry-run)"),
+        (
+            ERROR,
+            "connection or read failure, invalid connection options or organisation file, "
+            "existing files that would change (without --force), or " + _USAGE_WORDS,
+        ),
+        (INTERRUPTED, _CTRL_C),
+    ),
     "validate": (
         (SUCCESS, "no errors (warnings allowed, unless --strict)"),
         (ERROR, f"errors found (or warnings, with --strict), nothing to load, or {_USAGE_WORDS}"),
@@ -66,6 +75,15 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         ),
         (INTERRUPTED, f"{_CTRL_C} (SIGINT), after releasing the lock"),
         (TERMINATED, "terminated by SIGTERM, after releasing the lock"),
+    ),
+    "drift": (
+        (SUCCESS, "no drift: the organisation matches git (changes not applied yet allowed)"),
+        (
+            ERROR,
+            "invalid desired state, connection or read failure, or " + _USAGE_WORDS,
+        ),
+        (CHANGES_PRESENT, "drift: an object changed outside git, or a blocking finding"),
+        (INTERRUPTED, _CTRL_C),
     ),
     "unlock": (
         (SUCCESS, "the lock was removed, or shown (none held is 0 too)"),

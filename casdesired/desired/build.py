@@ -27,6 +27,7 @@ from casdesired.findings import Location
 
 DEFAULT_CONNECT_SECONDS = 10.0
 DEFAULT_OPERATION_SECONDS = 120.0
+DEFAULT_AGENT_START_SECONDS = 120.0
 
 
 @dataclass
@@ -106,6 +107,10 @@ def organisation_from(document: Document | None, directory: Path) -> Organisatio
             cert_key_env=_text(conn, "credentials", "cert_key_env"),
         ),
         lab_state=lab_state,
+        agent_delivery=_text(conn, "agent", "delivery") or "stdin",
+        agent_start_timeout=_number(
+            conn, DEFAULT_AGENT_START_SECONDS, "agent", "start_timeout_seconds"
+        ),
     )
     dns = DnsConfig(
         resolvers=_texts(data, "dns", "resolvers"),

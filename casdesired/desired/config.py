@@ -77,6 +77,13 @@ class Connection:
     credentials: Credentials
     lab_state: Path | None
     """``endpoint: lab`` only: where the lab persists its organisation (``~`` expanded)."""
+    agent_delivery: str = "stdin"
+    """``connection.agent.delivery``: ``stdin`` (the agent and request on stdin; the default)
+    or ``file`` (no stdin: the agent kept in a file checked by its SHA-256, see
+    :mod:`casdesired.agent.delivery`)."""
+    agent_start_timeout: float = 120.0
+    """``connection.agent.start_timeout_seconds``: how long powershell.exe may take to read
+    the agent from stdin before casdesired says it never will (stdin delivery)."""
 
     @property
     def is_lab(self) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from casdesired.agent.protocol import JsonValue
 from casdesired.doctor import outcome
+from casdesired.doctor.audit import TITLE, audit_check
 from casdesired.doctor.model import Check, Status, check, skipped
 from casdesired.doctor.probe import COMMANDS, READS, WRITES, ProbeRun, texts
 
@@ -24,6 +25,7 @@ TITLES = {
     "exchange.read": "the account may run the cmdlets casdesired reads with",
     "exchange.rbac": "the account may run the cmdlets casdesired writes with (RBAC)",
     "exchange.recipient-scope": "the recipient scope covers the whole forest",
+    "exchange.audit": TITLE,
 }
 SERVICE_PACKS = {0: "RTM", 1: "SP1", 2: "SP2", 3: "SP3"}
 _VERSION = re.compile(r"Version\s+(\d+)\.(\d+)")
@@ -65,6 +67,7 @@ def checks(run: ProbeRun, username: str | None) -> list[Check]:
         _reads(run, mode),
         _rbac(run, mode, username),
         _recipient_scope(run),
+        audit_check(run),
     ]
 
 

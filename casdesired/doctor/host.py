@@ -37,9 +37,9 @@ def _major_minor(version: str) -> tuple[int, int] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def checks(run: ProbeRun) -> list[Check]:
+def checks(run: ProbeRun, delivery: str = "stdin") -> list[Check]:
     if not run.ran:
-        return [_not_run(check_id, run) for check_id in TITLES]
+        return [_not_run(check_id, run, delivery) for check_id in TITLES]
     host = run.first(HOST)
     if host is None:
         result = run.result(HOST)
@@ -55,24 +55,29 @@ def checks(run: ProbeRun) -> list[Check]:
         _windows(host),
         _powershell(ps),
         _clr(ps, str(host.get("CLRVersion") or "")),
-        _policy(str(host.get("ExecutionPolicy") or ""), texts(host.get("ExecutionPolicies"))),
+        _policy(str(host.get("ExecutionPolicy") or ""), texts(host.get("ExecutionPolicies")),
+                run.request.exchange.mode),
         check("host.json", TITLES["host.json"], Status.PASS,
               (f"the agent loaded {host.get('JsonSerializer')}",)),
         _gzip(host.get("GZipRoundTrip") is True),
-        _delivery(run, str(host.get("Echo") or ""), str(host.get("Delivery") or "stdin")),
+        _delivery(run, str(host.get("Echo") or ""), delivery),
     ]
 
 
-def _not_run(check_id: str, run: ProbeRun) -> Check:
+def _not_run(check_id: str, run: ProbeRun, delivery: str) -> Check:
     title = TITLES[check_id]
     if not outcome.owns(check_id, run.error):
         return skipped(check_id, title, outcome.not_run(run.error))
     if check_id == "host.json":
-        return check(check_id, title, Status.FAIL, (str(run.error),), NET35, anchor="host-json")
-    return check(check_id, title, Status.FAIL, (str(run.error),),
-                 "The agent did not answer: see PowerShell's words above. If it never read its "
-                 "request (PowerShell 2.0 and a redirected stdin), see docs/first-contact.md"
-                 "#host-delivery.", anchor="host-delivery")
+        return check(check_id, title, Status.FAIL, (str(run.error),), NET35)
+    if delivery == "stdin":
+        remedy = ("Set connection.agent.delivery: file in the organisation file: it sends "
+                  "nothing on stdin, which Windows PowerShell 2.0 is reported to hang on or "
+                  "misread on some hosts (docs/agent.md).")
+    else:
+        remedy = ("See the error: the file delivery writes under %ProgramData%\\casdesired\\"
+                  "agent on the endpoint, which the account must be able to write.")
+    return check(check_id, title, Status.FAIL, (f"{delivery}: {run.error}",), remedy)
 
 
 def _windows(host: dict[str, object] | object) -> Check:
@@ -133,24 +138,31 @@ def _clr(ps: str, clr: str) -> Check:
                  anchor="host-clr")
 
 
-def _policy(effective: str, scopes: list[str]) -> Check:
+def _policy(effective: str, scopes: list[str], mode: str) -> Check:
     title = TITLES["host.execution-policy"]
     by_scope = dict(s.split("=", 1) for s in scopes if "=" in s)
     group = {k: v for k, v in by_scope.items()
              if k in ("MachinePolicy", "UserPolicy") and v != "Undefined"}
-    evidence = (f"in force: {effective}", f"by scope: {', '.join(scopes)}")
+    evidence = [f"in force: {effective}", f"by scope: {', '.join(scopes)}",
+                "the agent itself runs as a script block (either delivery), which execution "
+                "policy does not cover"]
     blocking = {k: v for k, v in group.items() if v in BLOCKING_POLICIES}
-    if blocking:
-        where = ", ".join(f"{k}={v}" for k, v in blocking.items())
-        return check("host.execution-policy", title, Status.WARN,
-                     (*evidence, f"Group Policy ({where}) beats the agent's -ExecutionPolicy "
-                      "Bypass; the stdin delivery is not affected (the agent runs as script "
-                      "text, which execution policy does not cover), a delivery through a "
-                      "script file would be refused"),
-                     "Exempt the account from the GPO's 'Turn on Script Execution' setting, or "
-                     "keep the stdin delivery.", anchor="host-execution-policy")
-    return check("host.execution-policy", title, Status.PASS,
-                 (*evidence, "no Group Policy overrides the agent's -ExecutionPolicy Bypass"))
+    if not blocking:
+        reason = ("no Group Policy overrides the agent's -ExecutionPolicy Bypass" if not group
+                  else "Group Policy sets a policy that lets local scripts run")
+        return check("host.execution-policy", title, Status.PASS, (*evidence, reason))
+    where = ", ".join(f"{k}={v}" for k, v in blocking.items())
+    evidence.append(f"Group Policy ({where}) beats the agent's -ExecutionPolicy Bypass")
+    remedy = ("Set the GPO's 'Turn on Script Execution' to allow local scripts "
+              "(RemoteSigned) for the endpoint, or exempt it from that GPO.")
+    if mode == "remote":
+        evidence.append("Import-PSSession writes the Exchange session's proxies to an unsigned "
+                        "temporary module and loads it, which this policy refuses [inferred]: "
+                        "see exchange.session")
+        return check("host.execution-policy", title, Status.FAIL, evidence, remedy)
+    return check("host.execution-policy", title, Status.WARN,
+                 (*evidence, "the snap-in's and the NLB module's format files are signed by "
+                  "Microsoft; Restricted refuses even those [inferred]"), remedy)
 
 
 def _gzip(round_trip: bool) -> Check:

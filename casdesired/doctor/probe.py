@@ -39,6 +39,9 @@ LOCK_DIRECTORY = "doctor:lock-directory"
 LOCK = "doctor:lock"
 COMMANDS = "doctor:commands"
 MAILBOX = "doctor:mailbox"
+AUDIT_CONFIG = "doctor:audit-config"
+AUDIT_SEARCH = "Search-AdminAuditLog"
+"""What casdesired drift attributes changes with (the View-Only Audit Logs role): looked up."""
 
 WRITES: dict[str, tuple[str, ...]] = {
     "New-ClientAccessArray": ("Name", "Fqdn", "Site"),
@@ -148,9 +151,11 @@ def request_for(desired: DesiredState, client: AgentClient, echo: str) -> protoc
         invocations.append(
             Invocation(MAILBOX, "Get-Mailbox", {"ResultSize": 1}, ("Name", "Database"))
         )
-        names: list[Scalar] = [*WRITES, *(READS.values())]
+        names: list[Scalar] = [*WRITES, *(READS.values()), AUDIT_SEARCH]
         invocations.append(Invocation(COMMANDS, "Get-CasdesiredCommand", {"Name": names},
                                       ("Name", "Available", "Parameters")))
+        invocations.append(Invocation(AUDIT_CONFIG, "Get-AdminAuditLogConfig", {},
+                                      AUDIT_PROPERTIES))
     for array in arrays:
         invocations += [
             Invocation(nlb_cluster_id(array.cluster_host), "Get-NlbCluster", {},
@@ -175,7 +180,6 @@ def request_for(desired: DesiredState, client: AgentClient, echo: str) -> protoc
 HOST_PROPERTIES = (
     "ComputerName", "Fqdn", "OperatingSystem", "OSVersion", "PSVersion", "CLRVersion",
     "ExecutionPolicy", "ExecutionPolicies", "JsonSerializer", "GZipRoundTrip", "UtcNow", "Echo",
-    "Delivery",
 )
 WINRM_PROPERTIES = (
     "MaxEnvelopeSizekb", "MaxTimeoutms", "MaxShellsPerUser", "MaxMemoryPerShellMB",
@@ -183,6 +187,10 @@ WINRM_PROPERTIES = (
 )
 LOCK_DIRECTORY_PROPERTIES = ("Path", "Directory", "Exists", "NearestExisting", "Writable", "User")
 PORT_PROPERTIES = ("ComputerName", "RpcTcpPort", "AddressBookPort")
+AUDIT_PROPERTIES = (
+    "AdminAuditLogEnabled", "AdminAuditLogCmdlets", "AdminAuditLogParameters",
+    "AdminAuditLogExcludedCmdlets", "AdminAuditLogAgeLimit",
+)
 
 
 @dataclass(frozen=True)

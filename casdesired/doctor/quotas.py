@@ -13,13 +13,16 @@ import math
 from collections.abc import Mapping
 
 from casdesired.agent import memory
-from casdesired.agent.protocol import JsonValue, Request, Response, encode_stdin
+from casdesired.agent.delivery import files
+from casdesired.agent.delivery.stdin import encode_stdin
+from casdesired.agent.protocol import JsonValue, Request, Response
 from casdesired.agent.script import agent_script
 from casdesired.doctor import outcome
 from casdesired.doctor.model import Check, Status, check, skipped
 from casdesired.doctor.probe import READS, WINRM, ProbeRun, texts
 from casdesired.transport.session import MAX_OPERATION_TIMEOUT_SECONDS
-from casdesired.transport.winrm import STDIN_CHUNK_BYTES, WinRMTarget
+from casdesired.transport.shell import STDIN_CHUNK_BYTES
+from casdesired.transport.winrm import WinRMTarget
 
 TITLES = {
     "winrm.envelope": "MaxEnvelopeSizekb (the largest request)",
@@ -30,7 +33,12 @@ TITLES = {
 }
 ENVELOPE_OVERHEAD_KB = 8
 """The WS-Man envelope and NTLM's sealing around a Send's base64 (generous)."""
-NEEDED_ENVELOPE_KB = math.ceil(STDIN_CHUNK_BYTES * 4 / 3 / 1024) + ENVELOPE_OVERHEAD_KB
+NEEDED_ENVELOPE_KB = {
+    "stdin": math.ceil(STDIN_CHUNK_BYTES * 4 / 3 / 1024) + ENVELOPE_OVERHEAD_KB,
+    "file": math.ceil(files.CMD_MAX_LINE / 1024) + ENVELOPE_OVERHEAD_KB,
+}
+"""The largest request of each delivery: a 64 KiB piece of stdin in base64, or one command
+line of cmd.exe (at most 8,191 characters), in its envelope."""
 MIN_SHELLS = 2
 MEMORY_MARGIN = 0.8
 """Above this share of the quota the estimate leaves too little room for its own error."""
@@ -65,7 +73,8 @@ def checks(run: ProbeRun, target: WinRMTarget | None) -> list[Check]:
         MAX_OPERATION_TIMEOUT_SECONDS,
     )
     found = [
-        _envelope(_number(config, "MaxEnvelopeSizekb")),
+        _envelope(_number(config, "MaxEnvelopeSizekb"),
+                  target.delivery if target is not None else "stdin"),
         _timeout(_number(config, "MaxTimeoutms"), operation),
         _shells(_number(config, "MaxShellsPerUser")),
         _memory(_number(config, "MaxMemoryPerShellMB"), run),
@@ -94,13 +103,15 @@ def _missing(check_id: str) -> Check:
     return skipped(check_id, TITLES[check_id], "the host did not report this value")
 
 
-def _envelope(kb: int | None) -> Check:
+def _envelope(kb: int | None, delivery: str) -> Check:
     if kb is None:
         return _missing("winrm.envelope")
-    facts = (f"MaxEnvelopeSizekb is {kb}; casdesired's largest request is about "
-             f"{NEEDED_ENVELOPE_KB} KB (a {STDIN_CHUNK_BYTES // 1024} KiB piece of stdin, base64, "
-             "in its envelope)",)
-    if kb < NEEDED_ENVELOPE_KB:
+    needed = NEEDED_ENVELOPE_KB.get(delivery, max(NEEDED_ENVELOPE_KB.values()))
+    what = (f"a {STDIN_CHUNK_BYTES // 1024} KiB piece of stdin, base64" if delivery == "stdin"
+            else "one cmd.exe command line of the file delivery")
+    facts = (f"MaxEnvelopeSizekb is {kb}; casdesired's largest request is about {needed} KB "
+             f"({what}, in its envelope)",)
+    if kb < needed:
         return check("winrm.envelope", TITLES["winrm.envelope"], Status.FAIL, facts,
                      "On the host, in an elevated prompt: "
                      + WINRM_SET.format(path="", name="MaxEnvelopeSizekb", value=500),

@@ -63,7 +63,7 @@ def diagnose(
         protocol.Request(invocations=()), "", None, problem, 0.0, 0.0, ()
     )
     user = target.username if target is not None else None
-    found += host.checks(ran)
+    found += host.checks(ran, target.delivery if target is not None else "stdin")
     found += quotas.checks(ran, target)
     found += exchange.checks(ran, user)
     found += nlb.checks(ran, desired)

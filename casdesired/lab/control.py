@@ -17,6 +17,10 @@ GET      /lab/journal     every entry, oldest first
 DELETE   /lab/journal     empty the journal
 GET/PUT  /lab/dns         the DNS server's A records ``{fqdn: [ipv4, ...]}``
                           (PUT replaces them all; casdesired.lab.dns)
+POST     /lab/cmdlet      another administrator runs one Exchange cmdlet out
+                          of band: ``{"caller", "cmdlet", "parameters",
+                          "run_date"?}``, audited under their name
+                          (casdesired.lab.exchange.administrators)
 =======  ===============  ==================================================
 """
 
@@ -29,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from casdesired import jsontext
 from casdesired.errors import CasdesiredError
 from casdesired.lab.dns import DnsRecordSource
 from casdesired.lab.faults import Faults
@@ -73,6 +78,8 @@ class ControlAPI:
     """What ``GET /lab/shells`` answers (the WS-Man side's open shells)."""
     limits: WinRMLimits | None = None
     """The WinRM quotas ``GET/PUT /lab/limits`` read and change."""
+    administrators: Callable[[Any], dict[str, Any]] | None = None
+    """What ``POST /lab/cmdlet`` calls with the body (another administrator's cmdlet run)."""
 
     def __call__(
         self, method: str, path: str, token: str, body: bytes, client: str
@@ -83,7 +90,7 @@ class ControlAPI:
             return _error(403, f"missing or wrong {TOKEN_HEADER} header")
         route = (method, path.rstrip("/"))
         try:
-            data = json.loads(body) if body else None
+            data = jsontext.loads(body) if body else None
         except ValueError as exc:
             return _error(400, f"the body is not JSON: {exc}")
         try:
@@ -127,6 +134,8 @@ class ControlAPI:
                 self.limits.update(data)
             if route[0] in ("GET", "PUT"):
                 return _json(200, self.limits.to_json())
+        if route == ("POST", "/lab/cmdlet") and self.administrators is not None:
+            return _json(200, self.administrators(data))
         if route == ("GET", "/lab/shells") and self.shells is not None:
             return _json(200, self.shells())
         if route == ("GET", "/lab/journal"):

@@ -24,13 +24,14 @@ from casdesired.errors import ConfigError
 from casdesired.lab.dns import LabDnsServer
 from casdesired.lab.exchange import statefile
 from casdesired.lab.exchange.errors import LabStateError
-from casdesired.lab.exchange.organisation import Organisation, read_seed_file
+from casdesired.lab.exchange.organisation import Organisation
+from casdesired.lab.exchange.seeds import read_seed_file
 from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
 from casdesired.lab.process import LogonKind
 from casdesired.lab.server import Lab
-from casdesired.transport.winrm import WinRMTarget
+from casdesired.transport.winrm import WinRMTarget, delivery_of
 
 
 def default_state_path(org_name: str, environ: Mapping[str, str] | None = None) -> Path:
@@ -154,6 +155,8 @@ def _target(org: OrganisationConfig, lab: Lab) -> WinRMTarget:
         operation_timeout=conn.operation_timeout,
         read_timeout=conn.operation_timeout + 10.0,
         exchange=exchange,
+        delivery=delivery_of(conn),
+        start_timeout=conn.agent_start_timeout,
         credential_source="the embedded lab",
     )
 

@@ -21,7 +21,9 @@ class Journal:
     ``command`` (command line as received, shell_id), ``cmdlet`` (cmdlet, parameters, ok, error),
     ``fence`` (the agent's lock check before a write: lock_id, before, ok, error),
     ``process`` (how a PowerShell process ended: outcome, exit_code, memory_mb), ``shell`` (a
-    shell WinRM closed itself: closed).
+    shell WinRM closed itself: closed), ``file`` (the endpoint host's files: op — write,
+    append, read, mkdir, move, delete, or verify, the file delivery bootstrap's SHA-256 check —
+    path, ok, and error or sha256; never a file's content).
     """
 
     def __init__(self) -> None:

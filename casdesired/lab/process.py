@@ -12,11 +12,11 @@ deleted or the command is signalled to terminate), and it has a *memory* the she
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 LogonKind = Literal["basic", "ntlm", "kerberos", "credssp"]
 
@@ -60,6 +60,43 @@ class PowerShellHost(Protocol):
         ...
 
 
+class HostFileError(Exception):
+    """A file operation failed as Windows fails it; ``kind`` says how (cmd.exe and PowerShell
+    word it differently)."""
+
+    def __init__(self, kind: Literal["path", "file", "exists", "denied"], path: str) -> None:
+        super().__init__(f"{kind}: {path}")
+        self.kind = kind
+        self.path = path
+
+
+@runtime_checkable
+class HostFiles(Protocol):
+    """The endpoint host's file system as its processes reach it: Windows paths, compared
+    case-insensitively. Each method raises :class:`HostFileError` as Windows would fail."""
+
+    def read_file(self, path: str) -> str:
+        """``kind`` ``file``: no such file (or it is a folder)."""
+        ...
+
+    def write_file(self, path: str, text: str, *, append: bool) -> None:
+        """``path``: its folder does not exist; ``denied``: it is a folder."""
+        ...
+
+    def make_directory(self, path: str) -> None:
+        """With every folder above it; ``exists``: a file or folder has that name."""
+        ...
+
+    def move_file(self, source: str, target: str) -> None:
+        """Replaces a file at ``target``; into it when it is a folder. ``file``: no
+        ``source``; ``path``: ``target``'s folder does not exist."""
+        ...
+
+    def delete_file(self, path: str) -> None:
+        """``file``: no such file."""
+        ...
+
+
 @dataclass(frozen=True)
 class MemoryUse:
     """A process's estimated peak memory, and what it is made of (for the journal)."""
@@ -81,10 +118,24 @@ class ProcessKilled(Exception):
 
 
 class RunningProcess:
-    """One running process as its shell sees it: it can be killed at any moment."""
+    """One running process as its shell sees it: it can be killed at any moment, it has an
+    environment (the shell's), and what it writes before it ends reaches its shell at once."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        environment: Mapping[str, str] | None = None,
+        *,
+        reads_stdin: bool = True,
+        output: Callable[[str], None] | None = None,
+    ) -> None:
         self._killed = threading.Event()
+        self.environment: dict[str, str] = dict(environment or {})
+        """The process's environment variables (names compare case-insensitively)."""
+        self.reads_stdin = reads_stdin
+        """False for ``powershell.exe -InputFormat None``: it never reads its redirected stdin."""
+        self._output = output
+        self.loaded = b""
+        """What the process read from files in place of stdin (the memory model counts it)."""
 
     def kill(self) -> None:
         self._killed.set()
@@ -92,6 +143,22 @@ class RunningProcess:
     @property
     def killed(self) -> bool:
         return self._killed.is_set()
+
+    def wait_killed(self, seconds: float) -> bool:
+        return self._killed.wait(seconds)
+
+    def getenv(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.environment.items() if k.lower() == lowered), None)
+
+    def unsetenv(self, name: str) -> None:
+        for key in [k for k in self.environment if k.lower() == name.lower()]:
+            del self.environment[key]
+
+    def write_stdout(self, text: str) -> None:
+        """Output written (and flushed) before the process ends: a Receive gets it at once."""
+        if self._output is not None:
+            self._output(text)
 
 
 _current: ContextVar[RunningProcess | None] = ContextVar("casdesired_lab_process", default=None)
@@ -105,6 +172,11 @@ def running(process: RunningProcess) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def current() -> RunningProcess | None:
+    """The process the calling host code runs as (None when a host is called directly)."""
+    return _current.get()
 
 
 def checkpoint() -> None:

@@ -19,14 +19,17 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from casdesired.lab.control import ControlAPI
+from casdesired.lab.exchange.administrators import run_as_request
 from casdesired.lab.exchange.memory import AgentMemoryModel
+from casdesired.lab.exchange.organisation import Organisation
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
-from casdesired.lab.process import Logon, LogonKind, MemoryModel, PowerShellHost
+from casdesired.lab.process import HostFiles, Logon, LogonKind, MemoryModel, PowerShellHost
 from casdesired.lab.wsman import tls as tls_identity
 from casdesired.lab.wsman.auth import Account, NtlmUserFile
 from casdesired.lab.wsman.limits import WinRMLimits
@@ -172,10 +175,18 @@ class Lab:
             self.organisation, self._stop, limits=self.limits, memory=self.memory,
             journal=self.journal,
         )
-        service = WSManService(self._shells, self.journal, self.hostname, "", self._stop)
+        files = getattr(self.organisation, "files", None)
+        service = WSManService(
+            self._shells, self.journal, self.hostname, "", self._stop,
+            files=files if isinstance(files, HostFiles) else None,
+        )
         control = ControlAPI(
             self.organisation, self.faults, self.journal, self.token,
             on_reset=self._shells.clear, shells=self._shells.report, limits=self.limits,
+            administrators=(
+                partial(run_as_request, self.organisation)
+                if isinstance(self.organisation, Organisation) else None
+            ),
         )
         config = EndpointConfig(
             service=service,

@@ -80,7 +80,7 @@ class _Objects:
         return ReadFailed(f"could not read {self.what}: an object{label} {problem}")
 
 
-def _site_name(canonical: str) -> str:
+def site_name(canonical: str) -> str:
     """``contoso.local/Configuration/Sites/HQ`` → ``HQ``."""
     return canonical.rstrip("/").rsplit("/", 1)[-1]
 
@@ -100,7 +100,7 @@ def live_state_from_response(
     for obj in servers.objects():
         name = servers.text(obj, "Name") or ""
         servers.text(obj, "Fqdn")
-        site = _site_name(servers.text(obj, "Site") or "")
+        site = site_name(servers.text(obj, "Site") or "")
         version = servers.text(obj, "AdminDisplayVersion") or ""
         exchange[model.key(name)] = (name, site, version)
         role = obj.get("ServerRole")  # only for messages: never a reason to fail the read
@@ -142,7 +142,7 @@ def live_state_from_response(
     arrays: dict[str, model.CasArray] = {}
     for obj in arrays_read.objects():
         fqdn = arrays_read.text(obj, "Fqdn") or ""
-        site = _site_name(arrays_read.text(obj, "Site") or "")
+        site = site_name(arrays_read.text(obj, "Site") or "")
         arrays[model.key(fqdn)] = model.CasArray(
             fqdn=fqdn,
             name=arrays_read.text(obj, "Name") or "",

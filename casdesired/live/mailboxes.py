@@ -76,12 +76,18 @@ def count_mailboxes(
     return counts_from_response(client.run(request), databases)
 
 
-def count_all(client: AgentClient) -> dict[str, int]:
-    """Every database's mailbox count, in one execution: ``{model.key(database): count}``."""
-    invocation = protocol.Invocation(
+def count_all_invocation() -> protocol.Invocation:
+    """Every mailbox of the organisation counted per database (``-ResultSize Unlimited``: without
+    it Exchange stops at 1,000). It may ride in another request (import puts it in its read)."""
+    return protocol.Invocation(
         COUNT_ALL, "Get-Mailbox", parameters={"ResultSize": "Unlimited"}, group_by="Database"
     )
-    result = client.run(client.make_request((invocation,))).result(COUNT_ALL)
+
+
+def count_all_from_response(response: protocol.Response) -> dict[str, int]:
+    """``{model.key(database): count}`` from a response holding :func:`count_all_invocation`'s
+    result; a failed or missing count is a :class:`ReadFailed`."""
+    result = response.result(COUNT_ALL)
     if result is None or not result.ok or result.groups is None:
         why = result.error.message if result is not None and result.error else "no result"
         raise ReadFailed(f"could not count the organisation's mailboxes: {why}")
@@ -89,3 +95,8 @@ def count_all(client: AgentClient) -> dict[str, int]:
     for group, n in result.groups.items():
         counts[model.key(group)] = counts.get(model.key(group), 0) + n
     return counts
+
+
+def count_all(client: AgentClient) -> dict[str, int]:
+    """Every database's mailbox count, in one execution: ``{model.key(database): count}``."""
+    return count_all_from_response(client.run(client.make_request((count_all_invocation(),))))

@@ -1,16 +1,16 @@
 """The WinRM client: runs the agent once per request over one pywinrm shell.
 
-One run = one shell (codepage 65001, so non-ASCII names survive), one command (the short
-``-EncodedCommand`` bootstrap from :mod:`casdesired.agent.protocol`), the agent plus its
-request sent on stdin, output received until the command is done, then the command and the
-shell are cleaned up whatever happened (see :mod:`casdesired.transport.session`). The answer
-is the framed response on stdout; anything else the host prints is ignored.
+One run = one shell (:mod:`casdesired.transport.shell`: codepage 65001, so non-ASCII names
+survive; closed whatever happened), in which the delivery the organisation file chose
+(:mod:`casdesired.transport.deliveries`) gets the agent and its request to the host and runs
+it: ``stdin`` (one command, both on its stdin) or ``file`` (no stdin: files under
+``%ProgramData%\\casdesired\\agent`` checked by their SHA-256). The answer is the framed
+response on stdout; anything else the host prints is ignored.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, cast
@@ -18,13 +18,11 @@ from urllib.parse import urlsplit
 
 import requests
 import winrm.transport
-from winrm.exceptions import WinRMOperationTimeoutError
 
-from casdesired.agent import protocol
-from casdesired.agent.script import agent_script
+from casdesired.agent import framing, protocol
+from casdesired.agent.delivery import DELIVERIES, Delivery, files
 from casdesired.desired.config import Connection, display_url, url_has_credentials
 from casdesired.errors import (
-    AgentNotStarted,
     ConfigError,
     ConnectionFailed,
     ProtocolError,
@@ -32,21 +30,18 @@ from casdesired.errors import (
     UnsupportedExchange,
 )
 from casdesired.transport import credentials
+from casdesired.transport.deliveries import run_file, run_stdin
 from casdesired.transport.errors import (
     clean_stderr,
     out_of_memory_message,
     ran_out_of_memory,
     scrub,
 )
-from casdesired.transport.session import WinRMSession, close_shell
+from casdesired.transport.shell import AgentShell
 
 TransportName = Literal["basic", "ntlm", "kerberos", "credssp", "certificate"]
 TRANSPORTS: tuple[TransportName, ...] = ("basic", "ntlm", "kerberos", "credssp", "certificate")
 
-# Each Send stays well under WinRM's MaxEnvelopeSizekb (150 KB on Windows Server 2008 R2, which
-# refuses a larger request with HTTP 413): base64 adds a third, the envelope and NTLM sealing
-# about 2 KB, so a Send is about 90 KB whatever the organisation's size.
-STDIN_CHUNK_BYTES = 64 * 1024
 # pywinrm needs its HTTP read timeout above the WS-Man OperationTimeout (the server may hold a
 # Receive that long before answering "no output yet").
 READ_TIMEOUT_MARGIN_SECONDS = 10.0
@@ -79,6 +74,10 @@ class WinRMTarget:
     """An explicit proxy URL; None: no proxy, whatever HTTP(S)_PROXY says."""
     exchange: protocol.ExchangeSession = field(default_factory=protocol.ExchangeSession)
     """How the agent reaches the Exchange cmdlets on that host."""
+    delivery: Delivery = "stdin"
+    """How the agent and its request reach the host (:mod:`casdesired.agent.delivery`)."""
+    start_timeout: float = 120.0
+    """stdin delivery: how long powershell.exe may take to say it read its stdin."""
     credential_source: str | None = field(default=None, compare=False)
     """Where the credentials came from (variable NAMES), for error messages."""
 
@@ -151,7 +150,20 @@ def target_from_config(conn: Connection, environ: Mapping[str, str]) -> WinRMTar
         cert_pem=cert_pem,
         cert_key_pem=cert_key,
         exchange=_exchange_session(conn),
+        delivery=delivery_of(conn),
+        start_timeout=conn.agent_start_timeout,
         credential_source=source,
+    )
+
+
+def delivery_of(conn: Connection) -> Delivery:
+    """``connection.agent.delivery``, checked."""
+    for delivery in DELIVERIES:
+        if conn.agent_delivery == delivery:
+            return delivery
+    raise ConfigError(
+        f"connection.agent.delivery {conn.agent_delivery!r} is not one of: "
+        f"{', '.join(DELIVERIES)}"
     )
 
 
@@ -170,9 +182,10 @@ class AgentClient:
     """Runs agent requests against one target; counts what it costs.
 
     ``requests``: WS-Man operations sent (Create, Command, Send, Receive, Signal, Delete);
-    ``executions``: commands started (one per :meth:`run`). ``warn`` receives one line for
-    the user when something went wrong that is not the run's result (a shell that could not
-    be closed); by default it is printed on stderr.
+    ``executions``: agent runs started (one per :meth:`run` that got that far); ``commands``:
+    commands started (one per run with the stdin delivery; the file delivery's ``cmd.exe``
+    lines too). ``warn`` receives one line for the user when something went wrong that is not
+    the run's result (a shell that could not be closed); by default it is printed on stderr.
     """
 
     def __init__(
@@ -187,6 +200,7 @@ class AgentClient:
         """Shown every HTTP answer of the runs' sessions (see :class:`WinRMSession`)."""
         self.requests = 0
         self.executions = 0
+        self.commands = 0
         self.last_host = ""
         self.warn = warn or _print_warning
         _check_extras(target.transport)
@@ -213,79 +227,22 @@ class AgentClient:
         Failures of single invocations are not raised: they are in the response's results.
         """
         protocol.check_allowed(request)  # never send what the agent's allow-list refuses
-        stdin = protocol.encode_stdin(agent_script(), request)
-        stdout, stderr, exit_code = self._execute(stdin)
-        return self._response(stdout, stderr, exit_code)
-
-    # --- the WinRM exchange -------------------------------------------------------------------
-
-    def _execute(self, stdin: bytes) -> tuple[bytes, bytes, int]:
-        session = WinRMSession(self.target, observe=self.observe)
-        shell_id: str | None = None
-        command_id: str | None = None
+        file = self.target.delivery == "file"
+        environment = files.environment(request.credential) if file else {}
+        shell = AgentShell(
+            self.target, environment=environment, warn=self.warn, observe=self.observe
+        )
         try:
-            try:
-                shell_id = session.op(
-                    "opening a shell", session.proto.open_shell, codepage=65001, noprofile=True
-                )
-                executable, arguments = protocol.command_line()
-                command_id = session.op(
-                    "starting the agent", session.proto.run_command, shell_id, executable,
-                    arguments,
-                )
-            except ConnectionFailed as exc:
-                # The agent and its request travel on stdin, not one byte of which was sent:
-                # whatever the server did with the shell or command, nothing of this ran.
-                raise AgentNotStarted(str(exc)) from None
-            self.executions += 1
-            chunks = [
-                stdin[i : i + STDIN_CHUNK_BYTES] for i in range(0, len(stdin), STDIN_CHUNK_BYTES)
-            ]
-            for index, chunk in enumerate(chunks):
-                last = index == len(chunks) - 1
-                session.op(
-                    "sending the request",
-                    session.proto.send_command_input,
-                    shell_id,
-                    command_id,
-                    chunk,
-                    end=last,
-                )
-            return self._receive(session, shell_id, command_id)
+            with shell:
+                if file:
+                    output = run_file(shell, request)
+                else:
+                    output = run_stdin(shell, request, self.target.start_timeout)
         finally:
-            # Also after Ctrl-C: a shell left open counts against the account's shell quota.
-            notice = close_shell(session, shell_id, command_id)
-            self.requests += session.requests
-            if notice:
-                self.warn(notice)
-
-    def _receive(
-        self, session: WinRMSession, shell_id: str, command_id: str
-    ) -> tuple[bytes, bytes, int]:
-        """Collect output until the command is done (pywinrm's own loop would wait forever)."""
-        deadline = time.monotonic() + self.target.command_timeout
-        stdout: list[bytes] = []
-        stderr: list[bytes] = []
-        while True:
-            try:
-                out, err, code, done = session.op(
-                    "reading the agent's output",
-                    session.proto.get_command_output_raw,
-                    shell_id,
-                    command_id,
-                )
-            except WinRMOperationTimeoutError:
-                # No output within the OperationTimeout: normal while the agent works.
-                done, out, err, code = False, b"", b"", -1
-            stdout.append(out)
-            stderr.append(err)
-            if done:
-                return b"".join(stdout), b"".join(stderr), code
-            if time.monotonic() > deadline:
-                raise ConnectionFailed(
-                    f"the agent on {self.target.url} did not finish within "
-                    f"{self.target.command_timeout:g} s; casdesired stopped waiting"
-                )
+            self.requests += shell.requests
+            self.commands += shell.commands
+            self.executions += 1 if shell.agent_commands else 0
+        return self._response(output.stdout, output.stderr, output.exit_code)
 
     # --- the agent's answer -------------------------------------------------------------------
 
@@ -293,7 +250,7 @@ class AgentClient:
         out = stdout.decode("utf-8", errors="replace")
         raw_err = stderr.decode("utf-8", errors="replace")
         err = scrub(clean_stderr(raw_err), self.target.secrets)
-        if protocol.RESPONSE_BEGIN not in out:
+        if framing.RESPONSE_BEGIN not in out:
             if ran_out_of_memory(raw_err):
                 raise ProtocolError(out_of_memory_message(self.target.url, exit_code, err))
             said = f": {err}" if err else " and wrote nothing on stderr"
@@ -301,7 +258,7 @@ class AgentClient:
                 f"the agent on {self.target.url} returned no result (exit code {exit_code}){said}"
             )
         try:
-            response = protocol.decode_response(out)
+            response = framing.decode_response(out)
         except ProtocolError as exc:
             said = f" (stderr: {err})" if err else ""
             raise ProtocolError(f"{exc}{said}") from None

@@ -12,17 +12,17 @@
 # Exits 0 when the check ran (drift or not), 1 when it failed (then no issue is touched).
 #
 # Environment: DRIFT_COMMAND, the check; it is given ORG_DIR and `--format markdown` and must
-# exit 0 (in sync), 2 (drift) or 1 (error). Default: `casdesired drift`.
-# NOTE: until `casdesired drift` ships, tests/examples run this script with
-# DRIFT_COMMAND="casdesired plan --detailed-exitcode", which has the same exit codes and output;
-# switch the test to the default once `casdesired drift` is on main.
+# exit 0 (in sync), 2 (drift) or 1 (error). Default: `casdesired drift` (CASDESIRED names the
+# program), whose Markdown names who changed each object, when and how (docs/drift.md). Give it
+# the apply pipeline's audit log, if you keep it as an artifact, to start the window at the
+# last successful apply: DRIFT_COMMAND="casdesired drift --audit-log PATH".
 # RUN_URL (optional): the CI run's address, named in the issue.
 set -uo pipefail
 
 org="${1:?usage: drift-check.sh ORG_DIR OUT_DIR}"
 out="${2:?usage: drift-check.sh ORG_DIR OUT_DIR}"
 here="$(cd "$(dirname "$0")" && pwd)"
-read -r -a check <<< "${DRIFT_COMMAND:-casdesired drift}"
+read -r -a check <<< "${DRIFT_COMMAND:-${CASDESIRED:-casdesired} drift}"
 mkdir -p "$out"
 rm -f "$out/status" "$out/issue.md"
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import re
+from pathlib import Path
 
-from casdesired.agent import protocol
-from casdesired.agent.script import agent_script
+from casdesired.agent import framing, protocol
+from casdesired.agent.delivery import stdin as stdin_delivery
+from casdesired.agent.script import PROBES_MARKER, PROBES_PLACEHOLDER, agent_script
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def strip_comments(script: str) -> str:
@@ -54,7 +58,8 @@ def strip_comments(script: str) -> str:
     return "".join(out)
 
 
-CODE = strip_comments(agent_script())
+CODE = strip_comments(agent_script(diagnose=True))
+"""agent.ps1 with probes.ps1 in place: every function the agent can have."""
 
 def test_comment_stripper_keeps_strings_and_drops_comments() -> None:
     text = "a # gone\n<# block\n gone #>b '# kept' \"x`\"# kept\" # gone"
@@ -62,9 +67,27 @@ def test_comment_stripper_keeps_strings_and_drops_comments() -> None:
 
 
 def test_agent_starts_with_the_marker_and_is_ascii() -> None:
-    raw = agent_script()
-    assert raw.splitlines()[0] == protocol.AGENT_MARKER
-    raw.encode("ascii")  # raises if not
+    for raw in (agent_script(), agent_script(diagnose=True)):
+        assert raw.splitlines()[0] == protocol.AGENT_MARKER
+        raw.encode("ascii")  # raises if not
+
+
+def test_only_a_diagnose_requests_agent_carries_the_probes_before_main() -> None:
+    plain, full = agent_script(), agent_script(diagnose=True)
+    probes = [f"function {p}" for p in protocol.READ_CMDLETS if p.startswith("Get-Casdesired")
+              and p not in ("Get-CasdesiredLock", "Get-CasdesiredPlanRecord")]
+    assert len(probes) == 5
+    assert not any(p in plain for p in probes)
+    main = full.index("# --- Main")
+    assert all(0 < full.index(p) < main for p in probes)
+    # Everything else is the same agent: probes.ps1 stands where the placeholder line was.
+    probes_text = (ROOT / "casdesired" / "agent" / "probes.ps1").read_text("ascii")
+    placeholder = next(line for line in plain.splitlines(keepends=True)
+                       if line.startswith(PROBES_PLACEHOLDER))
+    assert full.replace(probes_text.rstrip("\n") + "\n", placeholder) == plain
+    assert probes_text.startswith(PROBES_MARKER)
+    # Every other run's agent fits, with its request, in one 64 KiB Send of stdin.
+    assert len(plain) < 60 * 1024
 
 
 def test_agent_takes_the_request_as_its_first_parameter() -> None:
@@ -73,13 +96,23 @@ def test_agent_takes_the_request_as_its_first_parameter() -> None:
     assert re.match(r"param\s*\(\s*\[string\]\$RequestBase64", first_statement, re.IGNORECASE)
 
 
+def test_agent_takes_the_credential_as_its_second_parameter_when_the_request_has_none() -> None:
+    # The file delivery's bootstrap passes it from the shell's environment (never a file).
+    first_statement = CODE.strip().splitlines()[0]
+    assert re.match(
+        r"param\s*\(\s*\[string\]\$RequestBase64[^,]*,\s*\[string\]\$CredentialBase64",
+        first_statement, re.IGNORECASE,
+    )
+    assert re.search(r"\$null -eq \$AgentState\['credential'\] -and \$CredentialBase64", CODE)
+
+
 def test_agent_splats_request_parameters_and_writes_one_framed_line() -> None:
     # Locally, and on another computer through the fixed remote script block: both splat.
     assert re.search(r"&\s*\$cmdlet\s+@parameters", CODE, re.IGNORECASE)
     assert re.search(r"&\s*\$name\s+@parameters", CODE, re.IGNORECASE)
     assert re.search(r"-ArgumentList\s+\$Cmdlet,\s*\$Parameters", CODE)
     assert "[Console]::Out.Write(" in CODE
-    assert protocol.RESPONSE_BEGIN + protocol.GZIP_PREFIX in CODE and protocol.RESPONSE_END in CODE
+    assert framing.RESPONSE_BEGIN + framing.GZIP_PREFIX in CODE and framing.RESPONSE_END in CODE
     assert "System.IO.Compression.GZipStream" in CODE
     assert "JavaScriptSerializer" in CODE and "MaxJsonLength" in CODE
     # Nothing reaches the formatter: PowerShell 2.0 wraps formatted output at 80 columns.
@@ -92,10 +125,10 @@ def test_agent_refuses_exchange_2013_with_the_shared_message() -> None:
 
 
 def test_bootstrap_command_line_stays_far_under_the_cmd_limit() -> None:
-    executable, arguments = protocol.command_line()
+    executable, arguments = stdin_delivery.command_line()
     line = " ".join([executable, *arguments])
     assert len(line) < 2000, len(line)  # cmd.exe's limit is 8,191
-    assert protocol.decode_command(arguments[-1]) == protocol.BOOTSTRAP_SCRIPT
+    assert framing.decode_command(arguments[-1]) == stdin_delivery.BOOTSTRAP_SCRIPT
 
 
 def test_request_values_travel_as_base64_data_never_as_script_text() -> None:
@@ -105,11 +138,11 @@ def test_request_values_travel_as_base64_data_never_as_script_text() -> None:
             protocol.Invocation("set", "Set-MailboxDatabase", {"Identity": hostile}),
         )
     )
-    stdin = protocol.encode_stdin(agent_script(), request)
+    stdin = stdin_delivery.encode_stdin(agent_script(), request)
     text = stdin.decode("ascii")  # pure ASCII whatever the names
-    script, _, payload = text.partition(protocol.REQUEST_SEPARATOR)
+    script, _, payload = text.partition(stdin_delivery.REQUEST_SEPARATOR)
     assert "Remove-Item" not in text
     assert script.rstrip() == agent_script().rstrip()
     decoded = json.loads(base64.b64decode(payload.strip()).decode("utf-8"))
     assert decoded["invocations"][0]["parameters"]["Identity"] == hostile
-    assert protocol.decode_stdin(stdin)[1] == request
+    assert stdin_delivery.decode_stdin(stdin)[1] == request

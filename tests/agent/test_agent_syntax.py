@@ -75,6 +75,8 @@ from __future__ import annotations
 import pytest
 
 from casdesired.agent import protocol
+from casdesired.agent.delivery import files as file_delivery
+from casdesired.agent.delivery import stdin as stdin_delivery
 from casdesired.agent.script import agent_script
 
 from .ps2_dotnet import DOTNET
@@ -84,7 +86,13 @@ from .ps_tree import broken_nodes, line, parse, text
 
 POWERSHELL_2 = {c.name: c for c in (*LANGUAGE, *DOTNET)}
 NEVER = {c.name: c for c in NEVER_EVAL}
-SCRIPTS = {"agent.ps1": agent_script(), "bootstrap": protocol.BOOTSTRAP_SCRIPT}
+FILE_BOOTSTRAP = file_delivery.bootstrap("ab" * 32, "0123456789abcdef" * 2, "cd" * 32)
+SCRIPTS = {
+    "agent.ps1": agent_script(diagnose=True),  # with probes.ps1 in place: all of it
+    "agent.ps1 without probes": agent_script(),
+    "bootstrap": stdin_delivery.BOOTSTRAP_SCRIPT,
+    "file bootstrap": FILE_BOOTSTRAP,
+}
 
 # Each check against snippets it must flag: the construct PowerShell 2.0 lacks.
 SAMPLES: dict[str, list[str]] = {
@@ -293,9 +301,17 @@ def test_the_agent_never_turns_data_into_code(check: str) -> None:
 def test_the_bootstraps_one_script_block_is_the_agent_text() -> None:
     # The bootstrap builds exactly one script block (the agent's text, from stdin) and
     # nothing else that turns text into code.
-    assert _findings(protocol.BOOTSTRAP_SCRIPT, NEVER) == [
+    assert _findings(stdin_delivery.BOOTSTRAP_SCRIPT, NEVER) == [
         "line 1: [scriptblock]::Create (never, in the agent):"
         " [scriptblock]::Create($s.Substring(0,$i))"
+    ]
+
+
+def test_the_file_bootstraps_one_script_block_is_the_checked_agent_file() -> None:
+    # Likewise: one script block, made from the agent file's bytes once their SHA-256 matched.
+    assert _findings(FILE_BOOTSTRAP, NEVER) == [
+        "line 1: [scriptblock]::Create (never, in the agent):"
+        " [scriptblock]::Create([Text.Encoding]::ASCII.GetString($a))"
     ]
 
 

@@ -14,7 +14,7 @@ import pytest
 from agent.test_agent_script import CODE
 from casdesired.agent import protocol
 from casdesired.errors import ProtocolError
-from casdesired.lab.exchange import locks, probes
+from casdesired.lab.exchange import agent_functions, locks, probes
 from casdesired.transport.winrm import AgentClient, WinRMTarget
 
 MAIN = "$response = New-Map"
@@ -56,7 +56,7 @@ def test_the_agents_read_allow_list_is_protocols_list() -> None:
     # Every read command is allowed, and none of them writes.
     assert set(protocol.READ_CMDLETS) <= set(protocol.ALLOWED_CMDLETS)
     assert not set(protocol.READ_CMDLETS) & set(protocol.FENCED_CMDLETS)
-    assert all(c.startswith("Get-") for c in protocol.READ_CMDLETS)
+    assert all(c.startswith(("Get-", "Search-")) for c in protocol.READ_CMDLETS)
 
 
 def test_a_diagnose_request_is_refused_any_command_off_the_read_list_before_it_runs() -> None:
@@ -85,7 +85,7 @@ def test_every_agent_function_is_allowed_and_every_allowed_function_exists() -> 
         if "[CmdletBinding()]" in function_body(name)
     }
     allowed = {c for c in protocol.ALLOWED_CMDLETS if "-Casdesired" in c}
-    lab = {f.name for f in (*locks.FUNCTIONS.values(), *probes.FUNCTIONS.values())}
+    lab = {f.name for f in (*agent_functions.FUNCTIONS.values(), *probes.FUNCTIONS.values())}
     assert defined == allowed == lab
 
 
@@ -100,7 +100,7 @@ def test_the_probes_write_nothing(name: str) -> None:
     assert name in protocol.READ_CMDLETS
 
 
-@pytest.mark.parametrize("name", sorted(f.name for f in locks.FUNCTIONS.values()))
+@pytest.mark.parametrize("name", sorted(f.name for f in agent_functions.FUNCTIONS.values()))
 def test_lock_functions_open_the_lock_file_only_exclusively(name: str) -> None:
     body = function_body(name)
     assert "Open-LockFile" in body
@@ -189,10 +189,11 @@ def test_the_agents_fenced_commands_are_protocols_list_and_every_write_is_fenced
     listed = re.findall(r"'([A-Za-z]+-[A-Za-z0-9]+)'", match.group(1))
     assert listed == list(protocol.FENCED_CMDLETS)
     assert re.fullmatch(r"[\s,]*", re.sub(r"'[A-Za-z]+-[A-Za-z0-9]+'", "", match.group(1)))
-    # Every allowed command that is not a read or the agent's own lock function writes.
+    # Every allowed command that is not a read (Get-, Search-) or the agent's own lock
+    # function writes.
     writes = {
         c for c in protocol.ALLOWED_CMDLETS
-        if not c.startswith("Get-") and "-Casdesired" not in c
+        if not c.startswith(("Get-", "Search-")) and "-Casdesired" not in c
     }
     assert writes == set(protocol.FENCED_CMDLETS)
 

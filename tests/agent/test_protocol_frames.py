@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from casdesired.agent import protocol
+from casdesired.agent import framing, protocol
 from casdesired.errors import ProtocolError
 
 RESPONSE = protocol.Response(
@@ -18,14 +18,14 @@ RESPONSE = protocol.Response(
 
 
 def test_a_gzip_frame_survives_banners_and_warnings_around_it() -> None:
-    stdout = "Welcome banner\r\nWARNING: slow\r\n" + protocol.encode_response(RESPONSE) + "\r\n"
-    assert protocol.decode_response(stdout) == RESPONSE
+    stdout = "Welcome banner\r\nWARNING: slow\r\n" + framing.encode_response(RESPONSE) + "\r\n"
+    assert framing.decode_response(stdout) == RESPONSE
 
 
 def test_a_plain_base64_frame_still_decodes() -> None:
     raw = json.dumps(RESPONSE.to_json()).encode("utf-8")
-    frame = protocol.RESPONSE_BEGIN + base64.b64encode(raw).decode() + protocol.RESPONSE_END
-    assert protocol.decode_response(frame) == RESPONSE
+    frame = framing.RESPONSE_BEGIN + base64.b64encode(raw).decode() + framing.RESPONSE_END
+    assert framing.decode_response(frame) == RESPONSE
 
 
 def test_gzip_makes_a_large_answer_much_smaller() -> None:
@@ -35,13 +35,13 @@ def test_gzip_makes_a_large_answer_much_smaller() -> None:
     )
     big = protocol.Response(results=(protocol.Result(id="dbs", ok=True, objects=objects),))
     plain = len(base64.b64encode(json.dumps(big.to_json()).encode()))
-    assert len(protocol.encode_response(big)) * 5 < plain
+    assert len(framing.encode_response(big)) * 5 < plain
 
 
 def test_a_truncated_gzip_frame_is_a_protocol_error() -> None:
     packed = base64.b64encode(gzip.compress(json.dumps(RESPONSE.to_json()).encode()))
     cut = packed[: len(packed) // 2].decode()
     cut = cut[: len(cut) - len(cut) % 4]
-    frame = protocol.RESPONSE_BEGIN + protocol.GZIP_PREFIX + cut + protocol.RESPONSE_END
+    frame = framing.RESPONSE_BEGIN + framing.GZIP_PREFIX + cut + framing.RESPONSE_END
     with pytest.raises(ProtocolError, match="corrupt"):
-        protocol.decode_response(frame)
+        framing.decode_response(frame)

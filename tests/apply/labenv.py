@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from casdesired.agent import protocol
+from casdesired.agent.delivery import Delivery
 from casdesired.apply import lock as locking
 from casdesired.cli import main
 from casdesired.lab.dns import LabDnsServer
@@ -32,6 +33,8 @@ class Env:
     organisation: Organisation
     tmp: Path
     env: dict[str, str]
+    delivery: Delivery = "stdin"
+    """``connection.agent.delivery`` of the organisation file (and of :meth:`client`)."""
 
     @property
     def audit(self) -> Path:
@@ -46,6 +49,7 @@ class Env:
                 password=SECRET,
                 operation_timeout=5.0,
                 read_timeout=15.0,
+                delivery=self.delivery,
             )
         )
 
@@ -66,8 +70,20 @@ class Env:
         return [e for e in self.lab.journal.entries(["cmdlet"]) if int(e["seq"]) > since]
 
 
+def with_delivery(text: str, delivery: Delivery) -> str:
+    """The organisation file's text with ``connection.agent.delivery`` set (stdin: as it is)."""
+    if delivery == "stdin":
+        return text
+    return text.replace("  credentials:", f"  agent: {{delivery: {delivery}}}\n  credentials:", 1)
+
+
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+def env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Env]:
+    """The lab and the example organisation; ``@pytest.mark.parametrize("env", ["file"],
+    indirect=True)`` chooses the agent's delivery (stdin by default)."""
+    delivery: Delivery = getattr(request, "param", "stdin")
     faults, journal = Faults(), Journal()
     organisation = Organisation.from_seed(faults=faults, journal=journal)
     creds = LabCredentials(password=SECRET)
@@ -78,7 +94,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         org_dir = tmp_path / "org"
         shutil.copytree(SITES, org_dir)
         yaml_path = org_dir / "organisation.yaml"
-        text = yaml_path.read_text().replace("endpoint: lab", f"endpoint: {lab.url}")
+        text = with_delivery(
+            yaml_path.read_text().replace("endpoint: lab", f"endpoint: {lab.url}"), delivery
+        )
         # A Windows-like endpoint has no embedded DNS server: name an ordinary resolver, the
         # lab organisation's DNS server on loopback (the DNS gate asks it before any write).
         yaml_path.write_text(
@@ -88,7 +106,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         monkeypatch.chdir(tmp_path)
-        yield Env(org_dir, lab, organisation, tmp_path, values)
+        yield Env(org_dir, lab, organisation, tmp_path, values, delivery)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

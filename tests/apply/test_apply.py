@@ -31,6 +31,7 @@ def managed(env: Env) -> dict[str, object]:
     return {k: state[k] for k in ("arrays", "databases", "nlb_clusters", "servers")}
 
 
+@pytest.mark.parametrize("env", ["stdin", "file"], indirect=True)
 def test_apply_converges_verifies_audits_and_the_rollback_restores_the_original(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -57,6 +58,18 @@ def test_apply_converges_verifies_audits_and_the_rollback_restores_the_original(
     assert code == 0, err
     assert "rebind database BR-DB01: outlook-branch.contoso.local -> br-cas01" in out
     assert managed(env) == original
+    # Either delivery: one WinRM shell per agent run, every one closed.
+    creates = [e for e in env.lab.journal.entries(["wsman"]) if e["action"] == "Create"]
+    assert len(creates) == env.lab.journal.count("process") - _refused_runs(env)
+    assert env.lab.open_shells == 0
+    sends = [e for e in env.lab.journal.entries(["wsman"]) if e["action"] == "Send"]
+    assert (sends == []) == (env.delivery == "file")  # the file delivery never uses stdin
+
+
+def _refused_runs(env: Env) -> int:
+    """Bootstraps that found no agent file (the file delivery's first run): they ran nothing,
+    and the same run (and shell) then wrote the agent and ran its bootstrap again."""
+    return sum(1 for e in env.lab.journal.entries(["process"]) if e.get("exit_code") == 4)
 
 
 def test_no_terminal_without_auto_approve_refuses_before_connecting(
@@ -134,6 +147,8 @@ def test_a_plan_file_is_never_applied_twice(env: Env, capsys: pytest.CaptureFixt
     saved = _save_plan(env, capsys)
     args = ["apply", str(saved), "--config", str(env.org_dir), "--auto-approve", "--force"]
     assert cli(capsys, *args, "--audit-log", str(env.audit))[0] == 0
+    # A torn or damaged line (here: nested beyond the JSON decoder's recursion) is skipped.
+    env.audit.write_text("[" * 100_000 + "\n" + env.audit.read_text("utf-8"), "utf-8")
     code, _, err = cli(capsys, *args, "--audit-log", str(env.audit))
     assert code == 1 and "already applied" in err and str(env.audit) in err
     # Another runner with another audit log: the Windows side remembers it too.

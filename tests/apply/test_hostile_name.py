@@ -14,6 +14,7 @@ import pytest
 from plan.gfm import tables
 
 from apply.labenv import Env, cli
+from casdesired.agent.delivery import files
 
 HOSTILE = (
     "Q'uo\"te $(Remove-Item C:\\) `back`tick; semi | pipe\nnew line "
@@ -43,6 +44,7 @@ def hostile(env: Env) -> Env:
     return env
 
 
+@pytest.mark.parametrize("env", ["stdin", "file"], indirect=True)
 def test_a_hostile_name_is_planned_escaped_and_applied_byte_for_byte(
     hostile: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -97,7 +99,12 @@ def test_a_hostile_name_is_planned_escaped_and_applied_byte_for_byte(
     assert len(calls) == 1 and calls[0]["ok"] is True
     assert calls[0]["parameters"]["RpcClientAccessServer"] == BINDING
     lines = [str(e["command_line"]) for e in env.lab.journal.entries(["command"])]
-    assert len(lines) >= 3 and len(set(lines)) == 1  # one fixed command line: data on stdin
+    if env.delivery == "stdin":
+        assert len(lines) >= 3 and len(set(lines)) == 1  # one fixed command line: data on stdin
+    else:
+        # Fixed templates with only base64 and hex in them; the name travels as data, gzip'd.
+        assert len(lines) >= 6 and all(files.check_line(line) for line in lines)
+        assert not any(part in line for line in lines for part in ("Remove-Item", "$(", "|"))
     stored = next(d for d in env.organisation.snapshot()["databases"] if d["name"] == HOSTILE)
     assert stored["rpc_client_access_server"]["shown"] == BINDING
     code, out, err = cli(capsys, "plan", str(env.org_dir), "--detailed-exitcode")

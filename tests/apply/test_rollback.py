@@ -6,12 +6,15 @@ Through the real CLI, real pywinrm and the loopback lab.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from apply.labenv import Env, cli
 from casdesired.apply.execute import MAX_BATCH_ENV
+from casdesired.lab.faults import WireFault
 from casdesired.plan.plan import Plan
 
 
@@ -49,16 +52,37 @@ def test_changes_of_unknown_outcome_are_left_out_of_the_rollback_and_the_report_
     # Batches of 3: the connection drops on batch 2's Receive (its agent did start: a drop on
     # its Command would leave them "not attempted"), so BR-DB01..03 are "unknown".
     monkeypatch.setenv(MAX_BATCH_ENV, "3")
+    org = env.org_dir / "organisation.yaml"  # a long-poll Receive comes round within 1 s
+    org.write_text(org.read_text().replace("operation_seconds: 120", "operation_seconds: 1"))
     saved = env.tmp / "before.json"
     assert cli(capsys, "plan", str(env.org_dir), "--out", str(saved))[0] == 0
     changes = Plan.load(saved).changes
-    # One Receive per execution (the lab answers a Receive when its command is done): lock and
-    # read, the mailbox count, batch 1, then batch 2's (the fourth).
-    env.lab.faults.update({"wire": [{"kind": "drop", "action": "Receive", "after": 3}]})
+    # Batch 2 is held at BR-DB02, so the Receive that drops is surely one of its own (however
+    # many Receives the runs before it took); the client then closes the shell, which kills it.
+    env.lab.faults.update({"cmdlets": [
+        {"cmdlet": "Set-MailboxDatabase", "identity": "BR-DB02", "fail": False, "gate": "held"}
+    ]})
+    gate = env.lab.faults.gate("held")
+
+    def aim() -> None:
+        try:
+            if gate.wait_reached(30):
+                env.lab.faults.wire.append(WireFault("drop", action="Receive"))
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and not any(
+                    e.get("fault") == "drop" for e in env.lab.journal.entries(["wsman"])
+                ):
+                    time.sleep(0.02)
+        finally:
+            gate.open()
+
+    helper = threading.Thread(target=aim)
+    helper.start()
     try:
         code, out, _err = cli(capsys, "apply", str(env.org_dir), "--auto-approve", "--force",
                               "--audit-log", str(env.audit))
     finally:
+        helper.join(30)
         env.lab.faults.clear()
     assert code == 1
     assert [f"unknown: {c.describe()}" in out for c in changes[3:6]] == [True] * 3

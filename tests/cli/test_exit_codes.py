@@ -79,8 +79,10 @@ def test_each_help_states_the_documented_codes(
 def test_usage_errors_are_1_and_2_is_only_changes_present() -> None:
     table = documented()
     assert all("usage error" in codes[1] for codes in table.values())
-    assert [c for c, codes in table.items() if 2 in codes] == ["plan"]
+    # 2 means "something to look at" and nothing else: plan's changes, drift's drift.
+    assert [c for c, codes in table.items() if 2 in codes] == ["plan", "drift"]
     assert "--detailed-exitcode" in table["plan"][2]
+    assert table["drift"][2].startswith("drift:")
 
 
 def exit_code(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
@@ -111,6 +113,10 @@ def exit_code(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int,
         (["lab", "serve", "--latency-ms", "-5"], "'-5' is out of range: give 0 to 60000"),
         (["lab", "serve", "--port", "1e3"], "'1e3' is not a whole number"),
         (["deploy"], "argument COMMAND: invalid choice: 'deploy'"),
+        (["drift", "--since", "yesterday"],
+         "argument --since: 'yesterday' is not a date (2024-05-01), a UTC time"),
+        (["drift", "--since", "2999-01-01"], "argument --since: '2999-01-01' is in the future"),
+        (["drift", "--audit-results", "0"], "'0' is out of range: give 1 to 50000"),
     ],
 )
 def test_a_usage_error_exits_1_with_one_message(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from casdesired.agent import protocol
+from casdesired.agent import framing
 from casdesired.cli import main
 from casdesired.desired.loader import load_desired
 from casdesired.lab.exchange.organisation import Organisation
@@ -200,4 +200,4 @@ def test_partial_read_is_an_error_not_an_empty_plan(
     code, out, err = plan(capsys, str(org_dir), "--detailed-exitcode")
     assert code == 1 and out == ""
     assert err.startswith("casdesired: error: could not read") and "Traceback" not in err
-    assert protocol.RESPONSE_BEGIN not in err
+    assert framing.RESPONSE_BEGIN not in err

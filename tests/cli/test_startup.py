@@ -35,6 +35,7 @@ print("\\nLOADED " + json.dumps(loaded))
 @pytest.mark.parametrize(
     "argv",
     [["--version"], ["--help"], ["plan", "--help"], ["apply", "--help"], ["show", "--help"],
+     ["drift", "--help"],
      ["validate", "--help"], ["unlock", "--help"], ["lab", "serve", "--help"],
      ["completion", "--help"]],
     ids=lambda argv: " ".join(argv),

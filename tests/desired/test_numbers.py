@@ -33,6 +33,9 @@ connection:
   timeouts:
     connect_seconds: 10
     operation_seconds: 120
+  agent:
+    delivery: stdin
+    start_timeout_seconds: 120
 dns:
   resolvers: [lab]
   management:
@@ -46,6 +49,7 @@ policy:
 """
 
 FIELDS = {
+    "connection.agent.start_timeout_seconds": (1, 3600),
     "connection.timeouts.connect_seconds": (1, 300),
     "connection.timeouts.operation_seconds": (1, 3600),
     "dns.management.ttl": (1, 604800),

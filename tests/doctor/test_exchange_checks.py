@@ -120,3 +120,35 @@ def test_exchange_2013_servers_are_noted_with_what_casdesired_does_about_them(
     note = next(e for e in servers["evidence"] if e.startswith("HQ-EX13: Exchange 2013"))
     assert "Never a member of a 2010 CAS array" in note
     assert "withholds rebinding databases hosted on it" in note
+
+
+def _audit(data: dict[str, Any], **config: Any) -> None:
+    data["admin_audit_log"]["config"].update(config)
+
+
+def test_audit_logging_off_fails_with_set_adminauditlogconfig(doctor: Doctor, env: Env) -> None:
+    mutate(env.organisation, lambda d: _audit(d, enabled=False))
+    code, report, _ = doctor.run()
+    audit = find(report, "exchange.audit")
+    assert code == 1 and audit["status"] == "FAIL"
+    assert "AdminAuditLogEnabled False" in audit["evidence"][0]
+    assert any("not logged: New-ClientAccessArray" in e and "logging is off" in e
+               for e in audit["evidence"])
+    assert "Set-AdminAuditLogConfig -AdminAuditLogEnabled $true" in audit["remedy"]
+
+
+def test_casdesireds_cmdlets_excluded_from_the_log_fail(doctor: Doctor, env: Env) -> None:
+    mutate(env.organisation, lambda d: _audit(d, excluded_cmdlets=["Set-Mailbox*"]))
+    _, report, _ = doctor.run()
+    audit = find(report, "exchange.audit")
+    assert audit["status"] == "FAIL"
+    assert any(e.startswith("not logged: Set-MailboxDatabase (") for e in audit["evidence"])
+
+
+def test_without_the_audit_search_role_drift_cannot_name_who(doctor: Doctor, env: Env) -> None:
+    env.organisation.configure(audit_search_role=False)
+    code, report, _ = doctor.run()
+    audit = find(report, "exchange.audit")
+    assert code == 0 and audit["status"] == "WARN"
+    assert any("Search-AdminAuditLog is not published" in e for e in audit["evidence"])
+    assert "View-Only Audit Logs" in audit["remedy"]

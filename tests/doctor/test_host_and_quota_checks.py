@@ -22,8 +22,11 @@ HOST_CASES: list[tuple[dict[str, Any], str, str, str, str]] = [
      "host.windows", "WARN", "not a Windows that Exchange 2010 runs on",
      "Point connection.endpoint at an Exchange 2010 server"),
     ({"host_execution_policy_gpo": "AllSigned"},
-     "host.execution-policy", "WARN", "Group Policy (MachinePolicy=AllSigned) beats",
+     "host.execution-policy", "FAIL", "Group Policy (MachinePolicy=AllSigned) beats",
      "Turn on Script Execution"),
+    ({"host_execution_policy_gpo": "RemoteSigned"},
+     "host.execution-policy", "PASS", "Group Policy sets a policy that lets local scripts run",
+     ""),
     ({"host_gzip_round_trip": False},
      "host.gzip", "FAIL", "GZipStream gave back other bytes", "repair it"),
 ]
@@ -39,9 +42,22 @@ def test_a_host_unlike_exchange_2010s_is_reported_with_its_remedy(
     found = find(report, check_id)
     assert found["status"] == status, found
     assert any(evidence in e for e in found["evidence"]), found["evidence"]
-    assert remedy in found["remedy"]
+    assert remedy in (found["remedy"] or "")
     assert found["doc"].startswith("docs/first-contact.md#host-")
     assert code == (1 if status == "FAIL" else 0)
+
+
+def test_a_group_policy_allsigned_refuses_the_exchange_sessions_generated_module(
+    doctor: Doctor, env: Env
+) -> None:
+    env.organisation.configure(host_execution_policy_gpo="AllSigned")
+    _, report, _ = doctor.run()
+    session = find(report, "exchange.session")
+    assert session["status"] == "FAIL"
+    assert any("tmp_9f1b2c3d.q4e.psm1 is not digitally signed" in e
+               for e in session["evidence"]), session["evidence"]
+    # The rest of the host is still checked in the same run.
+    assert find(report, "ports.static-rpc", "HQ")["status"] == "PASS"
 
 
 def test_without_dotnet_35_the_serializer_fails_and_nothing_else_on_the_host_is_checked(
@@ -130,3 +146,35 @@ def test_an_envelope_too_small_for_casdesireds_requests_fails(doctor: Doctor, en
     envelope = find(report, "winrm.envelope")
     assert code == 1 and envelope["status"] == "FAIL"
     assert 'winrm set winrm/config @{MaxEnvelopeSizekb="500"}' in envelope["remedy"]
+
+
+def _set_agent(env: Env, agent: str) -> None:
+    """connection.agent as ``agent``; Receives of 1 s, so a hung start is seen at once."""
+    path = env.org_dir / "organisation.yaml"
+    text = path.read_text().replace("  credentials:", f"  agent: {agent}\n  credentials:", 1)
+    path.write_text(text.replace("operation_seconds: 120", "operation_seconds: 1"))
+
+
+@pytest.mark.parametrize("reading", ["hangs", "empty"])
+def test_a_stdin_powershell_20_cannot_read_fails_the_delivery_and_names_the_file_one(
+    doctor: Doctor, env: Env, reading: str
+) -> None:
+    env.organisation.configure(powershell_stdin=reading)
+    _set_agent(env, "{delivery: stdin, start_timeout_seconds: 2}")
+    code, report, _ = doctor.run()
+    delivery = find(report, "host.delivery")
+    assert code == 1 and delivery["status"] == "FAIL"
+    assert delivery["evidence"][0].startswith("stdin: ")
+    assert "connection.agent.delivery: file" in delivery["remedy"]
+    assert "see host.delivery" in find(report, "winrm.memory")["evidence"][0]
+    assert env.lab.open_shells == 0
+
+
+def test_the_file_delivery_passes_the_same_echo(doctor: Doctor, env: Env) -> None:
+    env.organisation.configure(powershell_stdin="hangs")
+    _set_agent(env, "{delivery: file}")
+    code, report, _ = doctor.run()
+    delivery = find(report, "host.delivery")
+    assert code == 0, [c for c in report["checks"] if c["status"] == "FAIL"]
+    assert delivery["status"] == "PASS" and delivery["evidence"][0].startswith("file: ")
+    assert report["executions"] == 1

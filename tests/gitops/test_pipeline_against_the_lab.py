@@ -13,16 +13,13 @@ from pathlib import Path
 import pytest
 from apply.labenv import Env
 
-from casdesired.agent.protocol import Invocation, is_fenced
+from casdesired.agent.protocol import is_fenced
 from casdesired.cli import main
+from casdesired.lab.exchange.administrators import run_as
 from casdesired.plan.plan import Plan
-from gitops.pipeline import CASDESIRED, decide, git, new_repo, run
+from gitops.pipeline import decide, git, new_repo, run
 
 ORG = "orgs/contoso"
-# Until `casdesired drift` is on main, the drift check runs with the plan's detailed exit code
-# (same codes: 0 in sync, 2 drift, 1 error; same Markdown). Integrator: once `casdesired
-# drift` lands, drop DRIFT_COMMAND here so the script's default is what is tested.
-DRIFT = {"DRIFT_COMMAND": f"{CASDESIRED} plan --detailed-exitcode"}
 
 
 def _writes(env: Env) -> list[dict[str, object]]:
@@ -101,7 +98,7 @@ def test_pull_request_plan_then_merge_applies_that_plan_then_no_drift(
     assert (repo / "out" / "apply" / "rollback.json").is_file()
     assert len(_writes(env)) > 0
 
-    drift = run(repo, "drift-check.sh", ORG, "out/drift", **DRIFT)
+    drift = run(repo, "drift-check.sh", ORG, "out/drift")  # its default: casdesired drift
     assert drift.returncode == 0, drift.stderr
     assert (repo / "out" / "drift" / "status").read_text() == "in-sync\n"
     issue = (repo / "out" / "drift" / "issue.md").read_text()
@@ -110,15 +107,19 @@ def test_pull_request_plan_then_merge_applies_that_plan_then_no_drift(
     assert decide("issue", "--dir", ORG, "--status", "in-sync",
                   "--issues", str(repo / "issues.json")).stdout == "close 4\n"
 
-    # Someone rebinds a database by hand: the next night finds drift and keeps the issue open.
-    client = env.client()
-    client.run(client.make_request((Invocation("x", "Set-MailboxDatabase", {
-        "Identity": "HQ-DB05", "RpcClientAccessServer": "hq-cas02.contoso.local"}),)))
-    drift = run(repo, "drift-check.sh", ORG, "out/drift", **DRIFT)
+    # Someone rebinds a database by hand: the next night finds drift, names who, and keeps the
+    # issue open.
+    run_as(env.organisation, "CONTOSO\\alice", "Set-MailboxDatabase",
+           {"Identity": "HQ-DB05", "RpcClientAccessServer": "hq-cas02.contoso.local"})
+    drift = run(repo, "drift-check.sh", ORG, "out/drift")
     assert drift.returncode == 0, drift.stderr
     assert (repo / "out" / "drift" / "status").read_text() == "drift\n"
     issue = (repo / "out" / "drift" / "issue.md").read_text()
-    assert "no longer matches the YAML" in issue and "rebind database HQ-DB05" in issue
+    assert "no longer matches the YAML" in issue
+    row = next(line for line in issue.splitlines() if line.startswith("| database HQ-DB05 |"))
+    assert "| contoso.local/Users/alice |" in row
+    assert row.endswith(
+        "| Set-MailboxDatabase -Identity HQ-DB05 -RpcClientAccessServer hq-cas02.contoso.local |")
     for existing, action in (([], "create"), ([{"number": 4, "state": "OPEN", "body": issue}],
                                               "update 4")):
         (repo / "issues.json").write_text(json.dumps(existing))

@@ -15,6 +15,7 @@ from typing import TypeVar
 import winrm
 
 from casdesired.agent import protocol as agent_protocol
+from casdesired.agent.delivery import stdin as stdin_delivery
 from casdesired.lab.exchange.testing import agent_script
 from casdesired.lab.server import Lab
 
@@ -35,9 +36,9 @@ def start_agent(
             request, credential=agent_protocol.Credential(account.username, account.password)
         )
     shell = proto.open_shell(codepage=65001)
-    executable, arguments = agent_protocol.command_line()
+    executable, arguments = stdin_delivery.command_line()
     command = proto.run_command(shell, executable, arguments)
-    stdin = agent_protocol.encode_stdin(agent_script(), request)
+    stdin = stdin_delivery.encode_stdin(agent_script(), request)
     proto.send_command_input(shell, command, stdin, end=True)
     return shell, command
 

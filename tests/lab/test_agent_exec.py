@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from casdesired.agent.protocol import (
-    AGENT_MARKER,
-    BOOTSTRAP_SCRIPT,
-    REQUEST_SEPARATOR,
-    ExchangeSession,
-    Invocation,
-    Until,
-    decode_response,
-)
+from casdesired.agent.delivery.stdin import BOOTSTRAP_SCRIPT, REQUEST_SEPARATOR
+from casdesired.agent.framing import decode_response
+from casdesired.agent.protocol import AGENT_MARKER, ExchangeSession, Invocation, Until
 from casdesired.lab.exchange import Organisation, agent
 from casdesired.lab.exchange.testing import call
 from casdesired.lab.faults import CmdletFault
@@ -244,7 +238,7 @@ def test_unknown_module_is_fatal(org: Organisation) -> None:
 
 
 @pytest.mark.parametrize(("payload", "fatal"), [
-    ("%%%not base64%%%", "casdesired: the request on stdin is not valid base64 JSON."),
+    ("%%%not base64%%%", "casdesired: the request is not valid base64 JSON."),
     (base64.b64encode(b'{"protocol": 7}').decode(),
      "casdesired: this agent speaks protocol 1, the request protocol 7."),
     (base64.b64encode(b'{"protocol": 1, "exchange": {"mode": "psexec"}}').decode(),
@@ -301,7 +295,7 @@ def test_journal_records_each_invocation_with_outcome(org: Organisation) -> None
 def test_agent_texts_match_agent_ps1() -> None:
     """The lab must say what the real agent says; agent.ps1 builds these texts in pieces."""
     source = AGENT_PS1.read_text(encoding="ascii")
-    for fragment in ("casdesired: the request on stdin is not valid base64 JSON.",
+    for fragment in ("casdesired: the request is not valid base64 JSON.",
                      "casdesired: timed out after $timeout seconds waiting for ",
                      "$untilProperty to be one of: ",
                      "casdesired: unknown Exchange session mode '$mode'.",

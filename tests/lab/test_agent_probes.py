@@ -11,16 +11,9 @@ from dataclasses import replace
 
 import pytest
 
-from casdesired.agent.protocol import (
-    BOOTSTRAP_SCRIPT,
-    Credential,
-    ExchangeSession,
-    Invocation,
-    Request,
-    Response,
-    decode_response,
-    encode_stdin,
-)
+from casdesired.agent.delivery.stdin import BOOTSTRAP_SCRIPT, encode_stdin
+from casdesired.agent.framing import decode_response
+from casdesired.agent.protocol import Credential, ExchangeSession, Invocation, Request, Response
 from casdesired.lab.exchange import Organisation
 from casdesired.lab.exchange.testing import agent_script, run_request
 from casdesired.lab.process import Logon
@@ -42,7 +35,7 @@ def diagnose(org: Organisation, *invocations: Invocation, **changes: object) -> 
     )
     # run_request passes the account's credential unless the test chose one (None included).
     result = (
-        org.run(BOOTSTRAP_SCRIPT, encode_stdin(agent_script(), request))
+        org.run(BOOTSTRAP_SCRIPT, encode_stdin(agent_script(diagnose=True), request))
         if "credential" in changes else run_request(org, request)
     )
     assert result.exit_code == 0, result.stderr
@@ -277,6 +270,16 @@ def test_a_lock_directory_the_account_may_not_write_refuses_the_lock_itself(
         exchange=ExchangeSession(mode="none"))).stdout)
     assert "Access to the path 'C:\\ProgramData\\casdesired\\locks\\organisation.lock' is " \
         "denied." in taken.results[0].error.message  # type: ignore[union-attr]
+
+
+def test_the_probes_exist_only_when_the_agent_came_with_them(org: Organisation) -> None:
+    request = Request(invocations=(HOST,), diagnose=True,
+                      credential=Credential("CONTOSO\\casadmin", "Lab-pw-123"))
+    plain = org.run(BOOTSTRAP_SCRIPT, encode_stdin(agent_script(), request))
+    response = decode_response(plain.stdout)
+    assert "The term 'Get-CasdesiredHost' is not recognized" in (
+        response.results[0].error.message  # type: ignore[union-attr]
+    )
 
 
 def test_the_agents_probes_exist_only_where_the_agent_runs(org: Organisation) -> None:

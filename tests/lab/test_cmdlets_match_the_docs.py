@@ -22,7 +22,7 @@ REFERENCES = (
     ROOT.parent / "shared" / "domain" / "exchange2010.md",
     ROOT.parent / "shared" / "domain" / "exchange2010-field.md",
 )
-CMDLET = re.compile(r"\b((?:Get|Set|New|Remove|Add|Stop|Start)-[A-Za-z]+)\b")
+CMDLET = re.compile(r"\b((?:Get|Set|New|Remove|Add|Stop|Start|Search)-[A-Za-z]+)\b")
 PARAMETER = re.compile(r"(?<![\w-])-([A-Z][A-Za-z]+)")
 
 # Parameters the reference implies without spelling them on the cmdlet's own line:
@@ -30,12 +30,20 @@ PARAMETER = re.compile(r"(?<![\w-])-([A-Z][A-Za-z]+)")
 #   ("Get-ExchangeServer -> Name, Fqdn, ...", "Get-MailboxDatabase properties ...");
 # - PowerShell's ShouldProcess and Exchange's DomainController, on Exchange cmdlets only;
 # - Start-NlbClusterNode, named in issue 3 but not in the reference's table: the same -HostName
-#   its sibling Stop-NlbClusterNode takes.
+#   its sibling Stop-NlbClusterNode takes;
+# - Set-AdminAuditLogConfig, which field §4 cites (exchg.140) without transcribing its 2010
+#   syntax: the settings it names in Get-AdminAuditLogConfig's output (AdminAuditLogEnabled,
+#   ...Cmdlets, ...Parameters, ...ExcludedCmdlets, ...AgeLimit) are what Set- takes (its
+#   -LogLevel is 2013's, which the lab does not accept).
 IMPLIED = {
     "get-exchangeserver": {"Identity"},
     "get-clientaccessserver": {"Identity"},
     "get-mailboxdatabase": {"Identity"},
     "start-nlbclusternode": {"HostName"},
+    "set-adminauditlogconfig": {
+        "AdminAuditLogEnabled", "AdminAuditLogCmdlets", "AdminAuditLogParameters",
+        "AdminAuditLogExcludedCmdlets", "AdminAuditLogAgeLimit",
+    },
 }
 COMMON_EXCHANGE = {"WhatIf", "Confirm", "DomainController"}
 

@@ -116,3 +116,15 @@ def test_reset_closes_open_shells(basic_lab: Lab) -> None:
 )
 def test_only_loopback_clients_may_control(address: str, expected: bool) -> None:
     assert is_loopback(address) is expected
+
+
+def test_a_body_nested_too_deeply_is_a_400_not_a_dropped_connection(basic_lab: Lab) -> None:
+    body = '{"latency_ms": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    answer = requests.put(
+        basic_lab.control_url + "/faults", data=body, timeout=5,
+        headers={"X-Lab-Token": basic_lab.token, "Content-Type": "application/json"},
+        proxies={"http": "", "https": ""},
+    )
+    assert answer.status_code == 400
+    assert "nested too deeply" in answer.json()["error"]
+    assert call(basic_lab, "GET", "/faults").status_code == 200

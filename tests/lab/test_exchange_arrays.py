@@ -19,6 +19,17 @@ def org() -> Organisation:
     return Organisation.from_seed()
 
 
+def without_log(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The organisation without its admin audit log (which records even a failed attempt)."""
+    return {k: v for k, v in snapshot.items() if k != "admin_audit_log"}
+
+
+def logged_since(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The audit entries written between two snapshots: (cmdlet, succeeded)."""
+    old = len(before["admin_audit_log"]["entries"])
+    return [(e["cmdlet"], e["succeeded"]) for e in after["admin_audit_log"]["entries"][old:]]
+
+
 def one(org: Organisation, cmdlet: str, params: dict[str, Any] | None = None,
         props: tuple[str, ...] = PROPS) -> Result:
     response = call(org, Invocation("1", cmdlet, params or {}, props))
@@ -130,7 +141,12 @@ def test_new_array_in_unknown_site_fails_and_changes_nothing(org: Organisation) 
     assert result.error is not None
     assert result.error.category == "ManagementObjectNotFoundException"
     assert "'Mars'" in result.error.message
-    assert org.snapshot() == before
+    after = org.snapshot()
+    # Only the admin audit log changed: the agent's session setting, and the failed attempt.
+    assert logged_since(before, after) == [
+        ("Set-AdServerSettings", True), ("New-ClientAccessArray", False)
+    ]
+    assert without_log(after) == without_log(before)
 
 
 @pytest.mark.parametrize("name", ["HQ-CAS01", "hq-mbx01", "OUTLOOK-DR"])
@@ -230,7 +246,9 @@ def test_whatif_changes_nothing(org: Organisation) -> None:
     result = one(org, "Remove-ClientAccessArray", {"Identity": "outlook-dr.contoso.local",
                                                    "WhatIf": True})
     assert result.ok
-    assert org.snapshot() == before
+    after = org.snapshot()
+    assert logged_since(before, after) == [("Set-AdServerSettings", True)]  # -WhatIf: no entry
+    assert without_log(after) == without_log(before)
 
 
 def test_get_array_filtered_by_site(org: Organisation) -> None:

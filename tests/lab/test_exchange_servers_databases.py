@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from casdesired.agent.protocol import Invocation, Request, Result, decode_response
+from casdesired.agent.framing import decode_response
+from casdesired.agent.protocol import Invocation, Request, Result
 from casdesired.lab.exchange import Organisation
 from casdesired.lab.exchange.testing import call, run_request
 

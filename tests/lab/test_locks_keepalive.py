@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from casdesired.agent.framing import decode_response
 from casdesired.agent.protocol import (
     FENCED,
     KEEPALIVE_FAILED,
@@ -23,7 +24,6 @@ from casdesired.agent.protocol import (
     Request,
     Response,
     Until,
-    decode_response,
 )
 from casdesired.apply import lock as locking
 from casdesired.lab.exchange import Organisation

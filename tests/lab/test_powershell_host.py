@@ -6,16 +6,14 @@ import re
 
 import pytest
 
-from casdesired.agent.protocol import (
-    AGENT_MARKER,
+from casdesired.agent.delivery.stdin import (
     BOOTSTRAP_SCRIPT,
     REQUEST_SEPARATOR,
-    Credential,
-    Invocation,
-    Request,
-    decode_response,
+    STDIN_READ,
     encode_stdin,
 )
+from casdesired.agent.framing import decode_response
+from casdesired.agent.protocol import AGENT_MARKER, Credential, Invocation, Request
 from casdesired.lab.exchange import Organisation
 from casdesired.lab.exchange.powershell import clixml_errors
 from casdesired.lab.exchange.testing import agent_script
@@ -43,7 +41,8 @@ def request() -> Request:
 def test_bootstrap_with_agent_runs_and_frames_one_response(org: Organisation) -> None:
     result = org.run(BOOTSTRAP_SCRIPT, encode_stdin(agent_script(), request()))
     assert result.exit_code == 0 and result.stderr == ""
-    assert result.stdout.startswith("<casdesired-response>")
+    # The bootstrap says it has read stdin first, then the agent answers.
+    assert result.stdout.startswith(STDIN_READ + "\r\n<casdesired-response>")
     assert result.stdout.endswith("</casdesired-response>")
     (arrays,) = decode_response(result.stdout).results
     assert {o["Fqdn"] for o in arrays.objects} == {"outlook-hq.contoso.local",
@@ -77,7 +76,7 @@ def test_exchange_cmdlet_as_plain_script_is_not_recognized(org: Organisation) ->
 
 def test_bootstrap_without_separator_fails_like_the_bootstrap(org: Organisation) -> None:
     result = org.run(BOOTSTRAP_SCRIPT, b"Write-Output hi\r\n")
-    assert (result.exit_code, result.stdout) == (3, "")
+    assert (result.exit_code, result.stdout) == (3, STDIN_READ + "\r\n")
     assert result.stderr == "casdesired: no agent on stdin\r\n"
 
 

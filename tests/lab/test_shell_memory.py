@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from casdesired.agent import framing
 from casdesired.agent import protocol as agent_protocol
+from casdesired.agent.delivery import stdin as stdin_delivery
 from casdesired.lab.exchange import Organisation
 from casdesired.lab.exchange.memory import AgentMemoryModel
 from casdesired.lab.exchange.testing import agent_script, run_request
@@ -61,7 +63,7 @@ def read_through_pywinrm(lab: Lab) -> tuple[bytes, bytes, int, dict[str, object]
 def test_over_the_quota_the_process_dies_with_allocation_errors_and_no_fault(lab_of: Lab) -> None:
     out, err, code, ended = read_through_pywinrm(lab_of)  # no WSManFaultError: it completes
     assert code == 1
-    assert agent_protocol.RESPONSE_BEGIN.encode() not in out
+    assert framing.RESPONSE_BEGIN.encode() not in out
     assert err.startswith(b"#< CLIXML\r\n")
     assert b"Exception of type 'System.OutOfMemoryException' was thrown." in err
     assert b"FullyQualifiedErrorId : System.OutOfMemoryException" in err
@@ -79,14 +81,14 @@ def test_the_same_quota_passes_a_small_read_and_fails_a_large_one(
     out, _err, code, ended = read_through_pywinrm(lab_of)
     assert ended["outcome"] == outcome
     assert (code == 0) == (outcome == "exited")
-    assert (agent_protocol.RESPONSE_BEGIN.encode() in out) == (outcome == "exited")
+    assert (framing.RESPONSE_BEGIN.encode() in out) == (outcome == "exited")
 
 
 @pytest.mark.parametrize("lab_of", [(10_000 - 12, 150)], indirect=True)
 def test_ten_thousand_databases_are_read_within_windows_2008_r2s_150_mb(lab_of: Lab) -> None:
     out, _err, code, ended = read_through_pywinrm(lab_of)
     assert code == 0, _err
-    databases = agent_protocol.decode_response(out.decode()).result(DATABASES)
+    databases = framing.decode_response(out.decode()).result(DATABASES)
     assert databases is not None and len(databases.objects) == 10_000
     assert ended["outcome"] == "exited"
     assert 70 < float(str(ended["memory_mb"])) < 150  # room to spare, and not for free
@@ -94,10 +96,10 @@ def test_ten_thousand_databases_are_read_within_windows_2008_r2s_150_mb(lab_of: 
 
 def test_the_model_counts_the_session_the_agent_loads_and_what_it_holds() -> None:
     model, small, large = AgentMemoryModel(), organisation(), organisation(2000)
-    script = agent_protocol.BOOTSTRAP_SCRIPT
+    script = stdin_delivery.BOOTSTRAP_SCRIPT
 
     def use(org: Organisation, request: agent_protocol.Request) -> float:
-        stdin = agent_protocol.encode_stdin(agent_script(), request)
+        stdin = stdin_delivery.encode_stdin(agent_script(), request)
         return model.estimate(script, stdin, run_request(org, request)).megabytes
 
     # The recommended remote /PowerShell session; the snap-in, in a logon that can delegate.

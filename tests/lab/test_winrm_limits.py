@@ -16,7 +16,7 @@ import requests
 import winrm
 from winrm.exceptions import WinRMOperationTimeoutError, WinRMTransportError, WSManFaultError
 
-from casdesired.agent.protocol import encode_command
+from casdesired.agent.framing import encode_command
 from casdesired.lab.server import Lab
 from casdesired.lab.wsman import shells
 from casdesired.lab.wsman.limits import WinRMLimits

@@ -10,7 +10,7 @@ import pytest
 import winrm
 from winrm.exceptions import WSManFaultError
 
-from casdesired.agent.protocol import encode_command
+from casdesired.agent.framing import encode_command
 from casdesired.lab.server import Lab
 
 from .conftest import FakeOrganisation, Wire, pattern, protocol, run, session

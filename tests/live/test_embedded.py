@@ -132,3 +132,31 @@ def test_an_embedded_lab_state_nested_too_deeply_is_one_error_and_reset_repairs_
     assert main(["lab", "reset", str(example)]) == 0
     capsys.readouterr()
     assert main(["plan", str(example)]) == 0
+
+
+def test_the_embedded_lab_keeps_the_file_deliverys_agent_between_runs(
+    example: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The agent file lives in the lab's state file, as on the endpoint host's disk: the second
+    # plan (a new process's worth of lab) finds it and writes only its request.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    yaml_path = example / "organisation.yaml"
+    yaml_path.write_text(yaml_path.read_text().replace(
+        "  credentials:", "  agent: {delivery: file}\n  credentials:", 1
+    ))
+    state = tmp_path / "xdg" / "casdesired" / "contoso-lab.json"
+    for _ in range(2):
+        assert main(["plan", str(example)]) == 0, capsys.readouterr().err
+        files = json.loads(state.read_text(encoding="utf-8"))["files"]
+        agents = [p for p in files if "\\casdesired\\agent\\agent-" in p]
+        assert len(agents) == 1 and not [p for p in files if "request-" in p or "upload-" in p]
+    org = load_desired(example).organisation
+    with running_lab(org, state) as (_lab, target):
+        client = AgentClient(target)
+        assert target.delivery == "file"
+        read_live(client, nlb_hosts=[])
+        assert client.commands == 2  # the request's echo line, the bootstrap: the agent reused
+    capsys.readouterr()

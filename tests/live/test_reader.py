@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -22,6 +23,11 @@ from .conftest import NLB_HOSTS
 
 def _commands(lab: Lab) -> int:
     return lab.journal.count("command")
+
+
+def _operations(lab: Lab) -> Counter[str]:
+    """The WS-Man operations in the lab's journal, by action."""
+    return Counter(str(e["action"]) for e in lab.journal.entries(["wsman"]))
 
 
 def _cmdlets(lab: Lab) -> list[str]:
@@ -91,20 +97,27 @@ def test_ten_thousand_databases_still_take_one_command_execution(
 ) -> None:
     read_live(client, nlb_hosts=NLB_HOSTS)
     seed_requests = client.requests
+    seed = _operations(lab)
     organisation.add_databases(10_000, "HQ", "BULK-DB")
     lab.journal.clear()
     started = time.perf_counter()
     state = read_live(client, nlb_hosts=NLB_HOSTS)
     elapsed = time.perf_counter() - started
     large_requests = client.requests - seed_requests
+    large = _operations(lab)
 
     assert len(state.estate.databases) == 10_012
     assert _commands(lab) == 1 and client.executions == 2  # the seed's read, then this one
     bulk = [db for db in state.estate.databases.values() if db.database.startswith("BULK-DB")]
     assert len(bulk) == 10_000 and all(db.mailbox_count is None for db in bulk)
     # The same WS-Man operations as for the 12-database seed: the agent gzips its answer, so
-    # 10,000 databases still fit the same Receives (docs/performance.md).
-    assert large_requests == seed_requests, (seed_requests, large_requests)
+    # 10,000 databases still fit the same Receives (docs/performance.md). The one difference
+    # timing can make: the bootstrap's "stdin read" line comes in a Receive of its own while
+    # the agent works, or together with the answer when the agent is already done.
+    others = {k: v for k, v in large.items() if k != "Receive"}
+    assert others == {k: v for k, v in seed.items() if k != "Receive"}
+    assert seed["Receive"] <= large["Receive"] <= seed["Receive"] + 1 and large["Receive"] <= 2
+    assert large_requests == sum(large.values()), (seed_requests, large_requests)
     print(f"\n10,012 databases read in {elapsed:.2f} s, {large_requests} WS-Man requests")
 
 

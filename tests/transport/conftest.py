@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from casdesired.agent import protocol
+from casdesired.agent import framing, protocol
 from casdesired.cli import main
 from casdesired.lab.dns import LabDnsServer
 from casdesired.lab.exchange.organisation import Organisation
@@ -48,7 +48,7 @@ class ScriptedHost:
 
 
 def empty_response(_script: str, _stdin: bytes) -> ProcessResult:
-    return ProcessResult(stdout=protocol.encode_response(protocol.Response(results=())) + "\r\n")
+    return ProcessResult(stdout=framing.encode_response(protocol.Response(results=())) + "\r\n")
 
 
 def target_of(lab: Lab, **changes: Any) -> WinRMTarget:

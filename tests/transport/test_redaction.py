@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from casdesired.agent import protocol
+from casdesired.agent import framing, protocol
 from casdesired.errors import CasdesiredError, ConnectionFailed, ProtocolError, ReadFailed
 from casdesired.lab.faults import WireFault
 from casdesired.lab.process import ProcessResult
@@ -89,7 +89,7 @@ def test_a_secret_in_the_agents_fatal_error_is_masked_there_only(
 
     def cannot_start(_script: str, _stdin: bytes) -> ProcessResult:
         response = protocol.Response(results=(), host="HQ-CAS01", fatal=fatal)
-        return ProcessResult(stdout=protocol.encode_response(response) + "\r\n")
+        return ProcessResult(stdout=framing.encode_response(response) + "\r\n")
 
     lab = scripted_lab(cannot_start, credentials=LabCredentials(password=secret))
     message = _fails(_client(lab, secret), ReadFailed)

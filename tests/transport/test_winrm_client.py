@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import winrm.transport
 
-from casdesired.agent import protocol
+from casdesired.agent import framing, protocol
 from casdesired.desired.config import Connection, Credentials
 from casdesired.errors import (
     AgentNotStarted,
@@ -295,7 +295,7 @@ def test_no_frame_quotes_the_cleaned_powershell_error(
 def test_banners_and_noise_around_the_frame_do_not_matter(
     scripted_lab: Callable[..., Lab],
 ) -> None:
-    framed = protocol.encode_response(
+    framed = framing.encode_response(
         protocol.Response(
             results=(protocol.Result("servers", True, ({"Name": "\u00c5SE-CAS01"},)),),
             host="HQ-CAS01",
@@ -317,7 +317,7 @@ def test_banners_and_noise_around_the_frame_do_not_matter(
 
 def test_a_cut_off_frame_is_a_protocol_error(scripted_lab: Callable[..., Lab]) -> None:
     def cut(_script: str, _stdin: bytes) -> ProcessResult:
-        return ProcessResult(stdout=protocol.RESPONSE_BEGIN + "eyJ0cnVuY2F0", exit_code=0)
+        return ProcessResult(stdout=framing.RESPONSE_BEGIN + "eyJ0cnVuY2F0", exit_code=0)
 
     lab = scripted_lab(cut, credentials=LabCredentials(password=PASSWORD))
     assert "cut off" in _fails(AgentClient(target_of(lab)), ProtocolError)

@@ -18,9 +18,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from casdesired.agent.protocol import (
@@ -29,12 +27,11 @@ from casdesired.agent.protocol import (
     KEEPALIVE_FAILED,
     NOT_A_READ,
     PROTOCOL_VERSION,
+    Credential,
     Invocation,
     InvocationError,
-    JsonValue,
     Keepalive,
     LoadStep,
-    ParamValue,
     Request,
     Response,
     Result,
@@ -44,18 +41,20 @@ from casdesired.agent.protocol import (
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.binding import Obj, Provider, Session
-from casdesired.lab.exchange.models import Behaviour
-from casdesired.lab.process import Logon, checkpoint
+from casdesired.lab.exchange.agent_values import as_date, counted, group_key, ps_number, select
+from casdesired.lab.exchange.binding import LabValue, Obj, Provider
+from casdesired.lab.exchange.runner import CmdletRunner, Sessions
+from casdesired.lab.process import checkpoint
 
-PS_VERSION = "2.0"
-NLB_MODULE = "NetworkLoadBalancingClusters"
+SNAPIN = "Microsoft.Exchange.Management.PowerShell.E2010"
 _CMDLET_NAME = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+$")
 _VERSION_MAJOR = re.compile(r"Version\s+(\d+)\.")
 
 # The agent's own texts, exactly as agent.ps1 writes them.
-BAD_REQUEST = "casdesired: the request on stdin is not valid base64 JSON."
+BAD_REQUEST = "casdesired: the request is not valid base64 JSON."
+BAD_CREDENTIAL = "casdesired: the credential is not valid base64 JSON."
 WRONG_PROTOCOL = "casdesired: this agent speaks protocol {ours}, the request protocol {theirs}."
+
 UNKNOWN_MODE = "casdesired: unknown Exchange session mode '{mode}'."
 NOT_A_CMDLET = "casdesired: '{name}' is not a cmdlet name."
 UNTIL_TIMEOUT = (
@@ -66,68 +65,6 @@ EXCHANGE_TOO_NEW = (
     "Exchange Server 2013 or later detected on {host} ({version}): "
     "casdesired manages Exchange 2010 only."
 )
-REMOTE_CONNECT_FAILED = (
-    "Connecting to remote server {host} failed with the following error message : The WinRM "
-    "client cannot process the request because the server name cannot be resolved."
-)
-
-
-@dataclass
-class CmdletOutput:
-    objects: Iterable[Obj]
-    host_lines: list[str] = field(default_factory=list)
-    """What the cmdlet printed to the host: ``WARNING: ...`` and ``What if: ...`` lines."""
-
-
-class CmdletRunner(Protocol):
-    """The organisation as the agent sees it."""
-
-    @property
-    def hostname(self) -> str: ...
-
-    @property
-    def logon(self) -> Logon:
-        """How the WinRM connection logged on (whether it can delegate: the double hop)."""
-        ...
-
-    def invoke(
-        self,
-        cmdlet: str,
-        parameters: Mapping[str, ParamValue],
-        loaded: frozenset[Provider],
-        session: Session | None = None,
-    ) -> CmdletOutput:
-        """Run one cmdlet in ``session``; raise :class:`~.errors.ExchangeError` as it would
-        fail."""
-        ...
-
-    def has_server(self, name: str) -> bool: ...
-
-    def reachable(self, name: str) -> bool:
-        """Whether other computers reach server ``name`` over the network."""
-        ...
-
-    def has_module(self, name: str, module: str) -> bool:
-        """Whether PowerShell module ``module`` is installed on server ``name``."""
-        ...
-
-    @property
-    def settings(self) -> Behaviour: ...
-
-    def credential_valid(self, username: str, password: str) -> bool: ...
-
-    def open_exchange_session(self, user: str) -> bool: ...
-
-    def close_exchange_session(self, user: str) -> None: ...
-
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-    def check_fence(self, lock_id: str, cmdlet: str) -> None:
-        """Assert-CasdesiredFence before ``cmdlet``: raise :class:`~.errors.ExchangeError` with
-        the lock check's text unless ``lock_id`` is the organisation's current lock."""
-        ...
 
 
 @dataclass
@@ -158,37 +95,57 @@ def decode_request(payload: str) -> Request:
         raise ProtocolError(f"casdesired: the request is malformed: {exc}") from None
 
 
-def run_payload(runner: CmdletRunner, payload: str) -> AgentRun:
-    """Decode the request part of stdin and execute it (a bad request is a ``fatal``)."""
+def run_payload(
+    runner: CmdletRunner, payload: str, credential: str = "", *, probes: bool = False
+) -> AgentRun:
+    """Decode the request the bootstrap handed over and execute it (a bad request is a
+    ``fatal``). ``credential``: agent.ps1's ``-CredentialBase64`` (the file delivery's), used
+    when the request carries none."""
     try:
         request = decode_request(payload)
+        if request.credential is None and credential:
+            request = replace(request, credential=_decode_credential(credential))
     except ProtocolError as exc:
         return AgentRun(_response(runner, [], None, fatal=str(exc)), [])
-    return execute(runner, request)
+    return execute(runner, request, probes=probes)
 
 
-def execute(runner: CmdletRunner, request: Request) -> AgentRun:
-    """Execute ``request`` as agent.ps1 would against ``runner``."""
+def _decode_credential(text: str) -> Credential:
+    try:
+        data = json.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ProtocolError(BAD_CREDENTIAL) from None
+    if not isinstance(data, dict):
+        raise ProtocolError(BAD_CREDENTIAL)
+    return Credential.from_json(data)
+
+
+def execute(runner: CmdletRunner, request: Request, *, probes: bool = False) -> AgentRun:
+    """Execute ``request`` as agent.ps1 would against ``runner``; ``probes``: the script came
+    with probes.ps1 (a diagnose request's), so the probe functions are defined."""
     host_lines: list[str] = []
-    sessions = _Sessions(runner, request)
+    sessions = Sessions(runner, request)
     steps = _Steps(request.diagnose)
     try:
-        run = _execute(runner, request, sessions, host_lines, steps)
+        run = _execute(runner, request, sessions, host_lines, steps, probes)
     finally:
-        sessions.close(steps)  # Remove-PSSession, in agent.ps1's finally
-    # The response is written after that finally: it reports the removal too.
+        # Remove-PSSession, in agent.ps1's finally; the response is written after it, so it
+        # reports the removal too.
+        if sessions.close():
+            steps.record("exchange-session-removed", None, "")
     return AgentRun(replace(run.response, loading=tuple(steps.steps)), run.host_lines)
 
 
 def _execute(
     runner: CmdletRunner,
     request: Request,
-    sessions: _Sessions,
+    sessions: Sessions,
     host_lines: list[str],
     steps: _Steps,
+    probes: bool,
 ) -> AgentRun:
     results: list[Result] = []
-    loaded: set[Provider] = set()
+    loaded: set[Provider] = {"probes"} if probes else set()
     endpoint = runner.hostname
     mode = request.exchange.mode
 
@@ -209,9 +166,16 @@ def _execute(
                 return fatal(failed or "")
             if failed is None:
                 names = _imported(request)
-                steps.record("import-session", None, f"{len(names)} commands")
+                refused = _import_refused(runner.settings.host_execution_policy_gpo)
+                shown = refused
+                if refused is not None and request.diagnose:
+                    # agent.ps1 then imports them one by one: each is refused the same way.
+                    shown = f"0 of {len(names)} commands: {refused}"
+                if not steps.record("import-session", shown, f"{len(names)} commands"):
+                    return fatal(refused or "")
                 endpoint = remote_host.split(".")[0]
-                loaded.add("exchange")
+                if refused is None:
+                    loaded.add("exchange")
         elif not runner.has_server(runner.hostname):
             if not steps.record("exchange-session", err.SNAPIN_NOT_FOUND, ""):
                 return fatal(err.SNAPIN_NOT_FOUND)
@@ -279,21 +243,35 @@ def _execute(
     return AgentRun(response, host_lines)
 
 
-SNAPIN = "Microsoft.Exchange.Management.PowerShell.E2010"
-
-
 def _imported(request: Request) -> list[str]:
-    """The commands agent.ps1 imports from the /PowerShell session: the version check's, the
-    recipient scope's, and those the request uses (a diagnose request: every Exchange command
-    of the allow-list)."""
+    """The commands agent.ps1 imports from the /PowerShell session in one go: the version
+    check's, the recipient scope's, and those the request uses (a diagnose request: every
+    Exchange command of the allow-list), its optional ones apart."""
     names = ["Get-ExchangeServer", "Set-AdServerSettings"]
     wanted = ALLOWED_CMDLETS if request.diagnose else [i.cmdlet for i in request.invocations]
     for name in wanted:
-        if "-nlb" in name.lower() or "-casdesired" in name.lower() or not is_allowed(name):
+        lowered = name.lower()
+        if "-nlb" in lowered or "-casdesired" in lowered or not is_allowed(name):
             continue
-        if name.lower() not in (n.lower() for n in names):
+        if name in OPTIONAL_CMDLETS:
+            continue
+        if lowered not in (n.lower() for n in names):
             names.append(name)
     return names
+
+
+OPTIONAL_CMDLETS = ("Get-AdminAuditLogConfig", "Search-AdminAuditLog")
+
+
+def _import_refused(group_policy: str) -> str | None:
+    """Import-PSSession's error when the execution policy Group Policy sets refuses the module
+    it generates (which beats the agent's -ExecutionPolicy Bypass); None when it loads."""
+    if group_policy == "Restricted":
+        return err.SCRIPTS_DISABLED.format(path=err.IMPLICIT_MODULE)
+    if group_policy == "AllSigned":
+        return err.NOT_SIGNED.format(path=err.IMPLICIT_MODULE)
+    return None
+"""agent.ps1's $OptionalCmdlets: imported apart, so one RBAC does not grant fails alone."""
 
 
 class _Steps:
@@ -310,97 +288,6 @@ class _Steps:
         return failed is None or self.diagnose
 
 
-class _Sessions:
-    """The sessions one agent run opens, as agent.ps1 does: the Exchange /PowerShell session
-    (remote mode) and one PSSession per other computer an invocation names, each opened with
-    the request's credential (passed inside the session: no delegation needed) and removed
-    when the run ends."""
-
-    def __init__(self, runner: CmdletRunner, request: Request) -> None:
-        self.runner = runner
-        self.credential = request.credential
-        credential_valid = (
-            None if request.credential is None
-            else runner.credential_valid(request.credential.username, request.credential.password)
-        )
-        self.main = Session(
-            runner.hostname,
-            delegates=runner.logon.delegates,
-            rbac_filtered=request.exchange.mode == "remote",
-            credential_valid=credential_valid,
-            user=runner.logon.user,
-        )
-        self.modules: tuple[str, ...] = ()
-        self._nodes: dict[str, Session] = {}
-        self._exchange_user: str | None = None
-
-    def _connect(self, host: str) -> str | None:
-        """New-PSSession to ``host``: None when it opens, else Windows' error text."""
-        if not self.runner.has_server(host.split(".")[0]):
-            return REMOTE_CONNECT_FAILED.format(host=host)
-        if not self.runner.reachable(host.split(".")[0]):
-            return err.REMOTE_UNREACHABLE.format(host=host)
-        if self.credential is None:
-            if not self.runner.logon.delegates:
-                return err.REMOTE_NO_CREDENTIAL.format(host=host)
-        elif not self.runner.credential_valid(self.credential.username, self.credential.password):
-            return err.REMOTE_ACCESS_DENIED.format(host=host)
-        return None
-
-    def open_exchange(self, host: str) -> str | None:
-        """The /PowerShell session: None when it opened, else agent.ps1's fatal text."""
-        failed = self._connect(host)
-        if failed is not None:
-            return failed
-        user = self.credential.username if self.credential else self.runner.logon.user
-        limit_reached = not self.runner.open_exchange_session(user)
-        if limit_reached:
-            settings = getattr(self.runner, "behaviour", None)
-            limit = getattr(settings, "exchange_session_limit", 18)
-            return err.EXCHANGE_SESSIONS_EXCEEDED.format(host=host, limit=limit)
-        self._exchange_user = user
-        return None
-
-    def for_invocation(self, invocation: Invocation) -> Session:
-        """Where ``invocation`` runs; raises the PSSession's error when it cannot be opened."""
-        computer = invocation.computer
-        if not computer or computer.split(".")[0].lower() == self.runner.hostname.lower():
-            return self.main
-        key = computer.lower()
-        if key not in self._nodes:
-            failed = self._connect(computer)
-            if failed is not None:
-                raise err.ExchangeError(failed, target=computer,
-                                        category="PSRemotingTransportException")
-            # A session opened with explicit credentials is a network logon: no further hop.
-            self._nodes[key] = Session(
-                computer.split(".")[0], delegates=False, credential_valid=True,
-                user=self.main.user,
-            )
-        return self._nodes[key]
-
-    def node_modules(self, session: Session) -> frozenset[Provider]:
-        """What $RemoteCmdlet loads on a node: each of the request's modules, imported there
-        (a module the node lacks fails the invocation, as Import-Module does)."""
-        loaded: set[Provider] = set()
-        for module in self.modules:
-            if not self.runner.has_module(session.computer, module):
-                raise err.ExchangeError(
-                    err.MODULE_NOT_FOUND.format(name=module), target=module,
-                    category="FileNotFoundException",
-                )
-            loaded.add("nlb")
-        return frozenset(loaded)
-
-    def close(self, steps: _Steps | None = None) -> None:
-        if self._exchange_user is not None:
-            self.runner.close_exchange_session(self._exchange_user)
-            self._exchange_user = None
-            if steps is not None:
-                steps.record("exchange-session-removed", None, "")
-        self._nodes.clear()
-
-
 class _Keepalive:
     """Invoke-AgentKeepalive: the request's keepalive, run whenever its interval has passed."""
 
@@ -410,7 +297,7 @@ class _Keepalive:
         keepalive: Keepalive | None,
         loaded: frozenset[Provider],
         host_lines: list[str],
-        sessions: _Sessions,
+        sessions: Sessions,
     ) -> None:
         self.runner = runner
         self.keepalive = keepalive
@@ -456,11 +343,7 @@ class _Keepalive:
 
 
 def _response(
-    runner: CmdletRunner,
-    results: list[Result],
-    version: str | None,
-    *,
-    fatal: str | None,
+    runner: CmdletRunner, results: list[Result], version: str | None, *, fatal: str | None
 ) -> Response:
     return Response(
         results=tuple(results),
@@ -477,7 +360,7 @@ def _run_invocation(
     loaded: frozenset[Provider],
     host_lines: list[str],
     keepalive: _Keepalive | None,
-    sessions: _Sessions,
+    sessions: Sessions,
     diagnose: bool = False,
 ) -> Result:
     objects: list[Obj] = []
@@ -495,13 +378,17 @@ def _run_invocation(
             # request's modules, each where that computer has it installed.
             loaded = sessions.node_modules(session)
         # agent.ps1 sets ErrorAction itself, over any value the request carried.
-        parameters = {
+        parameters: dict[str, LabValue] = {
             k: v for k, v in invocation.parameters.items() if k.lower() != "erroraction"
         }
+        for date in invocation.dates:  # a hashtable's keys: case-insensitive
+            key = next((k for k in parameters if k.lower() == date.lower()), None)
+            if key is not None:
+                parameters[key] = as_date(date, parameters[key])
         if invocation.group_by is not None:
             output = runner.invoke(invocation.cmdlet, parameters, loaded, session)
             host_lines += output.host_lines
-            groups = _counted(output.objects, invocation.group_by)
+            groups = counted(output.objects, invocation.group_by)
             return Result(id=invocation.id, ok=True, objects=(), groups=groups)
         if invocation.until is not None:
             until = invocation.until
@@ -512,14 +399,14 @@ def _run_invocation(
                 host_lines += output.host_lines
                 objects, pending = [], 0
                 for obj in output.objects:
-                    objects.append(_select(obj, invocation.properties))
-                    if _group_key(obj, until.property).lower() not in wanted:
+                    objects.append(select(obj, invocation.properties, invocation.expand))
+                    if group_key(obj, until.property).lower() not in wanted:
                         pending += 1
                 if pending == 0:
                     break
                 if runner.monotonic() >= deadline:
                     raise _thrown(UNTIL_TIMEOUT.format(
-                        timeout=_ps_number(until.timeout_seconds),
+                        timeout=ps_number(until.timeout_seconds),
                         property=until.property,
                         values=", ".join(until.values),
                     ))
@@ -530,7 +417,9 @@ def _run_invocation(
             return Result(id=invocation.id, ok=True, objects=tuple(objects))
         output = runner.invoke(invocation.cmdlet, parameters, loaded, session)
         host_lines += output.host_lines
-        selected = tuple(_select(obj, invocation.properties) for obj in output.objects)
+        selected = tuple(
+            select(obj, invocation.properties, invocation.expand) for obj in output.objects
+        )
         return Result(id=invocation.id, ok=True, objects=selected)
     except err.ExchangeError as exc:
         error = InvocationError(message=exc.message, category=exc.category, target=exc.target)
@@ -540,57 +429,3 @@ def _run_invocation(
 def _thrown(message: str) -> err.ExchangeError:
     """What ``throw "text"`` makes in PowerShell: a RuntimeException whose target is the text."""
     return err.ExchangeError(message, target=message, category="RuntimeException")
-
-
-def _select(obj: Obj, names: Iterable[str]) -> dict[str, JsonValue]:
-    """``$Object.PSObject.Properties[$name]``: case-insensitive; absent properties left out."""
-    row: dict[str, JsonValue] = {}
-    for name in names:
-        found = _property(obj, name)
-        if found is not None:
-            row[name] = found[1]
-    return row
-
-
-def _property(obj: Obj, name: str) -> tuple[str, JsonValue] | None:
-    if name in obj:
-        return name, obj[name]
-    lowered = name.lower()
-    return next(((k, v) for k, v in obj.items() if k.lower() == lowered), None)
-
-
-def _counted(objects: Iterable[Obj], name: str) -> dict[str, int]:
-    """Group-Object -NoElement: how many objects per value of one property."""
-    count_by = getattr(objects, "count_by", None)
-    fast = count_by(name) if callable(count_by) else None
-    if fast is not None:
-        return dict(fast)
-    groups: dict[str, int] = {}
-    for obj in objects:
-        key = _group_key(obj, name)
-        groups[key] = groups.get(key, 0) + 1
-    return groups
-
-
-def _group_key(obj: Obj, name: str) -> str:
-    """Get-GroupKey: the property as text, '' when absent or null."""
-    found = _property(obj, name)
-    if found is None or found[1] is None:
-        return ""
-    return _ps_text(found[1])
-
-
-def _ps_text(value: Any) -> str:
-    """``[string]`` of a converted value, as PowerShell renders it."""
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, float):
-        return _ps_number(value)
-    if isinstance(value, list):
-        return " ".join(_ps_text(v) for v in value)
-    return str(value)
-
-
-def _ps_number(value: float) -> str:
-    """A [double] in a PowerShell string: 300, not 300.0."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))

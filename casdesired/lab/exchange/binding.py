@@ -12,17 +12,39 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeAlias
 from urllib.parse import urlsplit
 
 from casdesired.agent.protocol import JsonValue, ParamValue
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.state import OrgState
 
-Kind = Literal["string", "fqdn", "uri", "strings", "switch", "uint", "resultsize", "bool"]
-Provider = Literal["exchange", "nlb", "agent"]
-"""``agent``: functions agent.ps1 defines itself (the lock, see .locks); always present."""
+if TYPE_CHECKING:
+    from casdesired.lab.exchange.state import OrgState
+
+Kind = Literal[
+    "string", "fqdn", "uri", "strings", "switch", "uint", "resultsize", "bool", "int32", "datetime"
+]
+Provider = Literal["exchange", "nlb", "agent", "probes"]
+"""``agent``: functions agent.ps1 defines itself (the lock, see .locks); always present.
+``probes``: the functions of probes.ps1 (.probes), present only in a run whose agent came with
+them (a diagnose request's)."""
 Obj = dict[str, JsonValue]
+
+
+class SubObject(dict[str, JsonValue]):
+    """An object held in a property (an audit entry's CmdletParameters: Name and Value): the
+    agent shows its ``ToString()``, :attr:`text`, unless the invocation expands the property
+    (then the sub-properties it names)."""
+
+    def __init__(self, text: str, **properties: JsonValue) -> None:
+        super().__init__(properties)
+        self.text = text
+
+
+LabValue: TypeAlias = ParamValue | datetime
+"""A parameter value as a cmdlet receives it: the request's data, or the ``[DateTime]`` the
+agent made of a value an invocation names in ``dates`` (the protocol's one typed value)."""
 
 _TYPE_NAMES: dict[Kind, str] = {
     "string": "System.String",
@@ -33,6 +55,8 @@ _TYPE_NAMES: dict[Kind, str] = {
     "uint": "System.UInt32",
     "resultsize": "Microsoft.Exchange.Data.Unlimited`1[System.UInt32]",
     "bool": "System.Boolean",
+    "int32": "System.Int32",
+    "datetime": "Microsoft.Exchange.ExchangeSystem.ExDateTime",
 }
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _FQDN = re.compile(rf"^(?=.{{1,255}}$){_LABEL}(?:\.{_LABEL})*\.?$")
@@ -64,9 +88,9 @@ class Session:
     view_entire_forest: bool = False
     """Set-AdServerSettings -ViewEntireForest $true ran in this session: recipient cmdlets see
     every domain of the forest, not only the server's own (field §3)."""
-    rbac_filtered: bool = False
-    """Exchange's cmdlets here are the proxies of a remote /PowerShell session, which publishes
-    only what the account's role assignments give it (``rbac_not_granted``); the snap-in
+    rbac: bool = False
+    """The cmdlets come through Exchange's ``/PowerShell`` endpoint, where RBAC decides which
+    exist for the user (a cmdlet none of its roles grants is "not recognized"); the snap-in
     bypasses RBAC."""
     credential_valid: bool | None = None
     """The request's explicit credential (for second hops): None when it carried none."""
@@ -94,6 +118,9 @@ class CmdletContext:
     """What the session has loaded (the Exchange session or snap-in, the NLB module)."""
     winrm: Mapping[str, int] = field(default_factory=dict)
     """The host's WinRM quotas by Windows' names (what ``winrm get winrm/config`` shows)."""
+    object_modified: str | None = None
+    """What the admin audit log records as the object changed (its name); None: the Identity
+    the cmdlet was given."""
 
 
 Handler = Callable[[CmdletContext, dict[str, Any]], Iterable[Obj]]
@@ -123,7 +150,7 @@ class Cmdlet:
 
 
 # ---------------------------------------------------------------------------- binding
-def bind(cmdlet: Cmdlet, given: Mapping[str, ParamValue]) -> dict[str, Any]:
+def bind(cmdlet: Cmdlet, given: Mapping[str, LabValue]) -> dict[str, Any]:
     """Bind splatted parameters; keys of the result are the parameters' canonical names."""
     bound: dict[str, Any] = {}
     for name, value in given.items():
@@ -141,7 +168,11 @@ def bind(cmdlet: Cmdlet, given: Mapping[str, ParamValue]) -> dict[str, Any]:
     return bound
 
 
-def _convert(param: Param, value: ParamValue) -> Any:
+def _convert(param: Param, value: LabValue) -> Any:
+    if isinstance(value, datetime):
+        if param.kind == "datetime":
+            return value
+        _cannot(param, value.isoformat(), "Specified method is not supported.")
     if value is None:
         if param.nullable:
             return [] if param.kind == "strings" else None
@@ -170,6 +201,12 @@ def _convert(param: Param, value: ParamValue) -> Any:
         if not text.isdigit() or int(text) > 0xFFFFFFFF:
             _cannot(param, text, "Input string was not in a correct format.")
         return int(text)
+    if param.kind == "int32":
+        if not re.fullmatch(r"-?\d{1,10}", text) or not -(2**31) <= int(text) < 2**31:
+            _cannot(param, text, "Input string was not in a correct format.")
+        return int(text)
+    # "datetime" given as text stays text: only the server's regional format reads it, and the
+    # cmdlet knows the server (see casdesired.lab.exchange.auditlog.parse_regional).
     if param.kind == "resultsize":
         if text.lower() == "unlimited":
             return None
@@ -179,7 +216,7 @@ def _convert(param: Param, value: ParamValue) -> Any:
     return text
 
 
-def _scalar_text(param: Param, value: ParamValue) -> str:
+def _scalar_text(param: Param, value: object) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
     if isinstance(value, (int, float, str)):

@@ -1,15 +1,22 @@
-"""The cmdlets the lab offers, by name: the Exchange ones and the NLB ones.
+"""The cmdlets the lab offers, by name: the Exchange ones (the audit log's among them) and the
+NLB ones.
 
 Each cmdlet is a :class:`~casdesired.lab.exchange.binding.Cmdlet` in :data:`CMDLETS`: its
 parameters, the snap-in or module that provides it (:mod:`.binding` binds them as PowerShell 2.0
-does), and a handler (:mod:`.exchange_cmdlets`, :mod:`.nlb_cmdlets`). Every parameter accepted
-here appears in the syntax in shared/domain/exchange2010.md, plus the common parameters that
-make sense (WhatIf, Confirm, DomainController).
+does), and a handler (:mod:`.exchange_cmdlets`, :mod:`.audit_cmdlets`, :mod:`.nlb_cmdlets`). Every
+parameter accepted here appears in the syntax in shared/domain/exchange2010.md or
+exchange2010-field.md, plus the common parameters that make sense (WhatIf, Confirm,
+DomainController).
 """
 
 from __future__ import annotations
 
 from casdesired.lab.exchange import errors as err
+from casdesired.lab.exchange.audit_cmdlets import (
+    get_admin_audit_log_config,
+    search_admin_audit_log,
+    set_admin_audit_log_config,
+)
 from casdesired.lab.exchange.binding import Cmdlet, Param, Provider
 from casdesired.lab.exchange.exchange_cmdlets import (
     get_client_access_array,
@@ -64,6 +71,20 @@ CMDLETS: dict[str, Cmdlet] = {
                (Param("Database"), Param("ResultSize", "resultsize")), get_mailbox),
         Cmdlet("Set-AdServerSettings", "exchange", (Param("ViewEntireForest", "bool"),),
                set_ad_server_settings),
+        Cmdlet("Get-AdminAuditLogConfig", "exchange", (), get_admin_audit_log_config),
+        Cmdlet("Set-AdminAuditLogConfig", "exchange",
+               (Param("AdminAuditLogEnabled", "bool"), Param("AdminAuditLogCmdlets", "strings"),
+                Param("AdminAuditLogParameters", "strings"),
+                Param("AdminAuditLogExcludedCmdlets", "strings", nullable=True),
+                Param("AdminAuditLogAgeLimit")),
+               set_admin_audit_log_config, should_process=True),
+        Cmdlet("Search-AdminAuditLog", "exchange",
+               (Param("Identity"), Param("Cmdlets", "strings"), Param("ObjectIds", "strings"),
+                Param("UserIds", "strings"), Param("Parameters", "strings"),
+                Param("StartDate", "datetime"), Param("EndDate", "datetime"),
+                Param("IsSuccess", "bool"), Param("ResultSize", "int32"),
+                Param("StartIndex", "int32")),
+               search_admin_audit_log),
         Cmdlet("Get-NlbCluster", "nlb", (Param("HostName"), Param("InterfaceName")),
                get_nlb_cluster),
         Cmdlet("Get-NlbClusterNode", "nlb",

@@ -126,6 +126,21 @@ MODULE_NOT_FOUND = (
     "The specified module '{name}' was not loaded because no valid module file was found in "
     "any module directory."
 )
+# [inferred] Import-PSSession writes its proxies to a temporary script module and loads it, which
+# an execution policy Group Policy sets to Restricted or AllSigned refuses (about_Execution_
+# Policies: Restricted "does not permit scripts to run, including ... module script files
+# (.psm1)"; AllSigned requires a signature, which the generated module lacks).
+IMPLICIT_MODULE = (
+    "C:\\Users\\casadmin\\AppData\\Local\\Temp\\tmp_9f1b2c3d.q4e\\tmp_9f1b2c3d.q4e.psm1"
+)
+SCRIPTS_DISABLED = (
+    "File {path} cannot be loaded because the execution of scripts is disabled on this system. "
+    'Please see "get-help about_signing" for more details.'
+)
+NOT_SIGNED = (
+    "File {path} cannot be loaded. The file {path} is not digitally signed. The script will not "
+    'execute on the system. Please see "get-help about_signing" for more details..'
+)
 # powershell.exe without .NET 3.5's System.Web.Extensions: the agent's fallback load fails.
 ASSEMBLY_NOT_FOUND = (
     'Exception calling "Load" with "1" argument(s): "Could not load file or assembly '

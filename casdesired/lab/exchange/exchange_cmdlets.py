@@ -85,6 +85,7 @@ def new_client_access_array(ctx: CmdletContext, args: dict[str, Any]) -> list[Ob
     site = state.find_site(args["Site"])
     fqdn: str = args["Fqdn"]
     name: str | None = args.get("Name")
+    ctx.object_modified = name if name is not None else fqdn.split(".")[0]
     if not confirm(ctx, args, "Creating Client Access array", fqdn, prompts_by_default=False):
         return []
     array = state.new_array(fqdn, site, name)
@@ -95,6 +96,7 @@ def new_client_access_array(ctx: CmdletContext, args: dict[str, Any]) -> list[Ob
 def set_client_access_array(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
     state = ctx.state
     array = state.find_array(args["Identity"])
+    ctx.object_modified = array.name
     site = state.find_site(args["Site"]) if "Site" in args else None
     if not confirm(ctx, args, "Setting Client Access array", array.name,
                     prompts_by_default=False):
@@ -108,6 +110,7 @@ def set_client_access_array(ctx: CmdletContext, args: dict[str, Any]) -> list[Ob
 
 def remove_client_access_array(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
     array = ctx.state.find_array(args["Identity"])
+    ctx.object_modified = array.name
     if confirm(ctx, args, "Removing Client Access array", array.name, prompts_by_default=True):
         ctx.state.remove_array(array)
         ctx.changed = True
@@ -136,6 +139,7 @@ def get_client_access_server(ctx: CmdletContext, args: dict[str, Any]) -> list[O
 
 def set_client_access_server(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
     server = ctx.state.find_server(args["Identity"], cas_only=True)
+    ctx.object_modified = server.name
     if not confirm(ctx, args, "Setting Client Access server", server.name,
                     prompts_by_default=False):
         return []
@@ -177,6 +181,7 @@ def get_mailbox_database(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
 def set_mailbox_database(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
     state = ctx.state
     db = state.find_database(args["Identity"])
+    ctx.object_modified = db.name
     pointer = (
         state.resolve_rpc_target(args["RpcClientAccessServer"])
         if "RpcClientAccessServer" in args

@@ -23,19 +23,19 @@ it is about to perform. The lab drives a generator to its end inside one cmdlet 
 
 The functions are defined by the agent script itself, so they exist whatever the Exchange
 session mode; their parameters are bound as strictly as any cmdlet's (an unknown parameter
-fails). Texts are the same strings agent.ps1 throws.
+fails). :mod:`.agent_functions` registers them. Texts are the same strings agent.ps1 throws.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.binding import Cmdlet, CmdletContext, Handler, Obj, Param
+from casdesired.lab.exchange.binding import Obj
 from casdesired.lab.exchange.lockfiles import AccessDenied, Handle, LockFiles, SharingViolation
 
 LOCK_PATH = "C:\\ProgramData\\casdesired\\locks\\organisation.lock"
@@ -346,7 +346,9 @@ def register_steps(
         yield "read"
         lock = _held(files, handle, lock_id)
         _refuse_applied(files, plan_id)
-        record = {"plan_id": plan_id, "owner": lock["owner"], "applied": _iso(now)}
+        record = {
+            "plan_id": plan_id, "owner": lock["owner"], "lock_id": lock_id, "applied": _iso(now)
+        }
         yield "create-record"
         if not files.create_new(f"{APPLIED_DIR}{plan_id}.json", _serialise(record)):
             _refuse_applied(files, plan_id)  # created in between: say by whom
@@ -364,49 +366,3 @@ def run_steps(steps: Steps) -> list[Obj]:
         except StopIteration as done:
             result: list[Obj] = done.value
             return result
-
-
-StepFunction = Callable[[LockFiles, datetime, dict[str, Any]], Steps]
-
-
-def _handler(steps_of: StepFunction) -> Handler:
-    """A cmdlet handler running ``steps_of`` on the lab state's files at the call's time."""
-
-    def handle(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
-        files = LockFiles(ctx.state.files, writable=ctx.state.settings.lock_directory_writable)
-        before = dict(files.files)
-        try:
-            return run_steps(steps_of(files, datetime.fromtimestamp(ctx.now, timezone.utc), args))
-        finally:
-            if files.files != before:
-                ctx.changed = True
-
-    return handle
-
-
-_LOCK_ID = Param("LockId", mandatory=True)
-FUNCTIONS: dict[str, Cmdlet] = {
-    f.name.lower(): f
-    for f in (
-        Cmdlet(
-            "Enter-CasdesiredLock",
-            "agent",
-            (_LOCK_ID, Param("Owner", mandatory=True),
-             Param("LeaseSeconds", "uint", mandatory=True), Param("PlanId")),
-            _handler(enter_steps),
-        ),
-        Cmdlet("Update-CasdesiredLock", "agent",
-               (_LOCK_ID, Param("LeaseSeconds", "uint", mandatory=True)),
-               _handler(update_steps)),
-        Cmdlet("Exit-CasdesiredLock", "agent", (_LOCK_ID,), _handler(exit_steps)),
-        Cmdlet("Remove-CasdesiredLock", "agent", (_LOCK_ID,), _handler(remove_steps)),
-        Cmdlet("Get-CasdesiredLock", "agent", (), _handler(get_steps)),
-        Cmdlet("Register-CasdesiredPlan", "agent",
-               (_LOCK_ID, Param("PlanId", mandatory=True)), _handler(register_steps)),
-    )
-}
-
-
-def lookup(name: str) -> Cmdlet | None:
-    """The agent-defined function ``name``, if it is one (they need no snap-in or module)."""
-    return FUNCTIONS.get(name.strip().lower())

@@ -17,7 +17,9 @@ import json
 import zlib
 from typing import Any
 
-from casdesired.agent import protocol
+from casdesired.agent import framing, protocol
+from casdesired.agent.delivery import files
+from casdesired.agent.delivery import stdin as stdin_delivery
 from casdesired.agent.memory import Answer, parts
 from casdesired.errors import ProtocolError
 from casdesired.lab.process import MemoryUse, ProcessResult
@@ -36,24 +38,26 @@ class AgentMemoryModel:
 
 
 def _request(script: str, stdin: bytes) -> protocol.Request | None:
-    if script != protocol.BOOTSTRAP_SCRIPT:
+    """The request the agent read: ``stdin`` is what the process read, from its stdin or (the
+    file delivery) from its files, in the stdin delivery's form either way."""
+    if script != stdin_delivery.BOOTSTRAP_SCRIPT and files.parse_bootstrap(script) is None:
         return None
     try:
-        return protocol.decode_stdin(stdin)[1]
+        return stdin_delivery.decode_stdin(stdin)[1]
     except (ProtocolError, ValueError, KeyError, TypeError):
         return None
 
 
 def _answer(stdout: str) -> Answer | None:
     """What the response frame on ``stdout`` holds (None: the process wrote none)."""
-    begin = stdout.rfind(protocol.RESPONSE_BEGIN)
-    end = stdout.find(protocol.RESPONSE_END, begin) if begin >= 0 else -1
+    begin = stdout.rfind(framing.RESPONSE_BEGIN)
+    end = stdout.find(framing.RESPONSE_END, begin) if begin >= 0 else -1
     if end < 0:
         return None
-    frame = stdout[begin + len(protocol.RESPONSE_BEGIN) : end]
+    frame = stdout[begin + len(framing.RESPONSE_BEGIN) : end]
     try:
-        if frame.startswith(protocol.GZIP_PREFIX):
-            packed = base64.b64decode(frame[len(protocol.GZIP_PREFIX) :], validate=True)
+        if frame.startswith(framing.GZIP_PREFIX):
+            packed = base64.b64decode(frame[len(framing.GZIP_PREFIX) :], validate=True)
             text = zlib.decompress(packed, 16 + zlib.MAX_WBITS).decode("utf-8")
         else:
             text = base64.b64decode(frame, validate=True).decode("utf-8")

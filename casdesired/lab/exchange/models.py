@@ -14,6 +14,8 @@ ROLE_ORDER = ("Mailbox", "ClientAccess", "UnifiedMessaging", "HubTransport", "Ed
 """The order Exchange lists ``ServerRole`` flags in (it is an enum of flags)."""
 
 _VERSION = re.compile(r"Version (\d+)\.(\d+)")
+POWERSHELL_STDIN = ("works", "hangs", "empty")
+"""The readings of ``Behaviour.powershell_stdin``."""
 
 
 @dataclass
@@ -51,6 +53,12 @@ class Behaviour:
     exchange_session_limit: int = 18
     """Exchange's throttling policy PowerShellMaxConcurrency: concurrent /PowerShell sessions
     per user (field §5); leaked sessions count until the app pool recycles."""
+    powershell_stdin: str = "works"
+    """How powershell.exe 2.0 treats the redirected stdin WinRM gives it (field §5: reported to
+    hang, or to misread it, on some hosts): ``works``; ``hangs`` (a powershell.exe started
+    without ``-InputFormat None`` never gets past reading stdin, until its process is killed);
+    ``empty`` (it reads nothing). Default ``works``, not the stricter reading: stdin is
+    casdesired's primary delivery and must be tested working; tests switch the failures on."""
     object_cost_ms: float = 0.02
     """The cost model: server time, in milliseconds, charged for every object a cmdlet
     returns (a mailbox of Get-Mailbox, a database of Get-MailboxDatabase...), whether the agent
@@ -85,6 +93,16 @@ class Behaviour:
     -Parameter`` entries: Exchange's remote /PowerShell session does not publish them (an
     unpublished cmdlet "is not recognized", an unpublished parameter "cannot be found"). The
     snap-in bypasses RBAC and ignores this."""
+
+    server_culture: str = "en-US"
+    """[inferred] The regional format the Exchange server reads a date given as TEXT in (an
+    ExDateTime parameter such as Search-AdminAuditLog -StartDate): ``en-US`` (M/d/yyyy),
+    ``en-GB`` (dd/MM/yyyy) or ``de-DE`` (dd.MM.yyyy), optionally with a time. Stricter than
+    .NET's lenient parse: any other text is refused, so a client must send dates as dates."""
+    audit_search_role: bool = True
+    """The lab's account holds the View-Only Audit Logs role (Organization Management does).
+    Off: through /PowerShell, Search-AdminAuditLog does not exist for it (RBAC); the snap-in
+    bypasses RBAC."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,6 +153,7 @@ _SETTING_CHECKS: dict[str, Any] = {
     "orphans_show_blank": _as_bool,
     "remove_array_in_use_refused": _as_bool,
     "exchange_session_limit": _as_count,
+    "powershell_stdin": lambda v: v if v in POWERSHELL_STDIN else None,
     "object_cost_ms": lambda v: _as_seconds(v) if _as_seconds(v) is not None and v < 1e4 else None,
     "host_os": lambda v: _as_text(v),
     "host_os_version": lambda v: _as_text(v),
@@ -149,6 +168,8 @@ _SETTING_CHECKS: dict[str, Any] = {
     ),
     "lock_directory_writable": _as_bool,
     "rbac_not_granted": lambda v: _as_grants(v),
+    "server_culture": lambda v: v if v in ("en-US", "en-GB", "de-DE") else None,
+    "audit_search_role": _as_bool,
 }
 
 _GRANT = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+(?: -[A-Za-z0-9]+)?$")

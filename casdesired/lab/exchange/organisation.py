@@ -5,31 +5,41 @@
 Runs may arrive concurrently from several shells: every read or change of the state happens
 under one lock; sleeps (fault delays, ``until`` polling) happen outside it.
 
-Every organisation keeps its own seed, the document :meth:`Organisation.reset` goes back to, and
-a reset never turns one organisation into another. The seed is the shipped seed the state names
-when that seed is the same organisation (same name and domain); otherwise -- a user's own
-organisation -- the state as the lab first held it. A file-backed organisation keeps its seed
-beside the state file (``NAME.seed.json``), so ``casdesired lab reset`` and later runs restore
-that organisation and not the example one.
+Every organisation keeps its own seed, the document :meth:`Organisation.reset` goes back to
+(:mod:`.seeds` says which); a reset never turns one organisation into another. A cmdlet's output
+is charged by the cost model as it is consumed (:mod:`.metered`).
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from casdesired.agent.protocol import ParamValue
-from casdesired.lab.exchange import binding, cmdlets, locks, powershell, probes, rbac, statefile
+from casdesired.lab.exchange import (
+    agent_functions,
+    binding,
+    cmdlets,
+    locks,
+    powershell,
+    probes,
+    rbac,
+    seeds,
+    statefile,
+)
 from casdesired.lab.exchange import errors as err
-from casdesired.lab.exchange.agent import CmdletOutput
-from casdesired.lab.exchange.binding import CmdletContext, Obj, Provider, Session
+from casdesired.lab.exchange.auditlog import caller_name, record_run
+from casdesired.lab.exchange.binding import CmdletContext, LabValue, Obj, Provider, Session
+from casdesired.lab.exchange.clock import LabClock, SystemClock
+from casdesired.lab.exchange.hostfiles import OrganisationFiles
 from casdesired.lab.exchange.lockfiles import LockFiles
+from casdesired.lab.exchange.metered import Metered
 from casdesired.lab.exchange.models import Behaviour
+from casdesired.lab.exchange.runner import CmdletOutput
 from casdesired.lab.exchange.state import OrgState
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
@@ -42,31 +52,6 @@ _DEFAULT_WINRM = {
     "MaxMemoryPerShellMB": 150, "IdleTimeout": 180000,
 }
 """Windows Server 2008 R2's WinRM quotas, for an organisation run without a Lab around it."""
-
-
-class LabClock(Protocol):
-    """Where the organisation's time comes from: wall clock (lock leases, NLB drains),
-    monotonic clock and sleep (``until`` polling, keepalives, slow-cmdlet faults). Tests pass a
-    fake one to run a 15-minute lease or a long drain in no time."""
-
-    def time(self) -> float: ...
-
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clocks."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 class Organisation:
@@ -88,7 +73,7 @@ class Organisation:
         self.clock: LabClock = clock if clock is not None else SystemClock()
         self._state = OrgState(data)
         self._path = path
-        self._seed = _seed_for(self._state, seed)
+        self._seed = seeds.seed_for(self._state, seed)
         self.journal = journal if journal is not None else Journal()
         self.faults = faults if faults is not None else Faults()
         self.logon = Logon()
@@ -98,6 +83,11 @@ class Organisation:
         self.winrm_limits: Any = None
         """The endpoint's WinRM quotas (the Lab sets its ``WinRMLimits``): what the agent's
         Get-CasdesiredWinRMConfig reads. None: Windows Server 2008 R2's defaults."""
+        self.files = OrganisationFiles(
+            self._lock, lambda: self._state.files, self._save_locked, lambda: self.journal
+        )
+        """The endpoint host's files (the lock's, the file delivery's), as its processes and
+        cmd.exe reach them; kept in the state (``files``) and saved with it."""
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -111,7 +101,7 @@ class Organisation:
         clock: LabClock | None = None,
     ) -> Organisation:
         """A fresh in-memory organisation from a shipped seed; ``seed`` drives its GUIDs."""
-        data = _seeded(name, seed)
+        data = seeds.seeded(name, seed)
         return cls(data, journal=journal, faults=faults, clock=clock, seed=copy.deepcopy(data))
 
     @classmethod
@@ -122,11 +112,11 @@ class Organisation:
         seed, if it is missing. Every change is saved back to it atomically; its seed is kept
         beside it (:func:`statefile.seed_path`), written the first time it is opened."""
         path = Path(path)
-        kept = read_seed_file(path)
+        kept = seeds.read_seed_file(path)
         if path.exists():
             data = statefile.read(path)
         else:
-            data = copy.deepcopy(kept) if kept is not None else _seeded("contoso", 0)
+            data = copy.deepcopy(kept) if kept is not None else seeds.seeded("contoso", 0)
         org = cls(data, path=path, journal=journal, faults=faults, seed=kept)
         if not path.exists():
             org.save()
@@ -161,7 +151,7 @@ class Organisation:
         another organisation brings its own seed (see the module's doc)."""
         state = OrgState(data)
         with self._lock:
-            seed = _seed_for(state, self._seed)
+            seed = seeds.seed_for(state, self._seed)
             self._state = state
             self._save_locked()
             if seed is not self._seed:
@@ -342,18 +332,23 @@ class Organisation:
     def invoke(
         self,
         cmdlet: str,
-        parameters: Mapping[str, ParamValue],
+        parameters: Mapping[str, LabValue],
         loaded: frozenset[Provider],
         session: Session | None = None,
+        *,
+        caller: str | None = None,
+        run_date: datetime | None = None,
     ) -> CmdletOutput:
-        """Run one cmdlet as the server would; journal it; save if it changed the state."""
+        """Run one cmdlet as the server would; journal it; audit it (as ``caller``, the logon's
+        account by default, at ``run_date``, now by default); save if it changed the state."""
         identity = next(
             (str(v) for k, v in parameters.items() if k.lower() == "identity" and v is not None),
             None,
         )
         where = session if session is not None else Session(self.hostname)
+        run = _Run(caller or self.logon.user, run_date, identity)
         try:
-            output = self._invoke(cmdlet, parameters, loaded, identity, where)
+            output = self._invoke(cmdlet, parameters, loaded, where, run)
         except err.ExchangeError as exc:
             self.journal.record(
                 "cmdlet", cmdlet=cmdlet, parameters=dict(parameters), ok=False, error=exc.message
@@ -366,43 +361,65 @@ class Organisation:
     def _invoke(
         self,
         name: str,
-        parameters: Mapping[str, ParamValue],
+        parameters: Mapping[str, LabValue],
         loaded: frozenset[Provider],
-        identity: str | None,
         session: Session,
+        run: _Run,
     ) -> CmdletOutput:
-        cmdlet = locks.lookup(name) or probes.lookup(name) or cmdlets.lookup(name, loaded)
-        if cmdlet.provider == "agent" and session.computer.lower() != self.hostname.lower():
+        cmdlet = agent_functions.lookup(name) or probes.lookup(name) or cmdlets.lookup(
+            name, loaded
+        )
+        if cmdlet.provider in ("agent", "probes") and (
+            session.computer.lower() != self.hostname.lower()
+            or (cmdlet.provider == "probes" and "probes" not in loaded)
+        ):
             raise err.CommandNotFound(name)  # the agent's functions exist where it runs
         with self._lock:
             settings = self._state.settings
+        # A cmdlet that fails before the audit agent runs (RBAC, binding, an unreachable AD)
+        # leaves no audit entry; one that fails after does, as failed (field §4).
         rbac.check(settings, session, cmdlet, parameters)
         args = binding.bind(cmdlet, parameters)
         if cmdlet.provider == "exchange" and not session.exchange_reaches_ad and (
             cmdlet.name != "Set-AdServerSettings"
         ):
-            raise self._double_hop(cmdlet.name, identity)
-        fault = self.faults.take_cmdlet(cmdlet.name, identity)
+            raise self._double_hop(cmdlet.name, run.identity)
+        fault = self.faults.take_cmdlet(cmdlet.name, run.identity)
         if fault is not None:
             self.sleep(fault.delay_seconds)
             if fault.gate is not None:  # a test holds the cmdlet here (see lab.faults.Gate)
                 self.faults.gate(fault.gate).pass_through()
             if fault.fail:
-                raise err.ExchangeError(fault.message, target=identity or "",
+                with self._lock:
+                    if self._audited(cmdlet, args):
+                        self._audit(cmdlet, args, run, None, error=fault.message)
+                        self._save_locked()
+                raise err.ExchangeError(fault.message, target=run.identity or "",
                                         category=fault.category)
         limits = self.winrm_limits.to_json() if self.winrm_limits is not None else {}
         with self._lock:
             now = self._host_time()
             settled = self._state.settle(now)
+            # Whether it is logged is decided by the configuration it started under (a change
+            # of the configuration is logged, or not, by the old one).
+            audited = self._audited(cmdlet, args)
             ctx = CmdletContext(
                 self._state, now, session, loaded=loaded, winrm=limits or _DEFAULT_WINRM
             )
-            produced = cmdlet.handler(ctx, args)
+            try:
+                produced = cmdlet.handler(ctx, args)
+            except err.ExchangeError as exc:
+                if audited:
+                    self._audit(cmdlet, args, run, ctx.object_modified, error=exc.message)
+                    self._save_locked()
+                raise
             # Lists are built under the lock; only Get-Mailbox streams, from a copy of counts.
             objects: list[Obj] | Iterator[Obj] = (
                 produced if isinstance(produced, Iterator) else list(produced)
             )
-            if ctx.changed or settled:
+            if audited:
+                self._audit(cmdlet, args, run, ctx.object_modified, error=None)
+            if ctx.changed or settled or audited:
                 self._save_locked()
             cost = self._state.settings.object_cost_ms / 1000.0
         if ctx.block_until is not None and ctx.after_block is not None:
@@ -415,6 +432,23 @@ class Organisation:
         lines = [*ctx.host_lines, *(f"WARNING: {w}" for w in ctx.warnings)]
         return CmdletOutput(objects=Metered(objects, cost, self.sleep), host_lines=lines)
 
+    def _audited(self, cmdlet: binding.Cmdlet, args: Mapping[str, Any]) -> bool:
+        """Whether the admin audit log's rules log this run (under the state lock)."""
+        return cmdlet.provider == "exchange" and self._state.audit.logs(cmdlet.name, args)
+
+    def _audit(
+        self, cmdlet: binding.Cmdlet, args: Mapping[str, Any], run: _Run, modified: str | None,
+        *, error: str | None,
+    ) -> None:
+        """Write the run's admin audit log entry (under the state lock)."""
+        record_run(
+            self._state.audit, cmdlet.name, args,
+            caller=caller_name(run.caller, self._state.domain),
+            run_date=run.run_date or datetime.fromtimestamp(self._host_time(), timezone.utc),
+            modified=modified if modified is not None else run.identity or "",
+            error=error,
+        )
+
     def _double_hop(self, cmdlet: str, identity: str | None) -> err.ExchangeError:
         """What the snap-in's cmdlets say when their AD bind is a second hop (field §1a)."""
         if cmdlet == "Get-Mailbox":
@@ -426,87 +460,10 @@ class Organisation:
                                  category="ADOperationException")
 
 
-class Metered(Iterator[Obj]):
-    """A cmdlet's output, charging the cost model's server time for every object it returns.
+@dataclass(frozen=True)
+class _Run:
+    """Who runs a cmdlet, when, and the Identity it was given (for the audit log)."""
 
-    Time is charged as objects are consumed (in slices, outside the state lock), and for the
-    whole listing when the agent only counts it (``count_by``, see agent._counted): counting a
-    million mailboxes costs what returning them costs, as it does in a real pipeline.
-    """
-
-    SLICE = 1000
-
-    def __init__(
-        self, objects: Iterable[Obj], seconds_each: float, sleep: Callable[[float], None]
-    ) -> None:
-        self._objects = objects
-        self._iter = iter(objects)
-        self._each = seconds_each
-        self._sleep = sleep
-        self._owed = 0
-
-    def __next__(self) -> Obj:
-        try:
-            obj = next(self._iter)
-        except StopIteration:
-            self._pay()
-            raise
-        self._owed += 1
-        if self._owed >= self.SLICE:
-            self._pay()
-        return obj
-
-    def _pay(self) -> None:
-        if self._owed and self._each > 0:
-            self._sleep(self._owed * self._each)
-        self._owed = 0
-
-    def count_by(self, prop: str) -> dict[str, int] | None:
-        count_by = getattr(self._objects, "count_by", None)
-        groups = count_by(prop) if callable(count_by) else None
-        if groups is not None and self._each > 0:
-            self._sleep(sum(groups.values()) * self._each)
-        return groups
-
-
-def _seeded(name: str, seed: int) -> dict[str, Any]:
-    data = statefile.load_seed(name)
-    data["random"] = {"seed": seed, "draws": 0}
-    return data
-
-
-def _same_organisation(a: OrgState, b: OrgState) -> bool:
-    return (a.org_name.casefold(), _domain_key(a)) == (b.org_name.casefold(), _domain_key(b))
-
-
-def _domain_key(state: OrgState) -> str:
-    return state.domain.strip().rstrip(".").casefold()
-
-
-def _seed_for(state: OrgState, kept: dict[str, Any] | None) -> dict[str, Any]:
-    """The seed of ``state``: ``kept`` when it is the same organisation (the very object, so a
-    caller can tell nothing changed); else the shipped seed the state names, when it is the
-    same organisation (with the state's random seed); else the state itself."""
-    if kept is not None and _same_organisation(OrgState(kept), state):
-        return kept
-    try:
-        shipped = _seeded(state.seed_name, state.random_seed)
-    except err.LabStateError:  # a name no shipped seed has: the user's own organisation
-        shipped = None
-    if shipped is not None and _same_organisation(OrgState(shipped), state):
-        return shipped
-    return state.to_json()
-
-
-def read_seed_file(state_path: Path) -> dict[str, Any] | None:
-    """The seed kept beside the state file ``state_path``, validated; ``None`` if there is
-    none yet. Raises LabStateError naming the seed file if it is unusable."""
-    path = statefile.seed_path(state_path)
-    if not path.exists():
-        return None
-    data = statefile.read(path)
-    try:
-        OrgState(data)
-    except err.LabStateError as exc:
-        raise err.LabStateError(f"{path}: {exc}") from None
-    return data
+    caller: str
+    run_date: datetime | None
+    identity: str | None

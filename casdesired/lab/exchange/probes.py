@@ -6,9 +6,9 @@ defines itself; each only reads. The lab answers as the Windows host its setting
 ``rbac_not_granted``; each server's ``registry``, ``nlb_module`` and ``reachable``; the lab's
 WinRM quotas), so that every check doctor makes can be seen passing and failing.
 
-Like the lock functions they exist only where the agent runs (on the endpoint host: a PSSession
-to another computer does not have them), their parameters are bound as strictly as a cmdlet's,
-and the texts are Windows' own.
+They exist only where the agent runs (on the endpoint host: a PSSession to another computer does
+not have them) and only in a run whose agent came with probes.ps1 (a diagnose request's); their
+parameters are bound as strictly as a cmdlet's, and the texts are Windows' own.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from casdesired.lab.exchange import cmdlets, locks, rbac
+from casdesired.lab.exchange import agent_functions, cmdlets, locks, rbac
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.binding import Cmdlet, CmdletContext, Obj, Param
 from casdesired.lab.exchange.models import Server
@@ -70,7 +70,6 @@ def get_host(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
         "GZipRoundTrip": settings.host_gzip_round_trip,
         "UtcNow": _iso(ctx.now),
         "Echo": args.get("Echo", ""),
-        "Delivery": "stdin",
     }]
 
 
@@ -101,9 +100,9 @@ def get_command(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
 
 
 def _command(ctx: CmdletContext, name: str) -> Cmdlet | None:
-    agent_function = locks.lookup(name) or lookup(name)
+    agent_function = agent_functions.lookup(name) or lookup(name)
     if agent_function is not None:
-        return agent_function
+        return agent_function if agent_function.provider in ctx.loaded | {"agent"} else None
     try:
         return cmdlets.lookup(name, ctx.loaded)
     except err.CommandNotFound:
@@ -167,13 +166,13 @@ def get_lock_directory(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
 FUNCTIONS: dict[str, Cmdlet] = {
     f.name.lower(): f
     for f in (
-        Cmdlet("Get-CasdesiredHost", "agent", (Param("Echo"),), get_host),
-        Cmdlet("Get-CasdesiredWinRMConfig", "agent", (), get_winrm_config),
-        Cmdlet("Get-CasdesiredCommand", "agent", (Param("Name", "strings", mandatory=True),),
+        Cmdlet("Get-CasdesiredHost", "probes", (Param("Echo"),), get_host),
+        Cmdlet("Get-CasdesiredWinRMConfig", "probes", (), get_winrm_config),
+        Cmdlet("Get-CasdesiredCommand", "probes", (Param("Name", "strings", mandatory=True),),
                get_command),
-        Cmdlet("Get-CasdesiredStaticPort", "agent", (Param("ComputerName", mandatory=True),),
+        Cmdlet("Get-CasdesiredStaticPort", "probes", (Param("ComputerName", mandatory=True),),
                get_static_port),
-        Cmdlet("Get-CasdesiredLockDirectory", "agent", (), get_lock_directory),
+        Cmdlet("Get-CasdesiredLockDirectory", "probes", (), get_lock_directory),
     )
 }
 

@@ -38,16 +38,19 @@ def _denied(settings: Behaviour) -> tuple[set[str], dict[str, set[str]]]:
 
 
 def published(settings: Behaviour, session: Session, cmdlet: Cmdlet) -> bool:
-    """Whether ``session`` has ``cmdlet`` at all (RBAC filters Exchange's cmdlets only)."""
-    if cmdlet.provider != "exchange" or not session.rbac_filtered:
+    """Whether ``session`` has ``cmdlet`` at all (RBAC filters Exchange's cmdlets only). The
+    audit log's search needs its own role (``audit_search_role``)."""
+    if cmdlet.provider != "exchange" or not session.rbac:
         return True
+    if cmdlet.name == "Search-AdminAuditLog" and not settings.audit_search_role:
+        return False
     return cmdlet.name.lower() not in _denied(settings)[0]
 
 
 def published_parameters(settings: Behaviour, session: Session, cmdlet: Cmdlet) -> list[str]:
     """The parameters of ``cmdlet`` the session publishes (its own and Exchange's common ones)."""
     names = [p.name for p in cmdlet.all_params]
-    if cmdlet.provider != "exchange" or not session.rbac_filtered:
+    if cmdlet.provider != "exchange" or not session.rbac:
         return names
     hidden = _denied(settings)[1].get(cmdlet.name.lower(), set())
     return [n for n in names if n.lower() not in hidden]

@@ -1,16 +1,16 @@
 """The lab organisation's state and Exchange's rules over it.
 
 :class:`OrgState` holds the objects (:mod:`.models`), resolves identities the way Exchange's
-``*IdParameter`` types do, and changes state only through methods that check every rule
-*before* changing anything, raising the typed errors of :mod:`.errors`. It knows nothing of
-PowerShell parameter binding (:mod:`.cmdlets`) or of the wire. Not thread-safe by itself: the
-:class:`~casdesired.lab.exchange.organisation.Organisation` holds one lock around it.
+``*IdParameter`` types do (:mod:`.identities`), and changes state only through methods that
+check every rule *before* changing anything, raising the typed errors of :mod:`.errors`. It
+knows nothing of PowerShell parameter binding (:mod:`.cmdlets`) or of the wire. Not
+thread-safe by itself: the :class:`~casdesired.lab.exchange.organisation.Organisation` holds
+one lock around it.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -18,6 +18,9 @@ from typing import Any
 
 from casdesired.lab.dns import normalise_records
 from casdesired.lab.exchange import errors as err
+from casdesired.lab.exchange.auditlog import AuditLog
+from casdesired.lab.exchange.identities import ADMIN_GROUP, Identities
+from casdesired.lab.exchange.identities import k as _k
 from casdesired.lab.exchange.models import (
     AdSite,
     Behaviour,
@@ -30,27 +33,14 @@ from casdesired.lab.exchange.models import (
 
 STATE_FORMAT = "casdesired-lab-state"
 STATE_VERSION = 1
-ADMIN_GROUP = "Exchange Administrative Group (FYDIBOHF23SPDLT)"
 MAX_NAME_LENGTH = 64
-
-
-def _k(text: str) -> str:
-    """Exchange compares names and FQDNs case-insensitively; a trailing dot is the same host."""
-    return text.strip().rstrip(".").lower()
-
-
-def _as_guid(text: str) -> str | None:
-    try:
-        return str(uuid.UUID(text.strip()))
-    except ValueError:
-        return None
 
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class OrgState:
+class OrgState(Identities):
     """One Exchange 2010 organisation: sites, servers, arrays, databases, NLB clusters."""
 
     def __init__(self, data: dict[str, Any]) -> None:
@@ -118,6 +108,8 @@ class OrgState:
         if raw_records is None:
             raw_records = _seed_dns_records(self.seed_name)
         self.dns_records: dict[str, list[str]] = normalise_records(raw_records)
+        # Exchange 2010 SP1's admin audit log: its configuration and entries (.auditlog).
+        self.audit = AuditLog.from_json(data.get("admin_audit_log"))
 
     def _require_site(self, name: str, what: str) -> None:
         if _k(name) not in self.sites:
@@ -146,25 +138,8 @@ class OrgState:
             ],
             **({"files": dict(sorted(self.files.items()))} if self.files else {}),
             "dns_records": {name: list(a) for name, a in sorted(self.dns_records.items())},
+            "admin_audit_log": self.audit.to_json(),
         }
-
-    # ------------------------------------------------------------------ derived values
-    @property
-    def domain_dn(self) -> str:
-        return ",".join(f"DC={part}" for part in self.domain.split("."))
-
-    def site_canonical(self, site: str) -> str:
-        return f"{self.domain}/Configuration/Sites/{self.sites[_k(site)].name}"
-
-    def site_dn(self, site: str) -> str:
-        return f"CN={self.sites[_k(site)].name},CN=Sites,CN=Configuration,{self.domain_dn}"
-
-    def array_dn(self, array: CasArray) -> str:
-        return (
-            f"CN={array.name},CN=Arrays,CN={ADMIN_GROUP},CN=Administrative Groups,"
-            f"CN={self.org_name},CN=Microsoft Exchange,CN=Services,CN=Configuration,"
-            f"{self.domain_dn}"
-        )
 
     def members(self, site: str) -> list[str]:
         """An array's Members, computed as Exchange does: the Exchange 2010 CAS of its site."""
@@ -188,80 +163,6 @@ class OrgState:
         if array is None and self.settings.orphans_show_blank:
             return ""  # the array's legacyDN no longer resolves: an orphaned pointer
         return pointer.shown
-
-    # ------------------------------------------------------------------ identity resolution
-    def find_site(self, identity: str) -> AdSite:
-        """AdSiteIdParameter: a site name, DN or GUID."""
-        guid = _as_guid(identity)
-        for site in self.sites.values():
-            if (
-                _k(site.name) == _k(identity)
-                or _k(self.site_dn(site.name)) == _k(identity)
-                or (guid is not None and site.guid == guid)
-            ):
-                return site
-        raise err.ObjectNotFound(identity, self.domain_controller)
-
-    def find_array(self, identity: str) -> CasArray:
-        """ClientAccessArrayIdParameter: FQDN, DN, ExchangeLegacyDN, GUID, or a space-free Name."""
-        text = identity.strip()
-        guid = _as_guid(text)
-        if guid is not None and guid in self.arrays:
-            return self.arrays[guid]
-        if text.lower().startswith("cn="):
-            matches = [a for a in self.arrays.values() if _k(self.array_dn(a)) == _k(text)]
-        elif text.lower().startswith("/o="):
-            matches = [a for a in self.arrays.values() if _k(a.legacy_dn) == _k(text)]
-        elif re.search(r"\s", text) or not text:
-            raise err.ParameterBindingError(
-                err.CANNOT_CONVERT.format(
-                    name="Identity",
-                    value=identity,
-                    type="Microsoft.Exchange.Configuration.Tasks.ClientAccessArrayIdParameter",
-                    error=err.INVALID_IDENTITY.format(value=identity).replace("\r\n", " "),
-                ),
-                target=identity,
-            )
-        else:
-            matches = [a for a in self.arrays.values() if _k(a.fqdn) == _k(text)]
-            if not matches:
-                matches = [a for a in self.arrays.values() if _k(a.name) == _k(text)]
-        return self._one(matches, identity)
-
-    def find_server(self, identity: str, *, cas_only: bool = False) -> Server:
-        """ServerIdParameter / ClientAccessServerIdParameter: a server name or FQDN."""
-        key = _k(identity)
-        server = self.servers.get(key)
-        if server is None:
-            server = next((s for s in self.servers.values() if _k(s.fqdn) == key), None)
-        if server is None or (cas_only and not server.is_cas):
-            raise err.ObjectNotFound(identity, self.domain_controller)
-        return server
-
-    def find_database(self, identity: str) -> MailboxDatabase:
-        db = self.databases.get(_k(identity))
-        if db is None:
-            raise err.ObjectNotFound(identity, self.domain_controller)
-        return db
-
-    def resolve_rpc_target(self, identity: str) -> RpcPointer:
-        """ClientAccessServerOrArrayIdParameter: an array (FQDN, Name...) or a CAS server."""
-        try:
-            array = self.find_array(identity)
-            return RpcPointer(kind="array", target=array.guid, shown=array.fqdn)
-        except (err.ObjectNotFound, err.ParameterBindingError):
-            pass
-        server = self.find_server(identity)
-        if not server.is_cas:
-            raise err.RuleViolation(err.NOT_A_CAS.format(server=server.name), target=identity)
-        return RpcPointer(kind="server", target=server.name, shown=server.fqdn)
-
-    def _one(self, matches: list[CasArray], identity: str) -> CasArray:
-        if not matches:
-            raise err.ObjectNotFound(identity, self.domain_controller)
-        if len(matches) > 1:
-            raise err.ObjectAmbiguous(identity)
-        return matches[0]
 
     # ------------------------------------------------------------------ array rules
     def _check_name(self, name: str, *, exclude: CasArray | None = None) -> None:
@@ -391,10 +292,12 @@ class OrgState:
         return changed
 
     def settle(self, now: float) -> bool:
-        """Let time act (drains end, clusters converge). True if anything changed."""
+        """Let time act (drains end, clusters converge, audit entries age out). True if
+        anything changed."""
         from casdesired.lab.exchange.nlb_rules import settle_clusters
 
-        return settle_clusters(self, now)
+        aged = self.audit.age_out(datetime.fromtimestamp(now, timezone.utc))
+        return settle_clusters(self, now) or aged
 
     # ------------------------------------------------------------------ randomness
     def new_guid(self) -> str:

@@ -1,18 +1,23 @@
 """What cmd.exe does with a WinRS command line, as far as the lab emulates it.
 
-WinRM hands ``command + " " + arguments`` to ``cmd.exe /c``. The lab knows the builtins used
-for connectivity probes (``hostname``, ``echo``) and ``powershell.exe``; PowerShell scripts go
-to the :class:`~casdesired.lab.process.PowerShellHost` and are never interpreted here.
-Everything else fails exactly as cmd.exe fails, so a typo can never pass for a success.
+WinRM hands ``command + " " + arguments`` to ``cmd.exe /c``. cmd.exe expands ``%variables%``
+from the shell's environment, then the lab knows the builtins used for connectivity probes
+(``hostname``, ``echo``), the file builtins and one output redirection of
+:mod:`.cmdbuiltins` (what the file delivery writes with), and ``powershell.exe``; PowerShell
+scripts go to the :class:`~casdesired.lab.process.PowerShellHost` and are never interpreted
+here. Everything else fails exactly as cmd.exe fails, so a typo can never pass for a success.
+Both the line as sent and the line after expansion must fit cmd.exe's 8,191 characters.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from casdesired.lab.process import ProcessResult
+from casdesired.lab.process import HostFiles, ProcessResult
+from casdesired.lab.wsman import cmdbuiltins
 
 MAX_COMMAND_LINE = 8191
 """cmd.exe's limit (characters) on one command line."""
@@ -34,6 +39,8 @@ class Launch:
     """``powershell -Command -``: the script itself is the command's stdin."""
     journal: dict[str, str] = field(default_factory=dict)
     """Extra journal fields (the decoded script of ``-EncodedCommand``)."""
+    reads_stdin: bool = True
+    """False for ``powershell.exe -InputFormat None``: it never reads its stdin."""
 
 
 def command_line(command: str, arguments: str | None) -> str:
@@ -82,46 +89,78 @@ def not_recognized(name: str) -> ProcessResult:
     )
 
 
-def interpret(line: str, hostname: str) -> Launch:
-    """Decide what ``cmd.exe /c <line>`` does in the lab."""
+def interpret(
+    line: str,
+    hostname: str,
+    environment: Mapping[str, str] | None = None,
+    files: HostFiles | None = None,
+) -> Launch:
+    """Decide what ``cmd.exe /c <line>`` does in the lab, in a shell with ``environment``, on
+    a host with ``files``."""
+    if len(line) > MAX_COMMAND_LINE:
+        return Launch(result=TOO_LONG)
+    line = cmdbuiltins.expand(line, environment or {})
     if len(line) > MAX_COMMAND_LINE:
         return Launch(result=TOO_LONG)
     stripped = line.lstrip(" \t")
     words = split_words(stripped)
     if not words:
         return Launch(result=ProcessResult())
-    name = words[0]
-    lowered = name.lower()
-    program = lowered.replace("/", "\\").rsplit("\\", 1)[-1]
+    program = words[0].lower().replace("/", "\\").rsplit("\\", 1)[-1]
     if program in ("powershell", "powershell.exe"):
         if _has_unquoted_operator(stripped):
             return Launch(result=_operators_unsupported())
         return _powershell(words[1:], stripped)
-    if _has_unquoted_operator(stripped):
+    split = cmdbuiltins.split_redirection(stripped)
+    if split is None:
+        return Launch(result=ProcessResult(stderr=cmdbuiltins.SYNTAX + "\r\n", exit_code=1))
+    command, redirection = split
+    if _has_unquoted_operator(command):
         return Launch(result=_operators_unsupported())
+    if redirection is not None:
+        # cmd.exe opens the target first: a folder that does not exist stops the command.
+        refused = cmdbuiltins.open_target(redirection, files)
+        if refused is not None:
+            return Launch(result=refused)
+    result = _builtin(command.lstrip(" \t"), hostname, files)
+    if redirection is not None:
+        result = cmdbuiltins.redirect(result, redirection, files)
+    return Launch(result=result)
+
+
+def _builtin(line: str, hostname: str, files: HostFiles | None) -> ProcessResult:
+    words = split_words(line)
+    if not words:
+        return ProcessResult()
+    name = words[0]
+    lowered = name.lower()
     if lowered in ("hostname", "hostname.exe"):
         if len(words) > 1:
-            return Launch(
-                result=ProcessResult(
-                    stderr="sethostname: Use the Network Control Panel Applet to set hostname.\r\n",
-                    exit_code=1,
-                )
+            return ProcessResult(
+                stderr="sethostname: Use the Network Control Panel Applet to set hostname.\r\n",
+                exit_code=1,
             )
-        return Launch(result=ProcessResult(stdout=f"{hostname}\r\n"))
+        return ProcessResult(stdout=f"{hostname}\r\n")
     if lowered == "echo":
-        rest = stripped[len("echo") :]
-        text = rest[1:] if rest else ""
-        return Launch(result=ProcessResult(stdout=f"{text}\r\n" if rest else "ECHO is on.\r\n"))
+        return cmdbuiltins.echo(line[len("echo") :])
     if lowered.startswith("echo."):
-        return Launch(result=ProcessResult(stdout=stripped[len("echo.") :] + "\r\n"))
-    return Launch(result=not_recognized(name))
+        return ProcessResult(stdout=line[len("echo.") :] + "\r\n")
+    if lowered in ("mkdir", "md"):
+        return cmdbuiltins.mkdir(words[1:], files)
+    if lowered == "move":
+        return cmdbuiltins.move(words[1:], files)
+    if lowered in ("del", "erase"):
+        return cmdbuiltins.delete(words[1:], files)
+    return not_recognized(name)
 
 
 def _operators_unsupported() -> ProcessResult:
-    # cmd.exe would pipe or redirect; the lab does not emulate that, and says so rather than
-    # pretending the line ran.
+    # cmd.exe would chain, pipe or read a file; the lab does not emulate that (only one output
+    # redirection of a builtin), and says so rather than pretending the line ran.
     return ProcessResult(
-        stderr="casdesired lab: cmd.exe operators (& | < >) are not emulated.\r\n", exit_code=1
+        stderr="casdesired lab: cmd.exe operators (& | <, or redirecting powershell.exe) are "
+        "not emulated.\r\n",
+        exit_code=1,
     )
 
 
@@ -148,23 +187,27 @@ def _ps_parameter(word: str) -> str | None:
 
 def _powershell(args: list[str], line: str) -> Launch:
     index = 0
+    reads_stdin = True
     while index < len(args):
         parameter = _ps_parameter(args[index])
         if parameter == "encodedcommand":
             if index + 1 >= len(args):
                 return Launch(result=_ps_usage("-EncodedCommand"))
-            return _encoded(args[index + 1])
+            return _encoded(args[index + 1], reads_stdin)
         if parameter == "command":
             rest = args[index + 1 :]
             if rest == ["-"]:
                 return Launch(script_from_stdin=True)
-            return Launch(script=" ".join(rest), journal={"script": " ".join(rest)})
+            return Launch(script=" ".join(rest), journal={"script": " ".join(rest)},
+                          reads_stdin=reads_stdin)
         if parameter == "file":
             return Launch(
                 result=ProcessResult(
                     stderr="casdesired lab: powershell -File is not emulated.\r\n", exit_code=1
                 )
             )
+        if parameter == "inputformat" and index + 1 < len(args):
+            reads_stdin = args[index + 1].lower() != "none"
         if parameter in _PS_VALUED:
             index += 2
             continue
@@ -173,12 +216,13 @@ def _powershell(args: list[str], line: str) -> Launch:
             continue
         # The first word that is not a parameter starts the command text (as -Command).
         rest = args[index:]
-        return Launch(script=" ".join(rest), journal={"script": " ".join(rest)})
+        return Launch(script=" ".join(rest), journal={"script": " ".join(rest)},
+                      reads_stdin=reads_stdin)
     # No command at all: an interactive PowerShell reading commands from stdin.
     return Launch(script_from_stdin=True)
 
 
-def _encoded(value: str) -> Launch:
+def _encoded(value: str, reads_stdin: bool) -> Launch:
     try:
         script = base64.b64decode(value, validate=True).decode("utf-16-le")
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -192,7 +236,7 @@ def _encoded(value: str) -> Launch:
                 exit_code=1,
             )
         )
-    return Launch(script=script, journal={"script": script})
+    return Launch(script=script, journal={"script": script}, reads_stdin=reads_stdin)
 
 
 def _ps_usage(parameter: str) -> ProcessResult:

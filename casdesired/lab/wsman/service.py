@@ -12,6 +12,7 @@ import binascii
 import threading
 
 from casdesired.lab.journal import Journal
+from casdesired.lab.process import HostFiles
 from casdesired.lab.wsman import envelope as env
 from casdesired.lab.wsman.cmdexe import command_line, interpret
 from casdesired.lab.wsman.envelope import NS_SHELL, Request, WSManFault, q
@@ -21,16 +22,45 @@ SIZE_MARGIN = 64
 """Bytes kept free under MaxEnvelopeSize, so a rounding slip can never cross the limit."""
 
 
+def system_environment(hostname: str) -> dict[str, str]:
+    """The variables every process of the lab's Windows host has (cmd.exe expands them)."""
+    return {
+        "ComputerName": hostname,
+        "ProgramData": "C:\\ProgramData",
+        "SystemDrive": "C:",
+        "SystemRoot": "C:\\Windows",
+        "TEMP": "C:\\Windows\\Temp",
+        "TMP": "C:\\Windows\\Temp",
+    }
+
+
+def _environment(request: Request) -> dict[str, str]:
+    """The Create's ``rsp:Environment`` (winrs ``-env``): its variables, for every command of
+    the shell. Their values are never journaled (a client may pass a secret this way)."""
+    shell = request.body.find(q(NS_SHELL, "Shell"))
+    environment = shell.find(q(NS_SHELL, "Environment")) if shell is not None else None
+    if environment is None:
+        return {}
+    variables: dict[str, str] = {}
+    for variable in environment.findall(q(NS_SHELL, "Variable")):
+        name = variable.get("Name") or ""
+        if name:
+            variables[name] = variable.text or ""
+    return variables
+
+
 class WSManService:
     def __init__(
         self, shells: ShellTable, journal: Journal, hostname: str, endpoint: str,
-        stop: threading.Event,
+        stop: threading.Event, files: HostFiles | None = None,
     ) -> None:
         self.shells = shells
         self.journal = journal
         self.hostname = hostname
         self.endpoint = endpoint
         self._stop = stop
+        self.files = files
+        """The host's files, as cmd.exe's builtins reach them (None: a host without any)."""
 
     def handle(self, request: Request) -> bytes:
         limits = self.shells.limits
@@ -70,8 +100,9 @@ class WSManService:
         if request.body.find(q(NS_SHELL, "Shell")) is None:
             raise env.invalid_request("the body has no rsp:Shell")
         raw = request.options.get("WINRS_CODEPAGE", "437")
+        environment = {**system_environment(self.hostname), **_environment(request)}
         try:
-            shell = self.shells.create(int(raw))
+            shell = self.shells.create(int(raw), environment)
         except (ValueError, LookupError):
             raise WSManFault(
                 "w:InvalidOptions", 2150858882,
@@ -90,7 +121,7 @@ class WSManService:
             raise env.invalid_request("the body has no rsp:CommandLine/rsp:Command")
         arguments = " ".join(a.text or "" for a in line_el.findall(q(NS_SHELL, "Arguments")))
         line = command_line((command_el.text or "").strip(), arguments or None)
-        launch = interpret(line, self.hostname)
+        launch = interpret(line, self.hostname, shell.environment, self.files)
         command = self.shells.start(shell, launch)
         self.journal.record(
             "command", command_line=line, shell_id=shell.id, command_id=command.id,

@@ -6,6 +6,10 @@ thread. Builtins finish at once. A PowerShell command needs its whole stdin: it 
 client sends ``End="true"``, or — if the client never sent any stdin — at the first Receive,
 because pywinrm's ``run_cmd`` never sends stdin and real PowerShell then reads an empty pipe.
 
+What a process writes before it ends (:meth:`~casdesired.lab.process.RunningProcess.write_stdout`)
+reaches the next Receive at once, as a flushed console write does. Every command's process gets
+its shell's environment (the host's variables and the Create's ``rsp:Environment``).
+
 As on Windows, deleting a shell or signalling its command to terminate kills the command's
 process: the host stops at its next :func:`~casdesired.lab.process.checkpoint` and nothing
 more of it runs. A process whose estimated peak memory (the lab's
@@ -22,8 +26,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from casdesired.lab.journal import Journal
@@ -99,7 +103,10 @@ class Chunk:
 class Command:
     """One command in a shell: its stdin, its pending output and its end."""
 
-    def __init__(self, command_id: str, codec: str) -> None:
+    def __init__(
+        self, command_id: str, codec: str, environment: Mapping[str, str] | None = None,
+        *, reads_stdin: bool = True,
+    ) -> None:
         self.id = command_id
         self.codec = codec
         self._cond = threading.Condition()
@@ -109,7 +116,15 @@ class Command:
         self._pending: deque[tuple[str, bytes]] = deque()
         self._exit_code: int | None = None
         self._terminated = False
-        self.process = RunningProcess()
+        # Its own copy of the shell's environment (a process may change its own).
+        self.process = RunningProcess(environment, reads_stdin=reads_stdin, output=self._write)
+
+    def _write(self, text: str) -> None:
+        """What the running process writes and flushes: the next Receive gets it."""
+        with self._cond:
+            if text:
+                self._pending.append(("stdout", to_console(text, self.codec)))
+            self._cond.notify_all()
 
     # stdin -----------------------------------------------------------------------------------
     def send(self, data: bytes, end: bool) -> None:
@@ -183,6 +198,8 @@ class Shell:
     commands: dict[str, Command]
     last_used: float = 0.0
     """:func:`idle_clock` time of the shell's latest request (IdleTimeout counts from it)."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """Every command's environment: the host's, and the Create's ``rsp:Environment``."""
 
 
 class TooManyShells(Exception):
@@ -210,10 +227,13 @@ class ShellTable:
         self._lock = threading.Lock()
         self._shells: dict[str, Shell] = {}
 
-    def create(self, codepage: int) -> Shell:
+    def create(self, codepage: int, environment: Mapping[str, str] | None = None) -> Shell:
         """A new shell; :class:`TooManyShells` when the user has ``MaxShellsPerUser`` open (the
         lab has one account: every shell is that user's)."""
-        shell = Shell(str(uuid.uuid4()).upper(), codec_for(codepage), {}, idle_clock())
+        shell = Shell(
+            str(uuid.uuid4()).upper(), codec_for(codepage), {}, idle_clock(),
+            dict(environment or {}),
+        )
         self._close_idle()
         limit = self.limits.max_shells_per_user
         with self._lock:
@@ -277,7 +297,10 @@ class ShellTable:
 
     def start(self, shell: Shell, launch: Launch) -> Command:
         """Start a command in a worker thread (see the module docstring for when it runs)."""
-        command = Command(str(uuid.uuid4()).upper(), shell.codec)
+        command = Command(
+            str(uuid.uuid4()).upper(), shell.codec, shell.environment,
+            reads_stdin=launch.reads_stdin,
+        )
         shell.commands[command.id] = command
         if launch.result is not None:
             command.finish(launch.result)
@@ -310,7 +333,7 @@ class ShellTable:
             log.exception("PowerShell host failed")
             result = ProcessResult(stderr=clixml_error(f"lab host error: {exc}"), exit_code=1)
         if self._memory is not None:
-            use = self._memory.estimate(script, stdin, result)
+            use = self._memory.estimate(script, stdin + command.process.loaded, result)
             ended["memory_mb"] = round(use.megabytes, 1)
             if use.megabytes > self.limits.max_memory_per_shell_mb:
                 # The shell's job refuses the allocation that crosses MaxMemoryPerShellMB.
