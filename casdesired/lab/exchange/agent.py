@@ -6,7 +6,8 @@ per invocation, property selection (a property the object lacks is left out), ``
 counts, ``until`` polling, ``on_error``, the request's ``keepalive`` (run between
 invocations and between polls whenever its interval has passed; its failure stops the run)
 and its ``fence`` (before each write, the request's lock must still be the current lock).
-Texts the agent itself produces are the same strings as in agent.ps1.
+Loading what a request needs (the Exchange session, modules, version, recipient scope) is
+:mod:`.agent_loading`. Texts the agent itself produces are the same strings as in agent.ps1.
 Cmdlets run through a :class:`CmdletRunner` (the Organisation), never as script text.
 A process killed by WinRM (its shell deleted, or a Signal terminate) stops between invocations
 and between the polls of an ``until``: :func:`casdesired.lab.process.checkpoint`.
@@ -19,10 +20,8 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
 from casdesired.agent.protocol import (
-    ALLOWED_CMDLETS,
     FENCED,
     KEEPALIVE_FAILED,
     NOT_A_READ,
@@ -31,7 +30,6 @@ from casdesired.agent.protocol import (
     Invocation,
     InvocationError,
     Keepalive,
-    LoadStep,
     Request,
     Response,
     Result,
@@ -41,14 +39,14 @@ from casdesired.agent.protocol import (
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
+from casdesired.lab.exchange.agent_loading import EXCHANGE_TOO_NEW as EXCHANGE_TOO_NEW
+from casdesired.lab.exchange.agent_loading import Steps, load
 from casdesired.lab.exchange.agent_values import as_date, counted, group_key, ps_number, select
 from casdesired.lab.exchange.binding import LabValue, Obj, Provider
 from casdesired.lab.exchange.runner import CmdletRunner, Sessions
 from casdesired.lab.process import checkpoint
 
-SNAPIN = "Microsoft.Exchange.Management.PowerShell.E2010"
 _CMDLET_NAME = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+$")
-_VERSION_MAJOR = re.compile(r"Version\s+(\d+)\.")
 
 # The agent's own texts, exactly as agent.ps1 writes them.
 BAD_REQUEST = "casdesired: the request is not valid base64 JSON."
@@ -60,10 +58,6 @@ NOT_A_CMDLET = "casdesired: '{name}' is not a cmdlet name."
 UNTIL_TIMEOUT = (
     "casdesired: timed out after {timeout} seconds waiting for {property} to be one of: "
     "{values}."
-)
-EXCHANGE_TOO_NEW = (
-    "Exchange Server 2013 or later detected on {host} ({version}): "
-    "casdesired manages Exchange 2010 only."
 )
 
 
@@ -125,7 +119,7 @@ def execute(runner: CmdletRunner, request: Request, *, probes: bool = False) -> 
     with probes.ps1 (a diagnose request's), so the probe functions are defined."""
     host_lines: list[str] = []
     sessions = Sessions(runner, request)
-    steps = _Steps(request.diagnose)
+    steps = Steps(request.diagnose)
     try:
         run = _execute(runner, request, sessions, host_lines, steps, probes)
     finally:
@@ -141,88 +135,16 @@ def _execute(
     request: Request,
     sessions: Sessions,
     host_lines: list[str],
-    steps: _Steps,
+    steps: Steps,
     probes: bool,
 ) -> AgentRun:
     results: list[Result] = []
-    loaded: set[Provider] = {"probes"} if probes else set()
-    endpoint = runner.hostname
-    mode = request.exchange.mode
-
-    def fatal(text: str, version: str | None = None) -> AgentRun:
-        return AgentRun(_response(runner, [], version, fatal=text), host_lines)
-
-    if mode in ("snapin", "remote"):
-        if mode == "remote":
-            # No uri: the agent's own host's /PowerShell, as agent.ps1 works it out.
-            remote_host = (
-                urlsplit(request.exchange.uri).hostname or ""
-                if request.exchange.uri
-                else runner.hostname
-            )
-            uri = request.exchange.uri or f"http://{remote_host}/PowerShell/"
-            failed = sessions.open_exchange(remote_host)
-            if not steps.record("exchange-session", failed, uri):
-                return fatal(failed or "")
-            if failed is None:
-                names = _imported(request)
-                refused = _import_refused(runner.settings.host_execution_policy_gpo)
-                shown = refused
-                if refused is not None and request.diagnose:
-                    # agent.ps1 then imports them one by one: each is refused the same way.
-                    shown = f"0 of {len(names)} commands: {refused}"
-                if not steps.record("import-session", shown, f"{len(names)} commands"):
-                    return fatal(refused or "")
-                endpoint = remote_host.split(".")[0]
-                if refused is None:
-                    loaded.add("exchange")
-        elif not runner.has_server(runner.hostname):
-            if not steps.record("exchange-session", err.SNAPIN_NOT_FOUND, ""):
-                return fatal(err.SNAPIN_NOT_FOUND)
-        else:
-            # The snap-in's AD driver binds as the caller: a second hop unless it can delegate.
-            sessions.main.exchange_reaches_ad = runner.logon.delegates
-            steps.record("exchange-session", None, SNAPIN)
-            loaded.add("exchange")
-    for module in request.modules:
-        missing = None
-        if not runner.has_module(runner.hostname, module):
-            missing = err.MODULE_NOT_FOUND.format(name=module)
-        if not steps.record(f"module:{module}", missing, ""):
-            return fatal(missing or "")
-        if missing is None:
-            loaded.add("nlb")
-    frozen = frozenset(loaded)
-    sessions.modules = tuple(request.modules)
-
-    version: str | None = None
-    if "exchange" in loaded:
-        try:
-            output = runner.invoke(
-                "Get-ExchangeServer", {"Identity": endpoint}, frozen, sessions.main
-            )
-            host_lines += output.host_lines
-            server = next(iter(output.objects), {})
-            found = server.get("AdminDisplayVersion")
-            version = None if found is None else str(found)
-        except err.ExchangeError:
-            version = None
-        match = _VERSION_MAJOR.match(version or "")
-        too_new = None
-        if match and int(match.group(1)) >= 15:
-            too_new = EXCHANGE_TOO_NEW.format(host=endpoint, version=version)
-        if not steps.record("exchange-version", too_new, version or ""):
-            return fatal(too_new or "", version)
-        # Recipient cmdlets see the whole forest, not only this server's domain (field §3).
-        scope_failed = None
-        try:
-            runner.invoke("Set-AdServerSettings", {"ViewEntireForest": True}, frozen,
-                          sessions.main)
-        except err.ExchangeError as exc:
-            scope_failed = exc.message
-        if not steps.record("recipient-scope", scope_failed, "ViewEntireForest"):
-            return fatal(scope_failed or "", version)
-
+    loading = load(runner, request, sessions, host_lines, steps, probes)
+    if loading.fatal is not None:
+        return AgentRun(
+            _response(runner, [], loading.version, fatal=loading.fatal), host_lines
+        )
+    frozen, version = loading.loaded, loading.version
     keepalive = _Keepalive(runner, request.keepalive, frozen, host_lines, sessions)
     for invocation in request.invocations:
         checkpoint()  # a killed process runs nothing more
@@ -241,51 +163,6 @@ def _execute(
     response = _response(runner, results, version, fatal=None)
     response = replace(response, stopped=keepalive.stopped, keepalives=keepalive.runs)
     return AgentRun(response, host_lines)
-
-
-def _imported(request: Request) -> list[str]:
-    """The commands agent.ps1 imports from the /PowerShell session in one go: the version
-    check's, the recipient scope's, and those the request uses (a diagnose request: every
-    Exchange command of the allow-list), its optional ones apart."""
-    names = ["Get-ExchangeServer", "Set-AdServerSettings"]
-    wanted = ALLOWED_CMDLETS if request.diagnose else [i.cmdlet for i in request.invocations]
-    for name in wanted:
-        lowered = name.lower()
-        if "-nlb" in lowered or "-casdesired" in lowered or not is_allowed(name):
-            continue
-        if name in OPTIONAL_CMDLETS:
-            continue
-        if lowered not in (n.lower() for n in names):
-            names.append(name)
-    return names
-
-
-OPTIONAL_CMDLETS = ("Get-AdminAuditLogConfig", "Search-AdminAuditLog")
-
-
-def _import_refused(group_policy: str) -> str | None:
-    """Import-PSSession's error when the execution policy Group Policy sets refuses the module
-    it generates (which beats the agent's -ExecutionPolicy Bypass); None when it loads."""
-    if group_policy == "Restricted":
-        return err.SCRIPTS_DISABLED.format(path=err.IMPLICIT_MODULE)
-    if group_policy == "AllSigned":
-        return err.NOT_SIGNED.format(path=err.IMPLICIT_MODULE)
-    return None
-"""agent.ps1's $OptionalCmdlets: imported apart, so one RBAC does not grant fails alone."""
-
-
-class _Steps:
-    """Add-AgentStep: what loading the request's needs did; whether the run goes on."""
-
-    def __init__(self, diagnose: bool) -> None:
-        self.diagnose = diagnose
-        self.steps: list[LoadStep] = []
-
-    def record(self, step: str, failed: str | None, detail: str) -> bool:
-        """Record ``step`` (``failed``: its error, None when it worked). False when the run must
-        stop: a step failed and the request is not a diagnose request."""
-        self.steps.append(LoadStep(step, failed is None, detail if failed is None else failed))
-        return failed is None or self.diagnose
 
 
 class _Keepalive:
