@@ -456,6 +456,151 @@ function Invoke-AgentInvocation {
     return $result
 }
 
+# --- Fan-out: an invocation run once per object of an earlier one --------------------------------
+# An invocation with a 'for_each' runs once for each object an earlier invocation of the
+# request returned, on the computer one of the object's properties names (import reads NLB on
+# every Client Access server this way, in the same run that finds them). Each run is a copy of
+# the invocation with that 'computer' and the id '<id>@<computer>', run as any invocation with a
+# 'computer' (Get-AgentNodeSession). Only names and values travel; nothing becomes script. The
+# rules: casdesired/agent/fanout.py.
+
+function Get-AgentRowText {
+    # A returned object's property as text ('' when absent or null), as Get-GroupKey gives it;
+    # the name compared case-insensitively (-eq), as PowerShell compares property names.
+    param($Row, [string]$Name)
+    foreach ($key in @($Row.Keys)) {
+        if ([string]$key -eq $Name) {
+            if ($null -eq $Row[$key]) { return '' }
+            return [string]$Row[$key]
+        }
+    }
+    return ''
+}
+
+function Assert-AgentFanOuts {
+    # Before anything runs: a for_each names an earlier invocation of the request (a keepalive
+    # has none) that returns objects -- not one that fans out itself or counts groups -- and
+    # properties it returns; the invocation names no computer of its own. Else a bad request.
+    param($Invocations)
+    $earlier = New-Map
+    foreach ($invocation in @($Invocations)) {
+        $id = [string](Get-Field $invocation 'id' '')
+        $forEach = Get-Field $invocation 'for_each'
+        if ($null -ne $forEach) {
+            $sourceId = [string](Get-Field $forEach 'invocation' '')
+            $source = Get-Field $earlier $sourceId
+            $why = ''
+            if ($null -eq $source) {
+                $why = 'it is not an earlier invocation of the request'
+            } elseif ($null -ne (Get-Field $source 'for_each')) {
+                $why = 'it runs for each object of another invocation itself'
+            } elseif ($null -ne (Get-Field $source 'group_by')) {
+                $why = 'it counts groups and returns no objects'
+            } else {
+                $returned = @(Get-Field $source 'properties' @())
+                $names = New-Object System.Collections.ArrayList
+                [void]$names.Add([string](Get-Field $forEach 'computer' ''))
+                $where = Get-Field $forEach 'where'
+                if ($null -ne $where) { [void]$names.Add([string](Get-Field $where 'property' '')) }
+                foreach ($name in $names) {
+                    # -contains compares case-insensitively, as property names compare.
+                    if ($name -eq '' -or -not ($returned -contains $name)) {
+                        $why = "it does not return the property '$name'"
+                        break
+                    }
+                }
+            }
+            if ($why -eq '' -and [string](Get-Field $invocation 'computer' '') -ne '') {
+                $why = 'the invocation names a computer of its own'
+            }
+            if ($why -ne '') {
+                throw ("casdesired: invocation '$id' cannot run for each object of " +
+                    "'$sourceId': $why.")
+            }
+        }
+        if (-not $earlier.ContainsKey($id)) { $earlier[$id] = $invocation }
+    }
+}
+
+function New-AgentRun {
+    # One run of an invocation: what to run, and why it is not run at all ('' when it is).
+    param($Invocation, [string]$Refused = '')
+    $run = New-Map
+    $run['invocation'] = $Invocation
+    $run['refused'] = $Refused
+    return $run
+}
+
+function Get-AgentRuns {
+    # The runs of one invocation, written to the pipeline: itself; or, with a for_each, one copy
+    # per distinct computer (compared case-insensitively, first spelling kept) that the objects
+    # of its source name, in their order, those the 'where' leaves out skipped. One refused run
+    # instead when the source failed (its objects may be partial) or an object has no computer.
+    param($Invocation, $Results)
+    $forEach = Get-Field $Invocation 'for_each'
+    if ($null -eq $forEach) { return (New-AgentRun $Invocation) }
+    $id = [string](Get-Field $Invocation 'id' '')
+    $sourceId = [string](Get-Field $forEach 'invocation' '')
+    $property = [string](Get-Field $forEach 'computer' '')
+    $where = Get-Field $forEach 'where'
+    $source = $null
+    foreach ($result in $Results) {
+        # -ceq: ids compare exactly, as the request's keys do.
+        if ($null -eq $source -and [string]$result['id'] -ceq $sourceId) { $source = $result }
+    }
+    if ($null -eq $source -or -not $source['ok']) {
+        return (New-AgentRun $Invocation ("casdesired: '$id' was not run: '$sourceId', whose " +
+            'objects it runs for, failed.'))
+    }
+    $wanted = @()
+    $whereProperty = ''
+    if ($null -ne $where) {
+        $wanted = @(@(Get-Field $where 'values' @()) | ForEach-Object { [string]$_ })
+        $whereProperty = [string](Get-Field $where 'property' '')
+    }
+    $computers = New-Object System.Collections.ArrayList
+    $seen = New-Map
+    foreach ($row in @($source['objects'])) {
+        # -contains (not -in, which 2.0 lacks); it compares case-insensitively.
+        if ($null -ne $where -and -not ($wanted -contains (Get-AgentRowText $row $whereProperty))) {
+            continue
+        }
+        $computer = Get-AgentRowText $row $property
+        if ($computer -eq '') {
+            return (New-AgentRun $Invocation ("casdesired: '$id' was not run: an object of " +
+                "'$sourceId' has no $property."))
+        }
+        if (-not $seen.ContainsKey($computer.ToLowerInvariant())) {
+            $seen[$computer.ToLowerInvariant()] = $true
+            [void]$computers.Add($computer)
+        }
+    }
+    foreach ($computer in $computers) {
+        $copy = New-Map
+        foreach ($name in @($Invocation.Keys)) {
+            if ([string]$name -ne 'for_each') { $copy[[string]$name] = $Invocation[$name] }
+        }
+        $copy['id'] = $id + '@' + $computer
+        $copy['computer'] = $computer
+        New-AgentRun $copy
+    }
+}
+
+function New-AgentRefusal {
+    # The failed result of a run that is not run at all (Get-AgentRuns says why).
+    param($Run)
+    $result = New-Map
+    $result['id'] = [string](Get-Field $Run['invocation'] 'id' '')
+    $result['ok'] = $false
+    $result['objects'] = New-Object System.Collections.ArrayList
+    try {
+        throw [string]$Run['refused']
+    } catch {
+        $result['error'] = Get-ErrorDetail $_
+    }
+    return $result
+}
+
 function Write-AgentResponse {
     # The one line casdesired reads. [Console]::Out.Write, not the formatter: 2.0 wraps
     # formatted output at 80 columns, which would cut the frame. Base64 keeps it ASCII.
@@ -955,6 +1100,9 @@ try {
             "protocol " + [string](Get-Field $request 'protocol' '?') + '.')
     }
     $invocations = @(Get-Field $request 'invocations' @())
+    # A fan-out over no earlier invocation is a bad request: nothing runs (fanout.py).
+    Assert-AgentFanOuts $invocations
+    Assert-AgentFanOuts @(Get-Field (Get-Field $request 'keepalive') 'invocation')
     $exchange = Get-Field $request 'exchange'
     $AgentState['credential'] = Get-Field $request 'credential'
     if ($null -eq $AgentState['credential'] -and $CredentialBase64 -ne '') {
@@ -1133,19 +1281,28 @@ try {
     $KeepaliveState['fence'] = Get-Field $request 'fence'
     $KeepaliveState['watch'] = [System.Diagnostics.Stopwatch]::StartNew()
     foreach ($invocation in $invocations) {
-        # A failed keepalive stops the run: later invocations have no result at all.
-        if (-not (Invoke-AgentKeepalive)) { break }
-        # A write checks first that the request's lock is still the organisation's lock.
-        if (-not (Invoke-AgentFence $invocation)) { break }
-        $result = Invoke-AgentInvocation $invocation $true
-        [void]$results.Add($result)
-        if ($null -ne $KeepaliveState['stopped']) { break }  # it failed during an until
-        # on_error "stop" (the default): nothing after a failure runs, so later invocations
-        # have no result at all and casdesired cannot mistake "not run" for "empty".
-        $onError = [string](Get-Field $invocation 'on_error' 'stop')
-        if (-not $result['ok'] -and $onError -ne 'continue') {
-            break
+        # One run, or one per computer of a fan-out; each is checked and may stop the request.
+        $stop = $false
+        foreach ($run in @(Get-AgentRuns $invocation $results)) {
+            $stop = $true
+            # A failed keepalive stops the run: later invocations have no result at all.
+            if (-not (Invoke-AgentKeepalive)) { break }
+            # A write checks first that the request's lock is still the organisation's lock.
+            if (-not (Invoke-AgentFence $run['invocation'])) { break }
+            if ([string]$run['refused'] -eq '') {
+                $result = Invoke-AgentInvocation $run['invocation'] $true
+            } else {
+                $result = New-AgentRefusal $run
+            }
+            [void]$results.Add($result)
+            if ($null -ne $KeepaliveState['stopped']) { break }  # it failed during an until
+            # on_error "stop" (the default): nothing after a failure runs, so later invocations
+            # have no result at all and casdesired cannot mistake "not run" for "empty".
+            $onError = [string](Get-Field $invocation 'on_error' 'stop')
+            if (-not $result['ok'] -and $onError -ne 'continue') { break }
+            $stop = $false
         }
+        if ($stop) { break }
     }
 } catch {
     # The agent could not do its job at all (no snap-in, bad request, Exchange 2013, ...).

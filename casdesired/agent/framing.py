@@ -26,6 +26,7 @@ import json
 import zlib
 from typing import Any
 
+from casdesired import jsontext
 from casdesired.agent.protocol import JsonValue, Request, Response
 from casdesired.errors import ProtocolError
 
@@ -78,7 +79,7 @@ def decode_request(text: str, what: str = "request") -> Request:
 
 def _unb64json(text: str, what: str) -> Any:
     try:
-        return json.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
+        return jsontext.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"the {what} is corrupt: {exc}") from None
 
@@ -111,7 +112,7 @@ def encode_response(response: Response) -> str:
 def _gunzip_json(text: str, what: str) -> JsonValue:
     try:
         raw = gunzip(base64.b64decode(text.strip(), validate=True))
-        return json.loads(raw.decode("utf-8"))
+        return jsontext.loads(raw.decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"the {what} is corrupt: {exc}") from None
 

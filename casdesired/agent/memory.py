@@ -24,8 +24,8 @@ remote /PowerShell (``remote``)        +24 MB      New-PSSession and Import-PSSe
                                                    few cmdlets a request uses (the cmdlets
                                                    themselves run in Exchange's IIS pool)
 each module (``modules``)              +9 MB       Import-Module NetworkLoadBalancingClusters
-each other computer (``computer``)     +6 MB       New-PSSession to an NLB node and the
-                                                   deserialised objects Invoke-Command brings
+each other computer (``computer``,     +6 MB       New-PSSession to an NLB node and the
+or a ``for_each`` run's)                           deserialised objects Invoke-Command brings
                                                    back (the module loads on the node)
 stdin                                  6 B/char    [Console]::In.ReadToEnd (UTF-16), its two
                                                    Substrings, the request's parsed JSON (the
@@ -59,7 +59,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from casdesired.agent import framing, protocol
+from casdesired.agent import fanout, framing, protocol
 
 MB = 1024 * 1024
 
@@ -82,6 +82,8 @@ class Answer:
     frame_chars: int
     objects: int
     groups: int
+    ids: tuple[str, ...] = ()
+    """The results' ids: a fan-out's runs are told by theirs (:func:`fanout.run_id`)."""
 
     @classmethod
     def of(cls, response: protocol.Response) -> Answer:
@@ -94,6 +96,7 @@ class Answer:
             frame_chars=payload,
             objects=sum(len(r.objects) for r in response.results),
             groups=sum(len(r.groups or {}) for r in response.results),
+            ids=tuple(r.id for r in response.results),
         )
 
 
@@ -115,6 +118,7 @@ def parts(
         for module in request.modules:
             found.append((f"module {module}", MODULE_MB))
         computers = {i.computer.lower() for i in request.invocations if i.computer}
+        computers |= _fanned_out(request, answer.ids if answer is not None else ())
         for computer in sorted(computers):
             found.append((f"PSSession to {computer}", NODE_SESSION_MB))
     if answer is not None:
@@ -125,3 +129,14 @@ def parts(
             ("response frame", answer.frame_chars * FRAME_BYTES_PER_CHAR / MB),
         ]
     return found
+
+
+def _fanned_out(request: protocol.Request, ids: tuple[str, ...]) -> set[str]:
+    """The computers the request's fan-outs ran on, told by their runs' result ids."""
+    prefixes = [fanout.run_id(i.id, "") for i in request.invocations if i.for_each is not None]
+    return {
+        found[len(prefix):].lower()
+        for found in ids
+        for prefix in prefixes
+        if found.startswith(prefix) and len(found) > len(prefix)
+    }

@@ -26,6 +26,8 @@ Invocation semantics (the agent and the lab implement them identically):
   or the timeout passes (an error) — used to wait for an NLB drain;
 * on an error the result carries Exchange's message; with ``on_error="stop"`` (the default)
   nothing after it runs and later invocations have no result at all;
+* ``for_each`` runs an invocation once per object of an earlier one, on the computer each
+  names, each run with its own result id (:mod:`casdesired.agent.fanout`);
 * only the cmdlets in :data:`ALLOWED_CMDLETS` run: any other name is refused as PowerShell
   refuses an unknown command. agent.ps1 holds the same list literally (a request cannot widen
   it), the lab's executor checks it, and the reconciler refuses to send anything else
@@ -49,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Literal, TypeAlias
 
+from casdesired.agent import fanout
 from casdesired.agent.allowlist import ALLOWED_CMDLETS as ALLOWED_CMDLETS
 from casdesired.agent.allowlist import FENCED as FENCED
 from casdesired.agent.allowlist import FENCED_CMDLETS as FENCED_CMDLETS
@@ -60,6 +63,7 @@ from casdesired.agent.allowlist import check_allowed as check_allowed
 from casdesired.agent.allowlist import is_allowed as is_allowed
 from casdesired.agent.allowlist import is_fenced as is_fenced
 from casdesired.agent.allowlist import is_read as is_read
+from casdesired.agent.fanout import ForEach as ForEach
 from casdesired.agent.response import PROTOCOL_VERSION as PROTOCOL_VERSION
 from casdesired.agent.response import InvocationError as InvocationError
 from casdesired.agent.response import JsonValue as JsonValue
@@ -104,6 +108,8 @@ class Invocation:
     expand: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Property -> sub-properties: each element of that property is returned as an object of
     those sub-properties (the module docstring)."""
+    for_each: ForEach | None = None
+    """Once per object of an earlier invocation (:mod:`casdesired.agent.fanout`); None: once."""
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {
@@ -128,6 +134,8 @@ class Invocation:
                 "timeout_seconds": self.until.timeout_seconds,
                 "interval_seconds": self.until.interval_seconds,
             }
+        if self.for_each is not None:  # absent otherwise: saved plans' invocations unchanged
+            data["for_each"] = self.for_each.to_json()
         return data
 
     @classmethod
@@ -162,6 +170,7 @@ class Invocation:
             computer=str(data["computer"]) if data.get("computer") else None,
             dates=tuple(str(name) for name in data.get("dates") or ()),
             expand={str(k): tuple(str(s) for s in v) for k, v in expand.items()},
+            for_each=ForEach.from_json(data["for_each"]) if "for_each" in data else None,
         )
 
 
@@ -267,6 +276,9 @@ class Request:
     step by step in the response's ``loading`` instead of stopping the run (a failed step is
     not ``fatal``: the invocations run, and those that needed it fail on their own), and only
     commands of the read allow-list (:data:`READ_CMDLETS`) run."""
+
+    def __post_init__(self) -> None:
+        fanout.check(self.invocations, self.keepalive.invocation if self.keepalive else None)
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {

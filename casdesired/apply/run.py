@@ -1,8 +1,9 @@
 """``casdesired apply`` from start to finish.
 
 1. Take the organisation lock and read the live organisation in ONE command execution.
-2. Directory: diff and make the plan now. Plan file: refuse it if it was applied before (the
-   local audit log, then the Windows side) or is stale (per-object fingerprints).
+2. Directory: diff and make the plan now (counting the mailboxes of the databases it rebinds:
+   one more execution, only if it rebinds any). Plan file: refuse it if it was applied before
+   (the local audit log, then the Windows side) or is stale (per-object fingerprints).
 3. Run every pre-write safety check (:mod:`.safety`), show the plan, ask for "yes" on a
    terminal (``--auto-approve`` in pipelines).
 4. Execute in batches (:mod:`.execute`), stop at the first failure or interrupt.

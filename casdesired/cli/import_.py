@@ -87,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--no-nlb",
         action="store_true",
-        help="do not read Windows NLB (one command execution less; arrays become external)",
+        help="do not read Windows NLB on the CAS servers (arrays become external)",
     )
     parser.add_argument(
         "--no-mailbox-count",

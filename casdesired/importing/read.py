@@ -1,20 +1,25 @@
 """Reading what import needs: the organisation as plan reads it, every mailbox, every NLB cluster.
 
-Two command executions, whatever the organisation's size:
+One command execution, whatever the organisation's size: one request holding
 
 1. the plan's own read (``casdesired.live.invocations``: servers, CAS settings, arrays,
-   databases) plus the whole organisation's mailbox count per database
-   (``casdesired.live.mailboxes.count_all_invocation``), in one request;
-2. Windows NLB, read on every Exchange 2010 CAS server of the sites imported (on the server
-   itself, as plan reads a cluster host: ``computer=<its FQDN>``), in one more request —
-   unless ``--no-nlb``, or there is no such server.
+   databases);
+2. Windows NLB (``Get-NlbCluster``, ``Get-NlbClusterNode``) fanned out over the Client Access
+   servers the read finds (``for_each``: one run per object of ``Get-ClientAccessServer``, on
+   its ``Fqdn``, on the server itself, as plan reads a cluster host; ids
+   ``import:nlb-cluster@<fqdn>``, :mod:`casdesired.agent.fanout`), each run allowed to fail
+   alone — unless ``--no-nlb``;
+3. the whole organisation's mailbox count per database
+   (``casdesired.live.mailboxes.count_all_invocation``), last, so that its failure stops
+   nothing else — unless ``--no-mailbox-count``.
 
 Plan reads NLB only on the cluster hosts its YAML declares; import has no YAML, so it asks
-every CAS, and it can only know the CAS servers after the first read: hence the second
-execution (the agent has no way to fan an invocation out over another's results). A server
-that is simply not in a cluster is no error: Windows says it "is not a member of an NLB
-cluster" (and a server without the NLB feature has no NLB module to load). Any other failure
-is: a cluster left unread would be written as "no cluster" and the first plan would differ.
+every CAS the read finds. The fan-out cannot tell a server's version or site (Get-ClientAccess-
+Server returns neither), so it runs on every CAS, and what Exchange 2013+ servers and servers
+outside ``--site`` answer is ignored afterwards, whatever it is. On the others, a server that is
+simply not in a cluster is no error: Windows says it "is not a member of an NLB cluster" (and a
+server without the NLB feature has no NLB module to load). Any other failure is: a cluster left
+unread would be written as "no cluster" and the first plan would differ.
 """
 
 from __future__ import annotations
@@ -24,22 +29,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from casdesired import model
-from casdesired.agent import protocol
+from casdesired.agent import fanout, protocol
 from casdesired.errors import ConfigError, ReadFailed
 from casdesired.live.convert import live_state_from_response, site_name
-from casdesired.live.invocations import (
-    NLB_MODULE,
-    SERVERS,
-    nlb_cluster_id,
-    nlb_nodes_id,
-    read_invocations,
-)
+from casdesired.live.invocations import CAS, NLB_MODULE, SERVERS, read_invocations
 from casdesired.live.mailboxes import count_all_from_response, count_all_invocation
 from casdesired.live.state import LiveState
 from casdesired.transport.winrm import AgentClient
 
 NOT_IN_A_CLUSTER = "is not a member of an nlb cluster"
 """What Windows' NLB cmdlets say (lower-cased) on a host that is in no cluster."""
+NLB_CLUSTER = "import:nlb-cluster"
+NLB_NODES = "import:nlb-nodes"
+"""The fanned-out NLB reads: their runs' results are ``<id>@<the CAS server's Fqdn>``."""
+NLB_HINT = (
+    "import reads Windows NLB on every Client Access server; if no site uses Windows NLB, "
+    "run it with --no-nlb"
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class ImportRead:
     no_nlb_module: tuple[str, ...] = ()
     """Hosts without the NLB PowerShell module: no NLB feature, so in no cluster."""
     executions: int = 0
+    """The command executions the read took: one (the module docstring)."""
 
 
 Progress = Callable[[str], None]
@@ -112,17 +119,26 @@ def read_for_import(
     nlb: bool = True,
     progress: Progress | None = None,
 ) -> ImportRead:
-    """Read the organisation for import: one execution, and one more for NLB when needed."""
+    """Read the organisation for import: one command execution (the module docstring)."""
     say = progress or (lambda _message: None)
     say(f"reading the live organisation through {client.target.url}")
     invocations = read_invocations()
+    if nlb:
+        invocations = (*invocations, *nlb_invocations())
     if mailboxes:
         invocations = (*invocations, count_all_invocation())
-    response = client.run(client.make_request(invocations))
+    executions = client.executions
+    request = client.make_request(invocations, modules=(NLB_MODULE,) if nlb else ())
+    try:
+        response = client.run(request)
+    except ReadFailed as exc:
+        if nlb and NLB_MODULE.lower() in str(exc).lower():  # the endpoint cannot load NLB's
+            raise ReadFailed(f"{exc} — {NLB_HINT}") from None
+        raise
     result = ImportRead(
         live=live_state_from_response(response),
         exchange_servers=_exchange_servers(response),
-        executions=1,
+        executions=client.executions - executions,
     )
     if mailboxes:
         try:
@@ -135,25 +151,10 @@ def read_for_import(
     hosts = nlb_candidates(result.live, scope)
     e = result.live.estate
     say(f"read {len(e.servers)} CAS servers, {len(e.arrays)} arrays, {len(e.databases)} databases")
-    if not nlb or not hosts:
-        return result
-    say(f"reading Windows NLB on {len(hosts)} Client Access server(s)")
-    request = protocol.Request(
-        invocations=nlb_invocations(hosts),
-        exchange=protocol.ExchangeSession(mode="none"),
-        modules=(NLB_MODULE,),
-        credential=client.target.credential,
-    )
-    try:
-        nlb_response = client.run(request)
-    except ReadFailed as exc:
-        raise ReadFailed(
-            f"{exc} — import reads Windows NLB on every Client Access server; if no site uses "
-            "Windows NLB, run it with --no-nlb"
-        ) from None
-    result.executions = 2
-    result.nlb_hosts = tuple(hosts)
-    result.clusters, result.no_nlb_module = clusters_from_response(nlb_response, hosts)
+    if nlb and hosts:
+        say(f"read Windows NLB on {len(hosts)} Client Access server(s) of the sites imported")
+        result.nlb_hosts = tuple(hosts)
+        result.clusters, result.no_nlb_module = clusters_from_response(response, hosts)
     return result
 
 
@@ -182,43 +183,43 @@ def nlb_candidates(live: LiveState, sites: Iterable[str]) -> list[str]:
     return sorted(dict.fromkeys(hosts), key=model.key)
 
 
-def nlb_invocations(hosts: Iterable[str]) -> tuple[protocol.Invocation, ...]:
-    """Get-NlbCluster and Get-NlbClusterNode on each host, each allowed to fail alone."""
-    out: list[protocol.Invocation] = []
-    for host in hosts:
-        out.append(
-            protocol.Invocation(
-                nlb_cluster_id(host),
-                "Get-NlbCluster",
-                properties=("Name", "IPAddress", "SubnetMask", "Mode"),
-                computer=host,
-                on_error="continue",
-            )
-        )
-        out.append(
-            protocol.Invocation(
-                nlb_nodes_id(host),
-                "Get-NlbClusterNode",
-                properties=("Name", "State", "InterfaceName"),
-                computer=host,
-                on_error="continue",
-            )
-        )
-    return tuple(out)
+def nlb_invocations() -> tuple[protocol.Invocation, ...]:
+    """Get-NlbCluster and Get-NlbClusterNode on every CAS server the read finds (a fan-out over
+    Get-ClientAccessServer, on each one's Fqdn), each run allowed to fail alone."""
+    on_each_cas = fanout.ForEach(invocation=CAS, computer="Fqdn")
+    return (
+        protocol.Invocation(
+            NLB_CLUSTER,
+            "Get-NlbCluster",
+            properties=("Name", "IPAddress", "SubnetMask", "Mode"),
+            on_error="continue",
+            for_each=on_each_cas,
+        ),
+        protocol.Invocation(
+            NLB_NODES,
+            "Get-NlbClusterNode",
+            properties=("Name", "State", "InterfaceName"),
+            on_error="continue",
+            for_each=on_each_cas,
+        ),
+    )
 
 
 def clusters_from_response(
     response: protocol.Response, hosts: Iterable[str]
 ) -> tuple[dict[str, Cluster], tuple[str, ...]]:
-    """The cluster each host is a node of, and the hosts without the NLB module.
+    """The cluster each of ``hosts`` is a node of, and the hosts without the NLB module; what
+    other servers answered is not looked at.
 
     "Not a member of an NLB cluster" (and no NLB module at all) means no cluster; any other
     failure is a :class:`ReadFailed` naming the host.
     """
+    cluster_runs = _by_host(response, NLB_CLUSTER)
+    node_runs = _by_host(response, NLB_NODES)
     clusters: dict[str, Cluster] = {}
     no_module: list[str] = []
     for host in hosts:
-        cluster = _result(response, nlb_cluster_id(host), f"the NLB cluster on {host}")
+        cluster = _result(cluster_runs, host, f"the NLB cluster on {host}")
         if not cluster.ok:
             message = cluster.error.message if cluster.error else "no error message"
             if NOT_IN_A_CLUSTER in message.lower():
@@ -234,7 +235,7 @@ def clusters_from_response(
         if not cluster.objects:
             continue
         found = cluster.objects[0]
-        nodes_read = _result(response, nlb_nodes_id(host), f"the NLB nodes of {host}")
+        nodes_read = _result(node_runs, host, f"the NLB nodes of {host}")
         if not nodes_read.ok:
             message = nodes_read.error.message if nodes_read.error else "no error message"
             raise ReadFailed(f"could not read the NLB nodes of {host}: {message}")
@@ -263,8 +264,14 @@ def _module_missing(message: str) -> bool:
     return NLB_MODULE.lower() in lowered and "was not loaded" in lowered
 
 
-def _result(response: protocol.Response, invocation_id: str, what: str) -> protocol.Result:
-    result = response.result(invocation_id)
+def _by_host(response: protocol.Response, invocation_id: str) -> dict[str, protocol.Result]:
+    """The runs of a fanned-out read by ``model.key`` of the computer each ran on."""
+    runs = fanout.results(response, invocation_id)
+    return {model.key(computer): result for computer, result in reversed(runs.items())}
+
+
+def _result(runs: Mapping[str, protocol.Result], host: str, what: str) -> protocol.Result:
+    result = runs.get(model.key(host))
     if result is None:
         raise ReadFailed(
             f"could not read {what}: the agent returned no result for it (it stopped early); "

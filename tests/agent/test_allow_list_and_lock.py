@@ -211,8 +211,9 @@ def test_the_fence_is_checked_before_each_invocation_with_protocols_text() -> No
     main = CODE[CODE.index(MAIN):]
     assert "$KeepaliveState['fence'] = Get-Field $request 'fence'" in main
     loop = main[main.rindex("foreach ($invocation in $invocations) {"):]
-    assert (loop.index("Invoke-AgentKeepalive") < loop.index("Invoke-AgentFence $invocation")
-            < loop.index("Invoke-AgentInvocation"))
+    # Each run of an invocation (one, or one per computer of a fan-out) is fenced.
+    assert (loop.index("Invoke-AgentKeepalive") < loop.index("Invoke-AgentFence $run['invocation']")
+            < loop.index("Invoke-AgentInvocation $run['invocation']"))
 
 
 def test_an_ended_lock_id_is_recorded_by_exit_and_remove_and_refused_by_enter() -> None:

@@ -45,3 +45,17 @@ def test_a_truncated_gzip_frame_is_a_protocol_error() -> None:
     frame = framing.RESPONSE_BEGIN + framing.GZIP_PREFIX + cut + framing.RESPONSE_END
     with pytest.raises(ProtocolError, match="corrupt"):
         framing.decode_response(frame)
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_a_response_nested_too_deeply_is_a_protocol_error_not_a_recursion(packed: bool) -> None:
+    """What the far side prints is not trusted: nesting past the decoder's recursion limit is
+    a corrupt response like any other, never a RecursionError (a traceback for the user)."""
+    raw = ("[" * 100_000 + "]" * 100_000).encode()
+    if packed:
+        body = framing.GZIP_PREFIX + base64.b64encode(gzip.compress(raw)).decode()
+    else:
+        body = base64.b64encode(raw).decode()
+    frame = framing.RESPONSE_BEGIN + body + framing.RESPONSE_END
+    with pytest.raises(ProtocolError, match="corrupt: JSON nested too deeply"):
+        framing.decode_response(frame)

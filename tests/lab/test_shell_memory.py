@@ -15,6 +15,7 @@ import pytest
 from casdesired.agent import framing
 from casdesired.agent import protocol as agent_protocol
 from casdesired.agent.delivery import stdin as stdin_delivery
+from casdesired.importing.read import nlb_invocations
 from casdesired.lab.exchange import Organisation
 from casdesired.lab.exchange.memory import AgentMemoryModel
 from casdesired.lab.exchange.testing import agent_script, run_request
@@ -115,6 +116,18 @@ def test_the_model_counts_the_session_the_agent_loads_and_what_it_holds() -> Non
     assert read_large - read_small > 2  # 2,000 databases more, held and serialised
     # A script that is not the agent costs the bare powershell.exe.
     assert model.estimate("Get-Date", b"", ProcessResult(stdout="Monday\r\n")).megabytes < 30
+
+
+def test_the_model_counts_a_session_to_each_computer_a_fan_out_ran_on() -> None:
+    # import's one request: the read, and NLB fanned out over every CAS server it finds.
+    request = agent_protocol.Request(invocations=(*read_invocations(), *nlb_invocations()),
+                                     modules=read_modules(NLB))
+    stdin = stdin_delivery.encode_stdin(agent_script(), request)
+    use = AgentMemoryModel().estimate(stdin_delivery.BOOTSTRAP_SCRIPT, stdin,
+                                      run_request(organisation(), request))
+    sessions = [name for name, _ in use.parts if name.startswith("PSSession to ")]
+    assert sessions == [f"PSSession to {host}.contoso.local"
+                        for host in ("br-cas01", "dr-cas01", "dr-cas02", "hq-cas01", "hq-cas02")]
 
 
 @pytest.mark.parametrize("stdout", ["WARNING: slow\r\n<casdesired-response>gzip:H4sI",

@@ -3,7 +3,8 @@
 Every branch mirrors agent.ps1 (read it side by side): session mode and module loading, the
 Exchange 2013 refusal, the allow-list of cmdlets, ``& $cmdlet @parameters -ErrorAction Stop``
 per invocation, property selection (a property the object lacks is left out), ``group_by``
-counts, ``until`` polling, ``on_error``, the request's ``keepalive`` (run between
+counts, ``until`` polling, ``for_each`` fan-outs (:mod:`.agent_fanout`), ``on_error``, the
+request's ``keepalive`` (run between
 invocations and between polls whenever its interval has passed; its failure stops the run)
 and its ``fence`` (before each write, the request's lock must still be the current lock).
 Loading what a request needs (the Exchange session, modules, version, recipient scope) is
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass, replace
 
+from casdesired import jsontext
 from casdesired.agent.protocol import (
     FENCED,
     KEEPALIVE_FAILED,
@@ -39,6 +40,8 @@ from casdesired.agent.protocol import (
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
+from casdesired.lab.exchange.agent_fanout import Run
+from casdesired.lab.exchange.agent_fanout import runs as fanned_out
 from casdesired.lab.exchange.agent_loading import EXCHANGE_TOO_NEW as EXCHANGE_TOO_NEW
 from casdesired.lab.exchange.agent_loading import Steps, load
 from casdesired.lab.exchange.agent_values import as_date, counted, group_key, ps_number, select
@@ -72,7 +75,7 @@ class AgentRun:
 def decode_request(payload: str) -> Request:
     """The request the bootstrap hands the agent, with agent.ps1's fatal texts on failure."""
     try:
-        data = json.loads(base64.b64decode(payload.strip(), validate=True).decode("utf-8"))
+        data = jsontext.loads(base64.b64decode(payload.strip(), validate=True).decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ProtocolError(BAD_REQUEST) from None
     if not isinstance(data, dict):
@@ -106,7 +109,7 @@ def run_payload(
 
 def _decode_credential(text: str) -> Credential:
     try:
-        data = json.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
+        data = jsontext.loads(base64.b64decode(text.strip(), validate=True).decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ProtocolError(BAD_CREDENTIAL) from None
     if not isinstance(data, dict):
@@ -146,19 +149,24 @@ def _execute(
         )
     frozen, version = loading.loaded, loading.version
     keepalive = _Keepalive(runner, request.keepalive, frozen, host_lines, sessions)
+    stop = False
     for invocation in request.invocations:
-        checkpoint()  # a killed process runs nothing more
-        if not keepalive.run_if_due():
-            break  # nothing more runs: later invocations have no result
-        if not keepalive.fence_passes(request.fence, invocation):
-            break  # its lock was broken or taken over: no more writes
-        result = _run_invocation(
-            runner, invocation, frozen, host_lines, keepalive, sessions, request.diagnose
-        )
-        results.append(result)
-        if keepalive.stopped is not None:
-            break  # it failed while this invocation polled
-        if not result.ok and invocation.on_error != "continue":
+        for run in fanned_out(invocation, results):  # one, or one per computer of a fan-out
+            stop = True
+            checkpoint()  # a killed process runs nothing more
+            if not keepalive.run_if_due():
+                break  # nothing more runs: later invocations have no result
+            if not keepalive.fence_passes(request.fence, run.invocation):
+                break  # its lock was broken or taken over: no more writes
+            result = _refusal(run) if run.refused else _run_invocation(
+                runner, run.invocation, frozen, host_lines, keepalive, sessions, request.diagnose)
+            results.append(result)
+            if keepalive.stopped is not None:
+                break  # it failed while this invocation polled
+            if not result.ok and invocation.on_error != "continue":
+                break
+            stop = False
+        if stop:
             break
     response = _response(runner, results, version, fatal=None)
     response = replace(response, stopped=keepalive.stopped, keepalives=keepalive.runs)
@@ -301,6 +309,14 @@ def _run_invocation(
     except err.ExchangeError as exc:
         error = InvocationError(message=exc.message, category=exc.category, target=exc.target)
         return Result(id=invocation.id, ok=False, objects=tuple(objects), error=error)
+
+
+def _refusal(run: Run) -> Result:
+    """New-AgentRefusal: the failed result of a run that is not run at all."""
+    thrown = _thrown(run.refused)
+    error = InvocationError(message=thrown.message, category=thrown.category,
+                            target=thrown.target)
+    return Result(id=run.invocation.id, ok=False, objects=(), error=error)
 
 
 def _thrown(message: str) -> err.ExchangeError:

@@ -66,8 +66,10 @@ def _answer(stdout: str) -> Answer | None:
         return None
     results = data.get("results") if isinstance(data, dict) else None
     objects = groups = 0
+    ids: list[str] = []
     for result in results if isinstance(results, list) else ():
         if isinstance(result, dict):
             objects += len(result.get("objects") or ())
             groups += len(result.get("groups") or ())
-    return Answer(len(text), len(frame), objects, groups)
+            ids.append(str(result.get("id")))
+    return Answer(len(text), len(frame), objects, groups, tuple(ids))
