@@ -2,6 +2,9 @@
 
 ``casdesired doctor``'s probes live in probes.ps1 and travel only with a diagnose request: every
 other run sends agent.ps1 alone (within one 64 KiB Send of stdin, one WS-Man round trip).
+
+What travels is the script without its comments (:func:`compact`): the comment lines are a
+third of agent.ps1, and PowerShell never needs them. Read agent.ps1 itself for them.
 """
 
 from __future__ import annotations
@@ -34,8 +37,30 @@ def agent_script(diagnose: bool = False) -> str:
     if at is None:
         raise RuntimeError("agent.ps1 has no probes placeholder")  # packaging bug
     if not diagnose:
-        return text
+        return compact(text)
     probes = package.joinpath("probes.ps1").read_text(encoding="ascii")
     if not probes.startswith(PROBES_MARKER):
         raise RuntimeError("probes.ps1 does not start with its marker")  # packaging bug
-    return "".join(lines[:at]) + probes.rstrip("\n") + "\n" + "".join(lines[at + 1:])
+    return compact("".join(lines[:at]) + probes.rstrip("\n") + "\n" + "".join(lines[at + 1:]))
+
+
+_KEPT = (protocol.AGENT_MARKER, PROBES_PLACEHOLDER, PROBES_MARKER)
+
+
+def compact(text: str) -> str:
+    """``text`` without its comment lines: the lines inside a ``<#`` ... ``#>`` block that
+    opens and closes on lines of their own, and every line whose first non-blank character is
+    ``#`` — except the protocol marker, the probes' placeholder and marker, which say what the
+    script is. agent.ps1 and probes.ps1 have no here-string and no multi-line string literal
+    (tests/agent/test_agent_script.py holds them to it), so no such line is inside a string."""
+    kept: list[str] = []
+    in_block = False
+    for line in text.splitlines(keepends=True):
+        bare = line.strip()
+        if in_block:
+            in_block = bare != "#>"
+        elif bare == "<#":
+            in_block = True
+        elif not bare.startswith("#") or line.startswith(_KEPT):
+            kept.append(line)
+    return "".join(kept)
