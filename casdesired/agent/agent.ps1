@@ -58,7 +58,12 @@ $AllowedCmdlets = @(
     'Remove-CasdesiredLock',
     'Get-CasdesiredLock',
     'Register-CasdesiredPlan',
-    'Get-CasdesiredPlanRecord'
+    'Get-CasdesiredPlanRecord',
+    'Get-CasdesiredHost',
+    'Get-CasdesiredWinRMConfig',
+    'Get-CasdesiredCommand',
+    'Get-CasdesiredStaticPort',
+    'Get-CasdesiredLockDirectory'
 )
 
 # Allowed commands the account's RBAC roles may not grant (the admin audit log's need the
@@ -84,6 +89,28 @@ $FencedCmdlets = @(
     'Stop-NlbClusterNode',
     'Start-NlbClusterNode',
     'Remove-NlbClusterNode'
+)
+
+# The read allow-list: the commands above that change nothing on any host. A diagnose request
+# (casdesired doctor) may run only these; anything else in it is refused before it runs. It
+# equals casdesired.agent.protocol.READ_CMDLETS (tests/agent checks that).
+$ReadCmdlets = @(
+    'Get-ExchangeServer',
+    'Get-ClientAccessServer',
+    'Get-ClientAccessArray',
+    'Get-MailboxDatabase',
+    'Get-Mailbox',
+    'Get-AdminAuditLogConfig',
+    'Search-AdminAuditLog',
+    'Get-NlbCluster',
+    'Get-NlbClusterNode',
+    'Get-CasdesiredLock',
+    'Get-CasdesiredPlanRecord',
+    'Get-CasdesiredHost',
+    'Get-CasdesiredWinRMConfig',
+    'Get-CasdesiredCommand',
+    'Get-CasdesiredStaticPort',
+    'Get-CasdesiredLockDirectory'
 )
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -217,6 +244,18 @@ function Get-ErrorDetail {
     return $detail
 }
 
+function Add-AgentStep {
+    # One step of loading what the request needs (the Exchange session, a module, ...): what it
+    # loaded, or the error it met. The response carries them all ('loading'); a diagnose request
+    # goes on after a failed step, any other stops (see Main).
+    param([string]$Step, [bool]$Ok, [string]$Detail)
+    $entry = New-Map
+    $entry['step'] = $Step
+    $entry['ok'] = $Ok
+    $entry['detail'] = $Detail
+    [void]$LoadSteps.Add($entry)
+}
+
 function Invoke-AgentKeepalive {
     # Run the request's keepalive if its interval has passed since it last ran (or since the
     # first invocation started). Returns $false once it has failed: run nothing more. State
@@ -338,6 +377,11 @@ function Invoke-AgentInvocation {
             throw (New-Object -TypeName System.Management.Automation.ErrorRecord -ArgumentList `
                 $notFound, 'CommandNotFoundException',
                 ([System.Management.Automation.ErrorCategory]::ObjectNotFound), $cmdlet)
+        }
+        # A diagnose request (casdesired doctor) runs only what changes nothing.
+        if ($AgentState['diagnose'] -and -not ($ReadCmdlets -contains $cmdlet)) {
+            throw ("casdesired: '$cmdlet' is not a read command; a diagnose request runs " +
+                'only the commands of the read allow-list.')
         }
         # Splatting passes every value as a parameter value (data), whatever characters it
         # holds: quotes, $(), backticks, ';', '|' and newlines stay inert.
@@ -1012,6 +1056,9 @@ function Get-CasdesiredPlanRecord {
 }
 # --- end of the organisation lock --------------------------------------------------------------
 
+# <casdesired-probes> casdesired/agent/probes.ps1 (the probes casdesired doctor runs) is
+# inserted here for a diagnose request only: no other run carries them.
+
 # --- Main ------------------------------------------------------------------------------------
 # Exchange loading happens here at the script's top level, not in a function: what
 # Import-PSSession and Import-Module bring in must be visible to every invocation below.
@@ -1024,6 +1071,9 @@ $response['fatal'] = $null
 $response['stopped'] = $null
 $response['keepalives'] = [long]0
 $results = New-Object System.Collections.ArrayList
+# What loading Exchange and the modules did, step by step (Add-AgentStep).
+$LoadSteps = New-Object System.Collections.ArrayList
+$response['loading'] = $LoadSteps
 $KeepaliveState = New-Map
 $KeepaliveState['keepalive'] = $null
 $KeepaliveState['fence'] = $null
@@ -1068,12 +1118,24 @@ try {
     $AgentState['modules'] = @(Get-Field $request 'modules' @())
     $mode = [string](Get-Field $exchange 'mode' 'snapin')
     $endpointServer = [string]$env:COMPUTERNAME
+    # casdesired doctor's request: every loading step below is reported (Add-AgentStep) and a
+    # failed one does not stop the run; only the read allow-list runs (Invoke-AgentInvocation).
+    $Diagnose = (Get-Field $request 'diagnose' $false) -eq $true
+    $AgentState['diagnose'] = $Diagnose
+    $exchangeLoaded = $false
 
     if ($mode -eq 'snapin') {
         # Simple and common, but unsupported by Microsoft (it bypasses RBAC). Adding a snap-in
         # twice is an error, hence the check.
-        if ($null -eq (Get-PSSnapin -Name $ExchangeSnapIn -ErrorAction SilentlyContinue)) {
-            Add-PSSnapin -Name $ExchangeSnapIn
+        try {
+            if ($null -eq (Get-PSSnapin -Name $ExchangeSnapIn -ErrorAction SilentlyContinue)) {
+                Add-PSSnapin -Name $ExchangeSnapIn
+            }
+            Add-AgentStep 'exchange-session' $true $ExchangeSnapIn
+            $exchangeLoaded = $true
+        } catch {
+            Add-AgentStep 'exchange-session' $false ([string]$_.Exception.Message)
+            if (-not $Diagnose) { throw }
         }
     } elseif ($mode -eq 'remote') {
         # The supported way: Exchange's /PowerShell endpoint, with the request's explicit
@@ -1092,57 +1154,96 @@ try {
         }
         $credential = Get-AgentCredential
         if ($null -ne $credential) { $sessionParameters['Credential'] = $credential }
-        $remoteSession = New-PSSession @sessionParameters
-        # Import only what the request uses: importing the whole Exchange session takes
-        # several seconds. Get-ExchangeServer is needed for the version check below, and
-        # Set-AdServerSettings for the recipient scope.
-        $names = New-Object System.Collections.ArrayList
-        [void]$names.Add('Get-ExchangeServer')
-        [void]$names.Add('Set-AdServerSettings')
-        $optional = New-Object System.Collections.ArrayList
-        foreach ($invocation in $invocations) {
-            $name = [string](Get-Field $invocation 'cmdlet' '')
-            if ($name -notmatch '-Nlb' -and $name -notmatch '-Casdesired' -and
-                ($AllowedCmdlets -contains $name)) {
-                if ($OptionalCmdlets -contains $name) {
-                    if (-not ($optional -contains $name)) { [void]$optional.Add($name) }
-                } elseif (-not ($names -contains $name)) {
-                    [void]$names.Add($name)
+        try {
+            $remoteSession = New-PSSession @sessionParameters
+            Add-AgentStep 'exchange-session' $true $uri
+        } catch {
+            Add-AgentStep 'exchange-session' $false ([string]$_.Exception.Message)
+            if (-not $Diagnose) { throw }
+        }
+        if ($null -ne $remoteSession) {
+            # Import only what the request uses: importing the whole Exchange session takes
+            # several seconds. Get-ExchangeServer is needed for the version check below, and
+            # Set-AdServerSettings for the recipient scope. A diagnose request imports every
+            # Exchange command of the allow-list (importing runs none of them), so
+            # Get-CasdesiredCommand sees which ones the account's role assignments publish.
+            $names = New-Object System.Collections.ArrayList
+            [void]$names.Add('Get-ExchangeServer')
+            [void]$names.Add('Set-AdServerSettings')
+            $optional = New-Object System.Collections.ArrayList
+            $wanted = @($invocations | ForEach-Object { [string](Get-Field $_ 'cmdlet' '') })
+            if ($Diagnose) { $wanted = $AllowedCmdlets }
+            foreach ($name in $wanted) {
+                if ($name -notmatch '-Nlb' -and $name -notmatch '-Casdesired' -and
+                    ($AllowedCmdlets -contains $name)) {
+                    if ($OptionalCmdlets -contains $name) {
+                        if (-not ($optional -contains $name)) { [void]$optional.Add($name) }
+                    } elseif (-not ($names -contains $name)) {
+                        [void]$names.Add($name)
+                    }
                 }
             }
-        }
-        $importParameters = @{
-            Session = $remoteSession
-            CommandName = [string[]]$names.ToArray()
-            DisableNameChecking = $true
-            AllowClobber = $true
-        }
-        [void](Import-PSSession @importParameters)
-        if ($optional.Count -gt 0) {
-            # Cmdlets RBAC may not grant this account (the audit log's need the View-Only
-            # Audit Logs role): imported apart, so that one the session lacks fails only its own
-            # invocation ("not recognized"), never the run. How Import-PSSession reports a name
-            # the session lacks is [OPEN]: whatever it does is swallowed here.
-            $optionalParameters = @{
+            $importParameters = @{
                 Session = $remoteSession
-                CommandName = [string[]]$optional.ToArray()
+                CommandName = [string[]]$names.ToArray()
                 DisableNameChecking = $true
                 AllowClobber = $true
-                ErrorAction = 'SilentlyContinue'
             }
-            try { [void](Import-PSSession @optionalParameters) } catch { $null = $_ }
+            try {
+                [void](Import-PSSession @importParameters)
+                Add-AgentStep 'import-session' $true ([string]$names.Count + ' commands')
+                $exchangeLoaded = $true
+            } catch {
+                $failure = [string]$_.Exception.Message
+                if (-not $Diagnose) { throw }
+                # [inferred] a name the session does not publish may fail the whole import:
+                # import them one by one, so each published one is still seen.
+                $imported = 0
+                foreach ($name in $names) {
+                    $importParameters['CommandName'] = [string[]]@($name)
+                    try {
+                        [void](Import-PSSession @importParameters)
+                        $imported += 1
+                    } catch {
+                        $failure = [string]$_.Exception.Message
+                    }
+                }
+                Add-AgentStep 'import-session' ($imported -gt 0) (
+                    [string]$imported + ' of ' + [string]$names.Count + ' commands: ' + $failure)
+                $exchangeLoaded = $imported -gt 0
+            }
+            if ($optional.Count -gt 0) {
+                # Cmdlets RBAC may not grant this account (the audit log's need the View-Only
+                # Audit Logs role): imported apart, so that one the session lacks fails only its
+                # own invocation ("not recognized"), never the run. How Import-PSSession reports
+                # a name the session lacks is [OPEN]: whatever it does is swallowed here.
+                $optionalParameters = @{
+                    Session = $remoteSession
+                    CommandName = [string[]]$optional.ToArray()
+                    DisableNameChecking = $true
+                    AllowClobber = $true
+                    ErrorAction = 'SilentlyContinue'
+                }
+                try { [void](Import-PSSession @optionalParameters) } catch { $null = $_ }
+            }
+            $endpointServer = ([Uri]$uri).Host.Split('.')[0]
         }
-        $endpointServer = ([Uri]$uri).Host.Split('.')[0]
     } elseif ($mode -ne 'none') {
         throw "casdesired: unknown Exchange session mode '$mode'."
     }
 
     # PowerShell 2.0 does not auto-load modules (NetworkLoadBalancingClusters included).
     foreach ($module in @(Get-Field $request 'modules' @())) {
-        Import-Module -Name ([string]$module)
+        try {
+            Import-Module -Name ([string]$module)
+            Add-AgentStep ('module:' + [string]$module) $true ''
+        } catch {
+            Add-AgentStep ('module:' + [string]$module) $false ([string]$_.Exception.Message)
+            if (-not $Diagnose) { throw }
+        }
     }
 
-    if ($mode -ne 'none') {
+    if ($exchangeLoaded) {
         # Refuse Exchange 2013 and later: CAS arrays and RpcClientAccessServer do nothing there.
         try {
             $server = Get-ExchangeServer -Identity $endpointServer -ErrorAction Stop
@@ -1155,12 +1256,23 @@ try {
         }
         $version = [string]$response['exchange_version']
         if ($version -match 'Version\s+(\d+)\.' -and [int]$Matches[1] -ge 15) {
-            throw ("Exchange Server 2013 or later detected on $endpointServer ($version): " +
-                'casdesired manages Exchange 2010 only.')
+            $tooNew = "Exchange Server 2013 or later detected on $endpointServer ($version): " +
+                'casdesired manages Exchange 2010 only.'
+            Add-AgentStep 'exchange-version' $false $tooNew
+            # A diagnose request only reads: it goes on, to report everything else.
+            if (-not $Diagnose) { throw $tooNew }
+        } else {
+            Add-AgentStep 'exchange-version' $true $version
         }
         # The recipient scope lives in the session and defaults to the server's own domain:
         # without this, mailboxes of a child domain are not seen (and not counted).
-        Set-AdServerSettings -ViewEntireForest $true -ErrorAction Stop
+        try {
+            Set-AdServerSettings -ViewEntireForest $true -ErrorAction Stop
+            Add-AgentStep 'recipient-scope' $true 'ViewEntireForest'
+        } catch {
+            Add-AgentStep 'recipient-scope' $false ([string]$_.Exception.Message)
+            if (-not $Diagnose) { throw }
+        }
     }
 
     # The keepalive's interval counts from here (apply's batches renew the lease first thing).
@@ -1200,7 +1312,12 @@ try {
     # a leaked one lasts until its application pool recycles; node sessions count against
     # WinRM's MaxShellsPerUser on that node.
     if ($null -ne $remoteSession) {
-        Remove-PSSession -Session $remoteSession -ErrorAction SilentlyContinue
+        try {
+            Remove-PSSession -Session $remoteSession -ErrorAction Stop
+            Add-AgentStep 'exchange-session-removed' $true ''
+        } catch {
+            Add-AgentStep 'exchange-session-removed' $false ([string]$_.Exception.Message)
+        }
     }
     foreach ($nodeSession in @($NodeSessions.Values)) {
         Remove-PSSession -Session $nodeSession -ErrorAction SilentlyContinue

@@ -52,10 +52,22 @@ from datetime import datetime, timezone
 from typing import Literal, TypeAlias
 
 from casdesired.agent import fanout
+from casdesired.agent.allowlist import ALLOWED_CMDLETS as ALLOWED_CMDLETS
+from casdesired.agent.allowlist import FENCED as FENCED
+from casdesired.agent.allowlist import FENCED_CMDLETS as FENCED_CMDLETS
+from casdesired.agent.allowlist import FENCED_PREFIX as FENCED_PREFIX
+from casdesired.agent.allowlist import KEEPALIVE_FAILED as KEEPALIVE_FAILED
+from casdesired.agent.allowlist import NOT_A_READ as NOT_A_READ
+from casdesired.agent.allowlist import READ_CMDLETS as READ_CMDLETS
+from casdesired.agent.allowlist import check_allowed as check_allowed
+from casdesired.agent.allowlist import is_allowed as is_allowed
+from casdesired.agent.allowlist import is_fenced as is_fenced
+from casdesired.agent.allowlist import is_read as is_read
 from casdesired.agent.fanout import ForEach as ForEach
 from casdesired.agent.response import PROTOCOL_VERSION as PROTOCOL_VERSION
 from casdesired.agent.response import InvocationError as InvocationError
 from casdesired.agent.response import JsonValue as JsonValue
+from casdesired.agent.response import LoadStep as LoadStep
 from casdesired.agent.response import Response as Response
 from casdesired.agent.response import Result as Result
 from casdesired.errors import ProtocolError
@@ -66,78 +78,6 @@ Scalar: TypeAlias = str | int | float | bool | None
 ParamValue: TypeAlias = Scalar | list[Scalar]
 
 SECRET_KEYS = frozenset({"password", "credential", "secret"})
-
-ALLOWED_CMDLETS: tuple[str, ...] = (
-    # Exchange 2010: what the reader reads and what changes write.
-    "Get-ExchangeServer",
-    "Get-ClientAccessServer",
-    "Set-ClientAccessServer",
-    "Get-ClientAccessArray",
-    "New-ClientAccessArray",
-    "Set-ClientAccessArray",
-    "Remove-ClientAccessArray",
-    "Get-MailboxDatabase",
-    "Set-MailboxDatabase",
-    "Get-Mailbox",
-    # Exchange 2010 SP1's admin audit log: who changed what (casdesired drift). Read only.
-    "Get-AdminAuditLogConfig",
-    "Search-AdminAuditLog",
-    # Windows NLB (module NetworkLoadBalancingClusters). Start-NlbClusterNode is not sent by
-    # casdesired today; plans tell operators to use it to bring a stopped node back.
-    "Get-NlbCluster",
-    "Get-NlbClusterNode",
-    "Add-NlbClusterNode",
-    "Stop-NlbClusterNode",
-    "Start-NlbClusterNode",
-    "Remove-NlbClusterNode",
-    # The agent's own functions: the organisation lock (agent.ps1, "The organisation lock").
-    "Enter-CasdesiredLock",
-    "Update-CasdesiredLock",
-    "Exit-CasdesiredLock",
-    "Remove-CasdesiredLock",
-    "Get-CasdesiredLock",
-    "Register-CasdesiredPlan",
-    "Get-CasdesiredPlanRecord",
-)
-"""Every command the agent runs; anything else is refused. agent.ps1 repeats this list
-literally (``$AllowedCmdlets``; tests/agent checks the two are equal) so that no request can
-widen it. Names compare case-insensitively, as PowerShell's do."""
-
-_ALLOWED_KEYS = frozenset(name.lower() for name in ALLOWED_CMDLETS)
-
-KEEPALIVE_FAILED = "casdesired: stopped: the keepalive {cmdlet} failed: {message}"
-"""The agent's text (``stopped``, and the error of an ``until`` it cut short) when a keepalive
-fails: nothing after it was run."""
-
-FENCED_CMDLETS: tuple[str, ...] = (
-    "Set-ClientAccessServer",
-    "New-ClientAccessArray",
-    "Set-ClientAccessArray",
-    "Remove-ClientAccessArray",
-    "Set-MailboxDatabase",
-    "Add-NlbClusterNode",
-    "Stop-NlbClusterNode",
-    "Start-NlbClusterNode",
-    "Remove-NlbClusterNode",
-)
-"""The commands that write: in a request with a ``fence``, each is preceded by the lock check.
-agent.ps1 repeats this list literally (``$FencedCmdlets``; tests/agent checks the two are equal)."""
-
-_FENCED_KEYS = frozenset(name.lower() for name in FENCED_CMDLETS)
-
-FENCED = (
-    "casdesired: stopped before {cmdlet}, whose lock check failed: {message} "
-    "Nothing more was run."
-)
-"""The agent's ``stopped`` text when the fence stopped a request; ``message`` is the lock
-check's error without its ``casdesired: `` prefix."""
-FENCED_PREFIX = FENCED.partition("{cmdlet}")[0]
-
-
-def is_fenced(cmdlet: str) -> bool:
-    """Whether ``cmdlet`` writes, so a fenced request checks its lock before it."""
-    return cmdlet.lower() in _FENCED_KEYS
-
 
 @dataclass(frozen=True)
 class Until:
@@ -331,6 +271,11 @@ class Request:
     credential: Credential | None = None
     """For second hops (:class:`Credential`); None: the logon's own (works only if it can
     delegate)."""
+    diagnose: bool = False
+    """``casdesired doctor``'s request: what loading Exchange and the modules does is reported
+    step by step in the response's ``loading`` instead of stopping the run (a failed step is
+    not ``fatal``: the invocations run, and those that needed it fail on their own), and only
+    commands of the read allow-list (:data:`READ_CMDLETS`) run."""
 
     def __post_init__(self) -> None:
         fanout.check(self.invocations, self.keepalive.invocation if self.keepalive else None)
@@ -348,6 +293,8 @@ class Request:
             data["keepalive"] = self.keepalive.to_json()
         if self.fence is not None:
             data["fence"] = self.fence
+        if self.diagnose:
+            data["diagnose"] = True
         return data
 
     @classmethod
@@ -366,6 +313,7 @@ class Request:
                 if isinstance(data.get("credential"), Mapping)
                 else None
             ),
+            diagnose=data.get("diagnose") is True,
         )
 
     def cmdlets(self) -> tuple[str, ...]:
@@ -374,22 +322,6 @@ class Request:
         if self.keepalive is not None:
             names.append(self.keepalive.invocation.cmdlet)
         return tuple(names)
-
-
-def is_allowed(cmdlet: str) -> bool:
-    """Whether the agent runs ``cmdlet`` (case-insensitive, as PowerShell compares names)."""
-    return cmdlet.lower() in _ALLOWED_KEYS
-
-
-def check_allowed(request: Request) -> None:
-    """Refuse, before anything is sent, a request naming a command the agent would refuse."""
-    refused = sorted({name for name in request.cmdlets() if not is_allowed(name)})
-    if refused:
-        names = ", ".join(repr(n) for n in refused)
-        raise ProtocolError(
-            f"casdesired will not send {names} to the agent: the agent runs only the commands "
-            "in casdesired.agent.protocol.ALLOWED_CMDLETS"
-        )
 
 
 def redact(value: JsonValue) -> JsonValue:

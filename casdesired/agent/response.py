@@ -69,6 +69,27 @@ class Result:
 
 
 @dataclass(frozen=True)
+class LoadStep:
+    """One step of loading what a request needs, as the agent reports it: the Exchange session
+    (``exchange-session``), the import of its commands (``import-session``), the endpoint's
+    version (``exchange-version``), the recipient scope (``recipient-scope``), a module
+    (``module:NAME``), and the session's removal at the end (``exchange-session-removed``)."""
+
+    step: str
+    ok: bool
+    detail: str = ""
+    """What was loaded (a URI, a snap-in), or the error's text when it failed."""
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"step": self.step, "ok": self.ok, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> LoadStep:
+        return cls(str(data.get("step") or ""), data.get("ok") is True,
+                   str(data.get("detail") or ""))
+
+
+@dataclass(frozen=True)
 class Response:
     results: tuple[Result, ...]
     host: str = ""
@@ -83,6 +104,9 @@ class Response:
     fence stopped it (:data:`FENCED`): the agent ran nothing after that."""
     keepalives: int = 0
     """How many times the keepalive ran (successfully or not)."""
+    loading: tuple[LoadStep, ...] = ()
+    """What loading the request's needs did, step by step (:class:`LoadStep`); in a
+    ``diagnose`` request a failed step is reported here instead of as ``fatal``."""
 
     def result(self, invocation_id: str) -> Result | None:
         return next((r for r in self.results if r.id == invocation_id), None)
@@ -96,6 +120,7 @@ class Response:
             "fatal": self.fatal,
             "stopped": self.stopped,
             "keepalives": self.keepalives,
+            "loading": [step.to_json() for step in self.loading],
             "results": [r.to_json() for r in self.results],
         }
 
@@ -111,4 +136,9 @@ class Response:
             fatal=data.get("fatal"),
             stopped=data.get("stopped"),
             keepalives=int(data.get("keepalives") or 0),
+            loading=tuple(
+                LoadStep.from_json(step)
+                for step in data.get("loading") or ()
+                if isinstance(step, Mapping)
+            ),
         )

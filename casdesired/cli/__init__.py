@@ -21,7 +21,8 @@ from casdesired.errors import CasdesiredError
 
 # Order is the order `casdesired --help` lists them.
 SUBCOMMANDS: tuple[str, ...] = (
-    "import", "validate", "plan", "show", "apply", "drift", "unlock", "lab", "completion"
+    "import", "validate", "doctor", "plan", "show", "apply", "drift", "unlock", "lab",
+    "completion",
 )
 
 

@@ -42,6 +42,11 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         (ERROR, f"errors found (or warnings, with --strict), nothing to load, or {_USAGE_WORDS}"),
         (INTERRUPTED, _CTRL_C),
     ),
+    "doctor": (
+        (SUCCESS, "no check failed (warnings and skipped checks allowed)"),
+        (ERROR, f"a check failed, the desired state has errors, or {_USAGE_WORDS}"),
+        (INTERRUPTED, _CTRL_C),
+    ),
     "plan": (
         (SUCCESS, "plan made; with --detailed-exitcode: plan made and it has no changes"),
         (

@@ -142,7 +142,8 @@ class Lab:
             self.credentials.username, self.credentials.password, logon or auth
         )
         for attribute, value in (
-            ("faults", self.faults), ("journal", self.journal), ("logon", self.logon)
+            ("faults", self.faults), ("journal", self.journal), ("logon", self.logon),
+            ("winrm_limits", self.limits),
         ):
             if hasattr(organisation, attribute):
                 setattr(organisation, attribute, value)

@@ -36,7 +36,7 @@ USE_FILE_DELIVERY = (
 def run_stdin(shell: AgentShell, request: Request, start_timeout: float) -> Output:
     """The agent and the request on stdin; the bootstrap must say it read them within
     ``start_timeout`` seconds."""
-    stdin = stdin_delivery.encode_stdin(agent_script(), request)
+    stdin = stdin_delivery.encode_stdin(agent_script(request.diagnose), request)
     executable, arguments = stdin_delivery.command_line()
     url = shell.target.url
     command_id = shell.start("starting the agent", executable, arguments, agent=True)
@@ -68,7 +68,7 @@ def run_stdin(shell: AgentShell, request: Request, start_timeout: float) -> Outp
 def run_file(shell: AgentShell, request: Request) -> Output:
     """The request written to a file for this run, the agent to its file when the host lacks
     it, then the bootstrap, which checks both by SHA-256 before it runs anything."""
-    agent_sha, agent_text = files.agent_payload(agent_script())
+    agent_sha, agent_text = files.agent_payload(agent_script(request.diagnose))
     request_sha, request_text = files.request_payload(request)
     run_id = secrets.token_hex(16)
     request_name = files.request_name(run_id)

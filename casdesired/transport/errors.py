@@ -266,6 +266,12 @@ _UNTRUSTED_ISSUER = (
 )
 
 
+def tls_failure(url: str, detail: str, secrets: Iterable[str | None] = ()) -> str:
+    """The message for a TLS handshake with ``url`` that failed with ``detail`` (what OpenSSL
+    said): which part of the certificate is wrong, and what to do about it."""
+    return _tls_message(url, detail, secrets)
+
+
 def _tls_message(url: str, detail: str, secrets: Iterable[str | None] = ()) -> str:
     host = urlsplit(url).hostname or url
     verify = re.search(r"certificate verify failed: ([^(')\]]+)", detail)

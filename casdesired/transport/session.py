@@ -59,9 +59,16 @@ class WinRMSession:
     """
 
     def __init__(
-        self, target: WinRMTarget, *, timeouts: tuple[float, float] | None = None
+        self,
+        target: WinRMTarget,
+        *,
+        timeouts: tuple[float, float] | None = None,
+        observe: Callable[[requests.Response], None] | None = None,
     ) -> None:
         self.target = target
+        self.observe = observe
+        """Shown every HTTP answer of this session (``casdesired doctor`` reads how they
+        came: sealed or in clear text)."""
         self.timeouts = timeouts or (target.connect_timeout, target.read_timeout)
         """(connect, read) timeout of each HTTP request."""
         self.requests = 0
@@ -175,6 +182,8 @@ class WinRMSession:
         transport.build_session = build_session
 
     def _saw_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if self.observe is not None:
+            self.observe(response)
         if response.status_code < 300:
             self.authenticated = True
         self._refused = response.status_code >= 400 and (

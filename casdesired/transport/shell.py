@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+import requests
 from winrm.exceptions import WinRMOperationTimeoutError, WSManFaultError
 
 from casdesired.errors import AgentNotStarted, ConnectionFailed
@@ -56,8 +57,11 @@ class AgentShell:
         *,
         environment: Mapping[str, str] | None = None,
         warn: Callable[[str], None],
+        observe: Callable[[requests.Response], None] | None = None,
     ) -> None:
         self.target = target
+        self.observe = observe
+        """Shown every HTTP answer of the run's session (casdesired doctor)."""
         self.environment = dict(environment or {})
         self.warn = warn
         self.requests = 0
@@ -71,7 +75,7 @@ class AgentShell:
         self._command_id: str | None = None
 
     def __enter__(self) -> AgentShell:
-        self._session = WinRMSession(self.target)
+        self._session = WinRMSession(self.target, observe=self.observe)
         try:
             with self._not_started():
                 self._shell_id = self._session.op(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, cast
 from urllib.parse import urlsplit
 
+import requests
 import winrm.transport
 
 from casdesired.agent import framing, protocol
@@ -187,8 +188,16 @@ class AgentClient:
     the run's result (a shell that could not be closed); by default it is printed on stderr.
     """
 
-    def __init__(self, target: WinRMTarget, *, warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        target: WinRMTarget,
+        *,
+        warn: Callable[[str], None] | None = None,
+        observe: Callable[[requests.Response], None] | None = None,
+    ) -> None:
         self.target = target
+        self.observe = observe
+        """Shown every HTTP answer of the runs' sessions (see :class:`WinRMSession`)."""
         self.requests = 0
         self.executions = 0
         self.commands = 0
@@ -220,7 +229,9 @@ class AgentClient:
         protocol.check_allowed(request)  # never send what the agent's allow-list refuses
         file = self.target.delivery == "file"
         environment = files.environment(request.credential) if file else {}
-        shell = AgentShell(self.target, environment=environment, warn=self.warn)
+        shell = AgentShell(
+            self.target, environment=environment, warn=self.warn, observe=self.observe
+        )
         try:
             with shell:
                 if file:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import re
+from pathlib import Path
 
 from casdesired.agent import framing, protocol
 from casdesired.agent.delivery import stdin as stdin_delivery
-from casdesired.agent.script import agent_script
+from casdesired.agent.script import PROBES_MARKER, PROBES_PLACEHOLDER, agent_script, compact
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def strip_comments(script: str) -> str:
@@ -55,7 +58,8 @@ def strip_comments(script: str) -> str:
     return "".join(out)
 
 
-CODE = strip_comments(agent_script())
+CODE = strip_comments(agent_script(diagnose=True))
+"""agent.ps1 with probes.ps1 in place: every function the agent can have."""
 
 def test_comment_stripper_keeps_strings_and_drops_comments() -> None:
     text = "a # gone\n<# block\n gone #>b '# kept' \"x`\"# kept\" # gone"
@@ -63,9 +67,51 @@ def test_comment_stripper_keeps_strings_and_drops_comments() -> None:
 
 
 def test_agent_starts_with_the_marker_and_is_ascii() -> None:
-    raw = agent_script()
-    assert raw.splitlines()[0] == protocol.AGENT_MARKER
-    raw.encode("ascii")  # raises if not
+    for raw in (agent_script(), agent_script(diagnose=True)):
+        assert raw.splitlines()[0] == protocol.AGENT_MARKER
+        raw.encode("ascii")  # raises if not
+
+
+def test_only_a_diagnose_requests_agent_carries_the_probes_before_main() -> None:
+    plain, full = agent_script(), agent_script(diagnose=True)
+    probes = [f"function {p}" for p in protocol.READ_CMDLETS if p.startswith("Get-Casdesired")
+              and p not in ("Get-CasdesiredLock", "Get-CasdesiredPlanRecord")]
+    assert len(probes) == 5
+    assert not any(p in plain for p in probes)
+    main = full.index("\n$response = New-Map")  # the Main section's first line
+    assert all(0 < full.index(p) < main for p in probes)
+    # Everything else is the same agent: probes.ps1 stands where the placeholder line was.
+    probes_text = (ROOT / "casdesired" / "agent" / "probes.ps1").read_text("ascii")
+    placeholder = next(line for line in plain.splitlines(keepends=True)
+                       if line.startswith(PROBES_PLACEHOLDER))
+    assert full.replace(compact(probes_text).rstrip("\n") + "\n", placeholder) == plain
+    assert probes_text.startswith(PROBES_MARKER)
+    # Every other run's agent fits, with its request, in one 64 KiB Send of stdin.
+    assert len(plain) < 60 * 1024
+
+
+def _code_lines(script: str) -> list[str]:
+    return [line.rstrip() for line in strip_comments(script).splitlines() if line.strip()]
+
+
+def test_the_agent_travels_without_its_comments_and_with_all_of_its_code() -> None:
+    package = ROOT / "casdesired" / "agent"
+    for name in ("agent.ps1", "probes.ps1"):
+        text = (package / name).read_text("ascii")
+        # compact() drops whole comment lines; a here-string could hold one that is not.
+        assert not re.search(r"@['\"]\s*$", text, re.M), f"{name} has a here-string"
+    plain = agent_script()
+    shipped = (package / "agent.ps1").read_text("ascii")
+    assert _code_lines(plain) == _code_lines(shipped)
+    probes = (package / "probes.ps1").read_text("ascii").rstrip() + "\n"
+    with_probes = re.sub(f"^{re.escape(PROBES_PLACEHOLDER)}.*\n", lambda _: probes, shipped,
+                         flags=re.M)
+    assert _code_lines(agent_script(diagnose=True)) == _code_lines(with_probes)
+    # What is left of comments: the lines that say what the script is, nothing else.
+    comments = [line for line in plain.splitlines() if line.lstrip().startswith("#")]
+    assert [c.split(" casdesired/")[0] for c in comments] == [
+        protocol.AGENT_MARKER, PROBES_PLACEHOLDER]
+    assert len(plain) < len(shipped) * 3 // 4
 
 
 def test_agent_takes_the_request_as_its_first_parameter() -> None:

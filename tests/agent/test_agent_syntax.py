@@ -88,7 +88,8 @@ POWERSHELL_2 = {c.name: c for c in (*LANGUAGE, *DOTNET)}
 NEVER = {c.name: c for c in NEVER_EVAL}
 FILE_BOOTSTRAP = file_delivery.bootstrap("ab" * 32, "0123456789abcdef" * 2, "cd" * 32)
 SCRIPTS = {
-    "agent.ps1": agent_script(),
+    "agent.ps1": agent_script(diagnose=True),  # with probes.ps1 in place: all of it
+    "agent.ps1 without probes": agent_script(),
     "bootstrap": stdin_delivery.BOOTSTRAP_SCRIPT,
     "file bootstrap": FILE_BOOTSTRAP,
 }
@@ -389,9 +390,10 @@ def test_every_former_regex_check_has_a_tree_check(feature: str) -> None:
 # The commands agent.ps1 runs by name besides its own functions and the allow-list: each is in
 # the PowerShell 2.0 inventory (PSScriptAnalyzer desktop-2.0-windows.json).
 POWERSHELL_2_CMDLETS = {
-    "Add-PSSnapin", "Add-Type", "ConvertTo-SecureString", "ForEach-Object", "Get-Date",
-    "Get-Module", "Get-PSSnapin", "Import-Module", "Import-PSSession", "Invoke-Command",
-    "Join-Path", "New-Object", "New-PSSession", "Remove-PSSession", "Start-Sleep",
+    "Add-Member", "Add-PSSnapin", "Add-Type", "ConvertTo-SecureString", "ForEach-Object",
+    "Get-Command", "Get-Date", "Get-ExecutionPolicy", "Get-Item", "Get-Module", "Get-PSSnapin",
+    "Get-WmiObject", "Import-Module", "Import-PSSession", "Invoke-Command", "Join-Path",
+    "New-Object", "New-PSSession", "Remove-PSSession", "Start-Sleep",
 }
 # Exchange cmdlets the agent runs itself, with fixed arguments, outside the allow-list: the
 # session's recipient scope (exchange2010-field.md §3), set once after Exchange is loaded.

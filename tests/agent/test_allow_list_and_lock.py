@@ -14,7 +14,7 @@ import pytest
 from agent.test_agent_script import CODE
 from casdesired.agent import protocol
 from casdesired.errors import ProtocolError
-from casdesired.lab.exchange import agent_functions, locks
+from casdesired.lab.exchange import agent_functions, locks, probes
 from casdesired.transport.winrm import AgentClient, WinRMTarget
 
 MAIN = "$response = New-Map"
@@ -47,14 +47,57 @@ def test_the_allow_list_is_checked_before_the_cmdlet_runs() -> None:
     assert "is not recognized as the name of a cmdlet, " in body[check:]
 
 
-def test_every_lock_function_is_allowed_and_every_allowed_function_exists() -> None:
+def test_the_agents_read_allow_list_is_protocols_list() -> None:
+    match = re.search(r"(?s)\$ReadCmdlets\s*=\s*@\((.*?)\)", CODE)
+    assert match, "agent.ps1 must spell out $ReadCmdlets"
+    listed = re.findall(r"'([A-Za-z]+-[A-Za-z0-9]+)'", match.group(1))
+    assert listed == list(protocol.READ_CMDLETS)
+    assert re.fullmatch(r"[\s,]*", re.sub(r"'[A-Za-z]+-[A-Za-z0-9]+'", "", match.group(1)))
+    # Every read command is allowed, and none of them writes.
+    assert set(protocol.READ_CMDLETS) <= set(protocol.ALLOWED_CMDLETS)
+    assert not set(protocol.READ_CMDLETS) & set(protocol.FENCED_CMDLETS)
+    assert all(c.startswith(("Get-", "Search-")) for c in protocol.READ_CMDLETS)
+
+
+def test_a_diagnose_request_is_refused_any_command_off_the_read_list_before_it_runs() -> None:
+    body = function_body("Invoke-AgentInvocation")
+    check = body.index("$ReadCmdlets -contains $cmdlet")
+    assert body.index("$AllowedCmdlets -contains $cmdlet") < check
+    assert check < body.index("Invoke-AgentCmdlet $cmdlet $parameters")
+    assert "is not a read command; a diagnose request runs " in body[check:]
+    assert protocol.NOT_A_READ.startswith("casdesired: '{cmdlet}' is not a read command; a")
+
+
+def test_the_client_refuses_to_send_a_write_in_a_diagnose_request() -> None:
+    write = protocol.Invocation("w", "Set-MailboxDatabase", {"Identity": "DB1"})
+    lock = protocol.Invocation("l", "Enter-CasdesiredLock", {"LockId": "x"})
+    for invocation in (write, lock):
+        request = protocol.Request(invocations=(invocation,), diagnose=True)
+        with pytest.raises(ProtocolError, match="in a diagnose request"):
+            protocol.check_allowed(request)
+        protocol.check_allowed(protocol.Request(invocations=(invocation,)))  # not diagnosing
+
+
+def test_every_agent_function_is_allowed_and_every_allowed_function_exists() -> None:
     # The advanced functions (called like cmdlets); helpers such as Assert-CasdesiredId are not.
     defined = {
         name for name in re.findall(r"(?m)^function ([\w-]+)", CODE)
         if "[CmdletBinding()]" in function_body(name)
     }
     allowed = {c for c in protocol.ALLOWED_CMDLETS if "-Casdesired" in c}
-    assert defined == allowed == {f.name for f in agent_functions.FUNCTIONS.values()}
+    lab = {f.name for f in (*agent_functions.FUNCTIONS.values(), *probes.FUNCTIONS.values())}
+    assert defined == allowed == lab
+
+
+@pytest.mark.parametrize("name", sorted(f.name for f in probes.FUNCTIONS.values()))
+def test_the_probes_write_nothing(name: str) -> None:
+    # Rights named as data (FileSystemRights::CreateFiles) are not calls.
+    body = re.sub(r"FileSystemRights\]::\w+", "", function_body(name))
+    assert not re.search(
+        r"(?i)\b(Set|New|Remove|Write|Delete|Move|Create|Save|Add-Content|Out-File)"
+        r"(-|Item|Value|Directory|File|::)", body.replace("New-Object", "").replace("New-Map", "")
+    ), body
+    assert name in protocol.READ_CMDLETS
 
 
 @pytest.mark.parametrize("name", sorted(f.name for f in agent_functions.FUNCTIONS.values()))

@@ -7,7 +7,8 @@ counts, ``until`` polling, ``for_each`` fan-outs (:mod:`.agent_fanout`), ``on_er
 request's ``keepalive`` (run between
 invocations and between polls whenever its interval has passed; its failure stops the run)
 and its ``fence`` (before each write, the request's lock must still be the current lock).
-Texts the agent itself produces are the same strings as in agent.ps1.
+Loading what a request needs (the Exchange session, modules, version, recipient scope) is
+:mod:`.agent_loading`. Texts the agent itself produces are the same strings as in agent.ps1.
 Cmdlets run through a :class:`CmdletRunner` (the Organisation), never as script text.
 A process killed by WinRM (its shell deleted, or a Signal terminate) stops between invocations
 and between the polls of an ``until``: :func:`casdesired.lab.process.checkpoint`.
@@ -19,12 +20,12 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
 from casdesired import jsontext
 from casdesired.agent.protocol import (
     FENCED,
     KEEPALIVE_FAILED,
+    NOT_A_READ,
     PROTOCOL_VERSION,
     Credential,
     Invocation,
@@ -35,34 +36,31 @@ from casdesired.agent.protocol import (
     Result,
     is_allowed,
     is_fenced,
+    is_read,
 )
 from casdesired.errors import ProtocolError
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.agent_fanout import Run
 from casdesired.lab.exchange.agent_fanout import runs as fanned_out
+from casdesired.lab.exchange.agent_loading import EXCHANGE_TOO_NEW as EXCHANGE_TOO_NEW
+from casdesired.lab.exchange.agent_loading import Steps, load
 from casdesired.lab.exchange.agent_values import as_date, counted, group_key, ps_number, select
 from casdesired.lab.exchange.binding import LabValue, Obj, Provider
 from casdesired.lab.exchange.runner import CmdletRunner, Sessions
 from casdesired.lab.process import checkpoint
 
-PS_VERSION = "2.0"
-NLB_MODULE = "NetworkLoadBalancingClusters"
 _CMDLET_NAME = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+$")
-_VERSION_MAJOR = re.compile(r"Version\s+(\d+)\.")
 
 # The agent's own texts, exactly as agent.ps1 writes them.
 BAD_REQUEST = "casdesired: the request is not valid base64 JSON."
 BAD_CREDENTIAL = "casdesired: the credential is not valid base64 JSON."
 WRONG_PROTOCOL = "casdesired: this agent speaks protocol {ours}, the request protocol {theirs}."
+
 UNKNOWN_MODE = "casdesired: unknown Exchange session mode '{mode}'."
 NOT_A_CMDLET = "casdesired: '{name}' is not a cmdlet name."
 UNTIL_TIMEOUT = (
     "casdesired: timed out after {timeout} seconds waiting for {property} to be one of: "
     "{values}."
-)
-EXCHANGE_TOO_NEW = (
-    "Exchange Server 2013 or later detected on {host} ({version}): "
-    "casdesired manages Exchange 2010 only."
 )
 
 
@@ -94,7 +92,9 @@ def decode_request(payload: str) -> Request:
         raise ProtocolError(f"casdesired: the request is malformed: {exc}") from None
 
 
-def run_payload(runner: CmdletRunner, payload: str, credential: str = "") -> AgentRun:
+def run_payload(
+    runner: CmdletRunner, payload: str, credential: str = "", *, probes: bool = False
+) -> AgentRun:
     """Decode the request the bootstrap handed over and execute it (a bad request is a
     ``fatal``). ``credential``: agent.ps1's ``-CredentialBase64`` (the file delivery's), used
     when the request carries none."""
@@ -104,7 +104,7 @@ def run_payload(runner: CmdletRunner, payload: str, credential: str = "") -> Age
             request = replace(request, credential=_decode_credential(credential))
     except ProtocolError as exc:
         return AgentRun(_response(runner, [], None, fatal=str(exc)), [])
-    return execute(runner, request)
+    return execute(runner, request, probes=probes)
 
 
 def _decode_credential(text: str) -> Credential:
@@ -117,72 +117,37 @@ def _decode_credential(text: str) -> Credential:
     return Credential.from_json(data)
 
 
-def execute(runner: CmdletRunner, request: Request) -> AgentRun:
-    """Execute ``request`` as agent.ps1 would against ``runner``."""
+def execute(runner: CmdletRunner, request: Request, *, probes: bool = False) -> AgentRun:
+    """Execute ``request`` as agent.ps1 would against ``runner``; ``probes``: the script came
+    with probes.ps1 (a diagnose request's), so the probe functions are defined."""
     host_lines: list[str] = []
     sessions = Sessions(runner, request)
+    steps = Steps(request.diagnose)
     try:
-        return _execute(runner, request, sessions, host_lines)
+        run = _execute(runner, request, sessions, host_lines, steps, probes)
     finally:
-        sessions.close()  # Remove-PSSession, in agent.ps1's finally
+        # Remove-PSSession, in agent.ps1's finally; the response is written after it, so it
+        # reports the removal too.
+        if sessions.close():
+            steps.record("exchange-session-removed", None, "")
+    return AgentRun(replace(run.response, loading=tuple(steps.steps)), run.host_lines)
 
 
 def _execute(
-    runner: CmdletRunner, request: Request, sessions: Sessions, host_lines: list[str]
+    runner: CmdletRunner,
+    request: Request,
+    sessions: Sessions,
+    host_lines: list[str],
+    steps: Steps,
+    probes: bool,
 ) -> AgentRun:
     results: list[Result] = []
-    loaded: set[Provider] = set()
-    endpoint = runner.hostname
-    mode = request.exchange.mode
-    if mode in ("snapin", "remote"):
-        if mode == "remote":
-            # No uri: the agent's own host's /PowerShell, as agent.ps1 works it out.
-            remote_host = (
-                urlsplit(request.exchange.uri).hostname or ""
-                if request.exchange.uri
-                else runner.hostname
-            )
-            fatal = sessions.open_exchange(remote_host)
-            if fatal is not None:
-                return AgentRun(_response(runner, [], None, fatal=fatal), host_lines)
-            endpoint = remote_host.split(".")[0]
-        elif not runner.has_server(runner.hostname):
-            return AgentRun(_response(runner, [], None, fatal=err.SNAPIN_NOT_FOUND), host_lines)
-        else:
-            # The snap-in's AD driver binds as the caller: a second hop unless it can delegate.
-            sessions.main.exchange_reaches_ad = runner.logon.delegates
-        loaded.add("exchange")
-    for module in request.modules:
-        if module.lower() != NLB_MODULE.lower():
-            fatal = err.MODULE_NOT_FOUND.format(name=module)
-            return AgentRun(_response(runner, [], None, fatal=fatal), host_lines)
-        loaded.add("nlb")
-    frozen = frozenset(loaded)
-    sessions.modules = tuple(request.modules)
-
-    version: str | None = None
-    if mode != "none":
-        try:
-            output = runner.invoke(
-                "Get-ExchangeServer", {"Identity": endpoint}, frozen, sessions.main
-            )
-            host_lines += output.host_lines
-            server = next(iter(output.objects), {})
-            found = server.get("AdminDisplayVersion")
-            version = None if found is None else str(found)
-        except err.ExchangeError:
-            version = None
-        match = _VERSION_MAJOR.match(version or "")
-        if match and int(match.group(1)) >= 15:
-            fatal = EXCHANGE_TOO_NEW.format(host=endpoint, version=version)
-            return AgentRun(_response(runner, [], version, fatal=fatal), host_lines)
-        # Recipient cmdlets see the whole forest, not only this server's domain (field §3).
-        try:
-            runner.invoke("Set-AdServerSettings", {"ViewEntireForest": True}, frozen,
-                          sessions.main)
-        except err.ExchangeError as exc:
-            return AgentRun(_response(runner, [], version, fatal=exc.message), host_lines)
-
+    loading = load(runner, request, sessions, host_lines, steps, probes)
+    if loading.fatal is not None:
+        return AgentRun(
+            _response(runner, [], loading.version, fatal=loading.fatal), host_lines
+        )
+    frozen, version = loading.loaded, loading.version
     keepalive = _Keepalive(runner, request.keepalive, frozen, host_lines, sessions)
     stop = False
     for invocation in request.invocations:
@@ -194,7 +159,7 @@ def _execute(
             if not keepalive.fence_passes(request.fence, run.invocation):
                 break  # its lock was broken or taken over: no more writes
             result = _refusal(run) if run.refused else _run_invocation(
-                runner, run.invocation, frozen, host_lines, keepalive, sessions)
+                runner, run.invocation, frozen, host_lines, keepalive, sessions, request.diagnose)
             results.append(result)
             if keepalive.stopped is not None:
                 break  # it failed while this invocation polled
@@ -268,7 +233,7 @@ def _response(
     return Response(
         results=tuple(results),
         host=runner.hostname,
-        ps_version=PS_VERSION,
+        ps_version=runner.settings.host_powershell_version,
         exchange_version=version,
         fatal=fatal,
     )
@@ -281,6 +246,7 @@ def _run_invocation(
     host_lines: list[str],
     keepalive: _Keepalive | None,
     sessions: Sessions,
+    diagnose: bool = False,
 ) -> Result:
     objects: list[Obj] = []
     try:
@@ -289,11 +255,13 @@ def _run_invocation(
         if not is_allowed(invocation.cmdlet):
             # Refused as PowerShell refuses an unknown command, before anything runs.
             raise err.CommandNotFound(invocation.cmdlet)
+        if diagnose and not is_read(invocation.cmdlet):
+            raise _thrown(NOT_A_READ.format(cmdlet=invocation.cmdlet))
         session = sessions.for_invocation(invocation)
         if session is not sessions.main:
-            # A node's PSSession has only the modules the agent imports there (NLB's).
-            nlb: frozenset[Provider] = frozenset({"nlb"})
-            loaded = nlb & loaded
+            # A node's PSSession has only what the remote script block imports there: the
+            # request's modules, each where that computer has it installed.
+            loaded = sessions.node_modules(session)
         # agent.ps1 sets ErrorAction itself, over any value the request carried.
         parameters: dict[str, LabValue] = {
             k: v for k, v in invocation.parameters.items() if k.lower() != "erroraction"

@@ -33,7 +33,7 @@ def _handler(steps_of: StepFunction) -> Handler:
     """A cmdlet handler running ``steps_of`` on the lab state's files at the call's time."""
 
     def handle(ctx: CmdletContext, args: dict[str, Any]) -> list[Obj]:
-        files = LockFiles(ctx.state.files)
+        files = LockFiles(ctx.state.files, writable=ctx.state.settings.lock_directory_writable)
         before = dict(files.files)
         try:
             return run_steps(steps_of(files, datetime.fromtimestamp(ctx.now, timezone.utc), args))

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 Kind = Literal[
     "string", "fqdn", "uri", "strings", "switch", "uint", "resultsize", "bool", "int32", "datetime"
 ]
-Provider = Literal["exchange", "nlb", "agent"]
-"""``agent``: functions agent.ps1 defines itself (the lock, see .locks); always present."""
+Provider = Literal["exchange", "nlb", "agent", "probes"]
+"""``agent``: functions agent.ps1 defines itself (the lock, see .locks); always present.
+``probes``: the functions of probes.ps1 (.probes), present only in a run whose agent came with
+them (a diagnose request's)."""
 Obj = dict[str, JsonValue]
 
 
@@ -90,6 +92,10 @@ class Session:
     """The cmdlets come through Exchange's ``/PowerShell`` endpoint, where RBAC decides which
     exist for the user (a cmdlet none of its roles grants is "not recognized"); the snap-in
     bypasses RBAC."""
+    credential_valid: bool | None = None
+    """The request's explicit credential (for second hops): None when it carried none."""
+    user: str = ""
+    """Who the session runs as (``CONTOSO\\casadmin``)."""
 
 
 @dataclass
@@ -108,6 +114,10 @@ class CmdletContext:
     """The cmdlet blocks until this wall-clock time (a drain) before it returns; the
     organisation waits outside its lock, then asks :attr:`after_block` for the output."""
     after_block: Callable[[], list[Obj]] | None = None
+    loaded: frozenset[Provider] = frozenset()
+    """What the session has loaded (the Exchange session or snap-in, the NLB module)."""
+    winrm: Mapping[str, int] = field(default_factory=dict)
+    """The host's WinRM quotas by Windows' names (what ``winrm get winrm/config`` shows)."""
     object_modified: str | None = None
     """What the admin audit log records as the object changed (its name); None: the Identity
     the cmdlet was given."""

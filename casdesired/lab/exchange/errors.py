@@ -101,6 +101,14 @@ REMOTE_ACCESS_DENIED = (
     "Connecting to remote server {host} failed with the following error message : Access is "
     "denied. For more information, see the about_Remote_Troubleshooting Help topic."
 )
+REMOTE_UNREACHABLE = (
+    "Connecting to remote server {host} failed with the following error message : WinRM cannot "
+    "complete the operation. Verify that the specified computer name is valid, that the "
+    "computer is accessible over the network, and that a firewall exception for the WinRM "
+    "service is enabled and allows access from this computer. By default, the WinRM firewall "
+    "exception for public profiles limits access to remote computers within the same local "
+    "subnet. For more information, see the about_Remote_Troubleshooting Help topic."
+)
 EXCHANGE_SESSIONS_EXCEEDED = (
     "Connecting to remote server {host} failed with the following error message : The "
     "WS-Management service cannot process the request. This user is allowed a maximum number "
@@ -117,6 +125,27 @@ NLB_ALREADY_MEMBER = "The host '{host}' is already a member of an NLB cluster."
 MODULE_NOT_FOUND = (
     "The specified module '{name}' was not loaded because no valid module file was found in "
     "any module directory."
+)
+# [inferred] Import-PSSession writes its proxies to a temporary script module and loads it, which
+# an execution policy Group Policy sets to Restricted or AllSigned refuses (about_Execution_
+# Policies: Restricted "does not permit scripts to run, including ... module script files
+# (.psm1)"; AllSigned requires a signature, which the generated module lacks).
+IMPLICIT_MODULE = (
+    "C:\\Users\\casadmin\\AppData\\Local\\Temp\\tmp_9f1b2c3d.q4e\\tmp_9f1b2c3d.q4e.psm1"
+)
+SCRIPTS_DISABLED = (
+    "File {path} cannot be loaded because the execution of scripts is disabled on this system. "
+    'Please see "get-help about_signing" for more details.'
+)
+NOT_SIGNED = (
+    "File {path} cannot be loaded. The file {path} is not digitally signed. The script will not "
+    'execute on the system. Please see "get-help about_signing" for more details..'
+)
+# powershell.exe without .NET 3.5's System.Web.Extensions: the agent's fallback load fails.
+ASSEMBLY_NOT_FOUND = (
+    'Exception calling "Load" with "1" argument(s): "Could not load file or assembly '
+    "'System.Web.Extensions, Version=3.5.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35' "
+    'or one of its dependencies. The system cannot find the file specified."'
 )
 SNAPIN_NOT_FOUND = (
     "No Windows PowerShell snap-ins matching the pattern "

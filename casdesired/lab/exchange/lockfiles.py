@@ -14,8 +14,15 @@ SHARING_VIOLATION = (
     "The process cannot access the file '{path}' because it is being used by another process."
 )
 
+ACCESS_DENIED = "Access to the path '{path}' is denied."
+
+
 class SharingViolation(Exception):
     """``IOException``: another handle holds the file with ``FileShare.None``."""
+
+
+class AccessDenied(Exception):
+    """``UnauthorizedAccessException``: the folder's access rules refuse this account."""
 
 
 @dataclass
@@ -34,15 +41,20 @@ class LockFiles:
 
     files: dict[str, str]
     open_paths: set[str] = field(default_factory=set)
+    writable: bool = True
+    """The account may create and write files here; when not, every open for ReadWrite (the
+    only kind the lock functions make) is refused, as NTFS refuses it."""
 
     def open_exclusive(self, path: str, *, create: bool) -> Handle | None:
         """``[IO.File]::Open(path, OpenOrCreate | Open, ReadWrite, None)``; None when the file
         does not exist and ``create`` is false (FileNotFoundException)."""
         if path in self.open_paths:
             raise SharingViolation(SHARING_VIOLATION.format(path=path))
+        if path not in self.files and not create:
+            return None
+        if not self.writable:
+            raise AccessDenied(ACCESS_DENIED.format(path=path))
         if path not in self.files:
-            if not create:
-                return None
             self.files[path] = ""
         self.open_paths.add(path)
         return Handle(path)

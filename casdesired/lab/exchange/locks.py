@@ -36,7 +36,7 @@ from typing import Any
 
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.binding import Obj
-from casdesired.lab.exchange.lockfiles import Handle, LockFiles, SharingViolation
+from casdesired.lab.exchange.lockfiles import AccessDenied, Handle, LockFiles, SharingViolation
 
 LOCK_PATH = "C:\\ProgramData\\casdesired\\locks\\organisation.lock"
 APPLIED_DIR = "C:\\ProgramData\\casdesired\\applied\\"
@@ -68,6 +68,8 @@ LOCK_BUSY = (
     "casdesired: the lock file {path} stayed in use by another process for 10 seconds; "
     "try again."
 )
+OPEN_REFUSED = 'Exception calling "Open" with "4" argument(s): "{reason}"'
+"""PowerShell's wrapping of [IO.File]::Open's exception (here: access to the path denied)."""
 UNREADABLE = "an unreadable lock (its writer was stopped mid-write)"
 """TakenOverFrom when the file held something that is not a lock record."""
 Steps = Generator[str, None, list[Obj]]
@@ -171,6 +173,9 @@ def _open(
             return files.open_exclusive(LOCK_PATH, create=create)
         except SharingViolation:
             yield "wait"
+        except AccessDenied as denied:
+            # [IO.File]::Open's UnauthorizedAccessException, as the agent's catch rethrows it.
+            raise _thrown(OPEN_REFUSED.format(reason=denied)) from None
     raise _thrown(LOCK_BUSY.format(path=LOCK_PATH))
 
 

@@ -1,132 +1,23 @@
 """The objects of the lab's Exchange organisation, as plain mutable records.
 
 No behaviour beyond (de)serialisation lives here: rules are in :mod:`.state`, parameter binding
-in :mod:`.cmdlets`. Field names follow the state file, which people read and edit by hand.
+in :mod:`.cmdlets`, the lab's switches in :mod:`.settings` (:class:`Behaviour`, re-exported here).
+Field names follow the state file, which people read and edit by hand.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from casdesired.lab.exchange.settings import POWERSHELL_STDIN as POWERSHELL_STDIN
+from casdesired.lab.exchange.settings import Behaviour as Behaviour
 
 ROLE_ORDER = ("Mailbox", "ClientAccess", "UnifiedMessaging", "HubTransport", "Edge")
 """The order Exchange lists ``ServerRole`` flags in (it is an enum of flags)."""
 
 _VERSION = re.compile(r"Version (\d+)\.(\d+)")
-POWERSHELL_STDIN = ("works", "hangs", "empty")
-"""The readings of ``Behaviour.powershell_stdin``."""
-
-
-@dataclass
-class Behaviour:
-    """The lab's switches: where ../shared marks Exchange behaviour [OPEN], each reading is a
-    switch defaulting to the stricter one; plus the field's timings and limits, and the cost
-    model. Stored in the state file under ``settings`` so a test (or the control API) can flip
-    them. docs/lab.md lists them all.
-    """
-
-    one_array_per_site: bool = True
-    """Refuse a second CAS array in an AD site (New/Set -Site). Unconfirmed in 2010 code."""
-    databases_follow_array_fqdn: bool = True
-    """After Set-ClientAccessArray -Fqdn, bound databases show the new FQDN (the value is a
-    pointer to the array). False: they keep showing the FQDN they were bound with."""
-    nlb_drain_seconds: float = 0.0
-    """How long the existing connections of a node take to drain: Stop-NlbClusterNode -Drain
-    blocks that long (or until its -Timeout), then shows Stopped."""
-    nlb_timeout_unit: str = "minutes"
-    """[OPEN] the unit of Stop-NlbClusterNode -Timeout: ``minutes`` (the 2012 help, and
-    Stop-NlbCluster's in every version) or ``seconds`` (the 2012 R2+ help)."""
-    nlb_convergence_seconds: float = 1.0
-    """How long a cluster reconverges after Add-/Remove-NlbClusterNode (field §6: heartbeats
-    every second, ~5 s to notice, ~10 s in all); its nodes show Converging meanwhile."""
-    nlb_add_reaches_new_node: bool = False
-    """[OPEN, inferred] Add-NlbClusterNode also configures the new node over WMI, so outside a
-    delegating logon it fails unless it runs on that node. Off: only -HostName counts."""
-    orphans_show_blank: bool = True
-    """After Remove-ClientAccessArray, databases that pointed at it show a blank
-    RpcClientAccessServer (2013 code: the legacyDN no longer resolves; field §9). False: they
-    keep showing the FQDN they were bound with."""
-    remove_array_in_use_refused: bool = False
-    """Remove-ClientAccessArray refuses while databases point at the array. [OPEN] for 2010;
-    2013's code does not check, so the lab does not either unless this is set."""
-    exchange_session_limit: int = 18
-    """Exchange's throttling policy PowerShellMaxConcurrency: concurrent /PowerShell sessions
-    per user (field §5); leaked sessions count until the app pool recycles."""
-    powershell_stdin: str = "works"
-    """How powershell.exe 2.0 treats the redirected stdin WinRM gives it (field §5: reported to
-    hang, or to misread it, on some hosts): ``works``; ``hangs`` (a powershell.exe started
-    without ``-InputFormat None`` never gets past reading stdin, until its process is killed);
-    ``empty`` (it reads nothing). Default ``works``, not the stricter reading: stdin is
-    casdesired's primary delivery and must be tested working; tests switch the failures on."""
-    object_cost_ms: float = 0.02
-    """The cost model: server time, in milliseconds, charged for every object a cmdlet
-    returns (a mailbox of Get-Mailbox, a database of Get-MailboxDatabase...), whether the agent
-    selects its properties or only counts it. Over remote PowerShell every object is
-    serialised across the session; a few milliseconds each is a plausible figure for a real
-    organisation (an estimate: bench/mailbox_count_bench.py uses 2 ms). The default keeps the
-    suite quick while still making work proportional to what a cmdlet returns."""
-
-    server_culture: str = "en-US"
-    """[inferred] The regional format the Exchange server reads a date given as TEXT in (an
-    ExDateTime parameter such as Search-AdminAuditLog -StartDate): ``en-US`` (M/d/yyyy),
-    ``en-GB`` (dd/MM/yyyy) or ``de-DE`` (dd.MM.yyyy), optionally with a time. Stricter than
-    .NET's lenient parse: any other text is refused, so a client must send dates as dates."""
-    audit_search_role: bool = True
-    """The lab's account holds the View-Only Audit Logs role (Organization Management does).
-    Off: through /PowerShell, Search-AdminAuditLog does not exist for it (RBAC); the snap-in
-    bypasses RBAC."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Behaviour:
-        defaults = cls()
-        known = {f.name: f for f in fields(cls)}
-        unknown = set(data) - set(known)
-        if unknown:
-            raise ValueError(f"unknown settings {sorted(unknown)}")
-        values: dict[str, Any] = {}
-        for name in known:
-            value = data.get(name, getattr(defaults, name))
-            checked = _SETTING_CHECKS[name](value)
-            if checked is None:
-                raise ValueError(f"setting {name}: {value!r} is not allowed")
-            values[name] = checked
-        return cls(**values)
-
-
-def _as_bool(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _as_seconds(value: Any) -> float | None:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value) if number and 0 <= value < 1e6 else None
-
-
-def _as_count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-_SETTING_CHECKS: dict[str, Any] = {
-    "one_array_per_site": _as_bool,
-    "databases_follow_array_fqdn": _as_bool,
-    "nlb_drain_seconds": _as_seconds,
-    "nlb_timeout_unit": lambda v: v if v in ("minutes", "seconds") else None,
-    "nlb_convergence_seconds": _as_seconds,
-    "nlb_add_reaches_new_node": _as_bool,
-    "orphans_show_blank": _as_bool,
-    "remove_array_in_use_refused": _as_bool,
-    "exchange_session_limit": _as_count,
-    "powershell_stdin": lambda v: v if v in POWERSHELL_STDIN else None,
-    "object_cost_ms": lambda v: _as_seconds(v) if _as_seconds(v) is not None and v < 1e4 else None,
-    "server_culture": lambda v: v if v in ("en-US", "en-GB", "de-DE") else None,
-    "audit_search_role": _as_bool,
-}
-
-
 @dataclass
 class AdSite:
     name: str
@@ -154,6 +45,15 @@ class Server:
     """Network interface names, for the NLB cmdlets' -InterfaceName checks."""
     autodiscover_internal_uri: str | None = None
     autodiscover_site_scope: list[str] = field(default_factory=list)
+    registry: dict[str, int | str] = field(default_factory=dict)
+    """Registry values under ``HKLM\\SYSTEM\\CurrentControlSet\\Services`` that casdesired
+    reads (the static RPC ports), by ``Key\\Value`` (``MSExchangeRPC\\ParametersSystem\\TCP/IP
+    Port``): a number is a REG_DWORD, a string a REG_SZ."""
+    nlb_module: bool = True
+    """The NLB feature's PowerShell module (NetworkLoadBalancingClusters) is installed."""
+    reachable: bool = True
+    """Other computers reach it over the network (WinRM, WMI). Off: a PSSession or WMI
+    connection to it fails as to a host that is down or behind a firewall."""
 
     @property
     def is_cas(self) -> bool:
@@ -180,6 +80,12 @@ class Server:
         if self.is_cas:
             data["autodiscover_internal_uri"] = self.autodiscover_internal_uri
             data["autodiscover_site_scope"] = list(self.autodiscover_site_scope)
+        if self.registry:
+            data["registry"] = dict(sorted(self.registry.items()))
+        if not self.nlb_module:
+            data["nlb_module"] = False
+        if not self.reachable:
+            data["reachable"] = False
         return data
 
     @classmethod
@@ -202,6 +108,11 @@ class Server:
             interfaces=[_str(i) for i in data.get("interfaces", ["LAN", "NLB"])],
             autodiscover_internal_uri=None if uri is None else _str(uri),
             autodiscover_site_scope=[_str(s) for s in data.get("autodiscover_site_scope") or []],
+            registry={
+                _str(k): _registry_value(v) for k, v in (data.get("registry") or {}).items()
+            },
+            nlb_module=_bool(data.get("nlb_module", True)),
+            reachable=_bool(data.get("reachable", True)),
         )
 
 
@@ -372,6 +283,14 @@ class NlbCluster:
 def _count(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"expected a count, got {value!r}")
+    return value
+
+
+def _registry_value(value: Any) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"a registry value is a number (REG_DWORD) or a string, not {value!r}")
+    if isinstance(value, int) and not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"a REG_DWORD is 0 to 4294967295, not {value}")
     return value
 
 

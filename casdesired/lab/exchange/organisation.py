@@ -26,6 +26,8 @@ from casdesired.lab.exchange import (
     cmdlets,
     locks,
     powershell,
+    probes,
+    rbac,
     seeds,
     statefile,
 )
@@ -44,6 +46,12 @@ from casdesired.lab.journal import Journal
 from casdesired.lab.process import Logon, ProcessResult
 
 MAILBOXES_PER_NEW_DATABASE = (20, 450)
+NLB_MODULE = "NetworkLoadBalancingClusters"
+_DEFAULT_WINRM = {
+    "MaxEnvelopeSizekb": 150, "MaxTimeoutms": 60000, "MaxShellsPerUser": 5,
+    "MaxMemoryPerShellMB": 150, "IdleTimeout": 180000,
+}
+"""Windows Server 2008 R2's WinRM quotas, for an organisation run without a Lab around it."""
 
 
 class Organisation:
@@ -72,6 +80,9 @@ class Organisation:
         """Who the WinRM endpoint's connections log on as (the Lab sets it from its account
         and its ``logon`` kind): whether they can delegate decides the double hop."""
         self._exchange_sessions: dict[str, int] = {}
+        self.winrm_limits: Any = None
+        """The endpoint's WinRM quotas (the Lab sets its ``WinRMLimits``): what the agent's
+        Get-CasdesiredWinRMConfig reads. None: Windows Server 2008 R2's defaults."""
         self.files = OrganisationFiles(
             self._lock, lambda: self._state.files, self._save_locked, lambda: self.journal
         )
@@ -133,7 +144,7 @@ class Organisation:
     def snapshot(self) -> dict[str, Any]:
         """The whole state as a JSON-ready document (what the state file holds)."""
         with self._lock:
-            self._state.settle(self.clock.time())
+            self._state.settle(self._host_time())
             return self._state.to_json()
 
     def load(self, data: dict[str, Any]) -> None:
@@ -172,7 +183,7 @@ class Organisation:
     def behaviour(self) -> Behaviour:
         """The [OPEN]-behaviour switches; change them with :meth:`configure`."""
         with self._lock:
-            return Behaviour(**self._state.settings.to_json())
+            return Behaviour.from_json(self._state.settings.to_json())
 
     def configure(self, **switches: Any) -> None:
         """Set behaviour switches, e.g. ``configure(nlb_drain_seconds=2)``."""
@@ -270,6 +281,33 @@ class Organisation:
                 return False
             return True
 
+    def reachable(self, name: str) -> bool:
+        """Whether other computers reach server ``name`` over the network (WinRM, WMI)."""
+        with self._lock:
+            try:
+                return self._state.find_server(name).reachable
+            except err.ExchangeError:
+                return False
+
+    def has_module(self, name: str, module: str) -> bool:
+        """Whether ``module`` is installed on server ``name`` (NLB's, the only one the agent
+        imports)."""
+        with self._lock:
+            try:
+                server = self._state.find_server(name)
+            except err.ExchangeError:
+                return False
+            return module.lower() == NLB_MODULE.lower() and server.nlb_module
+
+    @property
+    def settings(self) -> Behaviour:
+        """The switches as they are now (a copy), for the agent's executor."""
+        return self.behaviour
+
+    def _host_time(self) -> float:
+        """The endpoint host's clock: the lab's, off by ``host_clock_skew_seconds``."""
+        return self.clock.time() + self._state.settings.host_clock_skew_seconds
+
     def monotonic(self) -> float:
         return self.clock.monotonic()
 
@@ -281,10 +319,11 @@ class Organisation:
         ``fence`` entry, not as a cmdlet (no request can name it)."""
         try:
             with self._lock:
-                now = datetime.fromtimestamp(self.clock.time(), timezone.utc)
-                locks.run_steps(
-                    locks.fence_steps(LockFiles(self._state.files), now, {"LockId": lock_id})
+                now = datetime.fromtimestamp(self._host_time(), timezone.utc)
+                files = LockFiles(
+                    self._state.files, writable=self._state.settings.lock_directory_writable
                 )
+                locks.run_steps(locks.fence_steps(files, now, {"LockId": lock_id}))
         except err.ExchangeError as exc:
             self.journal.record("fence", lock_id=lock_id, before=cmdlet, ok=False,
                                 error=exc.message)
@@ -328,9 +367,19 @@ class Organisation:
         session: Session,
         run: _Run,
     ) -> CmdletOutput:
-        cmdlet = agent_functions.lookup(name) or cmdlets.lookup(name, loaded)
-        # A cmdlet that fails before the audit agent runs (binding, an unreachable AD) leaves
-        # no audit entry; one that fails after does, as failed (field §4).
+        cmdlet = agent_functions.lookup(name) or probes.lookup(name) or cmdlets.lookup(
+            name, loaded
+        )
+        if cmdlet.provider in ("agent", "probes") and (
+            session.computer.lower() != self.hostname.lower()
+            or (cmdlet.provider == "probes" and "probes" not in loaded)
+        ):
+            raise err.CommandNotFound(name)  # the agent's functions exist where it runs
+        with self._lock:
+            settings = self._state.settings
+        # A cmdlet that fails before the audit agent runs (RBAC, binding, an unreachable AD)
+        # leaves no audit entry; one that fails after does, as failed (field §4).
+        rbac.check(settings, session, cmdlet, parameters)
         args = binding.bind(cmdlet, parameters)
         if cmdlet.provider == "exchange" and not session.exchange_reaches_ad and (
             cmdlet.name != "Set-AdServerSettings"
@@ -348,13 +397,16 @@ class Organisation:
                         self._save_locked()
                 raise err.ExchangeError(fault.message, target=run.identity or "",
                                         category=fault.category)
+        limits = self.winrm_limits.to_json() if self.winrm_limits is not None else {}
         with self._lock:
-            now = self.clock.time()
+            now = self._host_time()
             settled = self._state.settle(now)
             # Whether it is logged is decided by the configuration it started under (a change
             # of the configuration is logged, or not, by the old one).
             audited = self._audited(cmdlet, args)
-            ctx = CmdletContext(self._state, now, session)
+            ctx = CmdletContext(
+                self._state, now, session, loaded=loaded, winrm=limits or _DEFAULT_WINRM
+            )
             try:
                 produced = cmdlet.handler(ctx, args)
             except err.ExchangeError as exc:
@@ -373,9 +425,9 @@ class Organisation:
             cost = self._state.settings.object_cost_ms / 1000.0
         if ctx.block_until is not None and ctx.after_block is not None:
             # The cmdlet blocks (a drain) outside the lock; what it returns is read afterwards.
-            self.sleep(ctx.block_until - self.clock.time())
+            self.sleep(ctx.block_until - self._host_time())
             with self._lock:
-                if self._state.settle(self.clock.time()):
+                if self._state.settle(self._host_time()):
                     self._save_locked()
                 objects = ctx.after_block()
         lines = [*ctx.host_lines, *(f"WARNING: {w}" for w in ctx.warnings)]
@@ -393,7 +445,7 @@ class Organisation:
         record_run(
             self._state.audit, cmdlet.name, args,
             caller=caller_name(run.caller, self._state.domain),
-            run_date=run.run_date or datetime.fromtimestamp(self.clock.time(), timezone.utc),
+            run_date=run.run_date or datetime.fromtimestamp(self._host_time(), timezone.utc),
             modified=modified if modified is not None else run.identity or "",
             error=error,
         )

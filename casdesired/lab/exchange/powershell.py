@@ -40,6 +40,7 @@ from casdesired.agent.delivery.stdin import (
 )
 from casdesired.agent.framing import encode_response, gunzip
 from casdesired.agent.protocol import AGENT_MARKER
+from casdesired.agent.script import PROBES_MARKER
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.agent import run_payload
 from casdesired.lab.exchange.cmdlets import CMDLETS
@@ -125,7 +126,8 @@ def _stdin_bootstrap(
     agent_script = text[:index]
     if not agent_script.lstrip("\ufeff").startswith(AGENT_MARKER):
         return _refuse(agent_script)
-    return _agent(host, early, text[index + len(REQUEST_SEPARATOR) :].strip(), "")
+    payload = text[index + len(REQUEST_SEPARATOR) :].strip()
+    return _agent(host, early, payload, "", _has_probes(agent_script))
 
 
 def _file_bootstrap(
@@ -155,7 +157,7 @@ def _file_bootstrap(
     payload = base64.b64encode(gunzip(packed)).decode("ascii")
     if process is not None:  # what it holds, for the memory model (as if it came on stdin)
         process.loaded = (agent_script + REQUEST_SEPARATOR + payload).encode("ascii")
-    return _agent(host, "", payload, credential)
+    return _agent(host, "", payload, credential, _has_probes(agent_script))
 
 
 def _read_checked(
@@ -182,11 +184,34 @@ def _read_checked(
     return data if ok else None
 
 
-def _agent(host: PowerShellHost, early: str, payload: str, credential: str) -> ProcessResult:
-    outcome = run_payload(host, payload, credential)
+def _has_probes(agent_script: str) -> bool:
+    """Whether the agent came with its probes (a diagnose request's: casdesired.agent.script)."""
+    return any(line.startswith(PROBES_MARKER) for line in agent_script.splitlines())
+
+
+def _agent(
+    host: PowerShellHost, early: str, payload: str, credential: str, probes: bool
+) -> ProcessResult:
+    if not host.behaviour.host_dotnet35:
+        return _no_serializer(early)
+    outcome = run_payload(host, payload, credential, probes=probes)
     stdout = early + "".join(f"{line}\r\n" for line in outcome.host_lines)
     # agent.ps1 writes the frame with [Console]::Out.Write: no newline after it.
     return ProcessResult(stdout=stdout + encode_response(outcome.response), exit_code=0)
+
+
+def _no_serializer(early: str) -> ProcessResult:
+    """The agent on a host without .NET 3.5's System.Web.Extensions: Add-Type fails, the
+    fallback Assembly.Load throws, and with ErrorActionPreference Stop the script ends there,
+    before reading the request (agent.ps1, "JSON")."""
+    lines = [
+        err.ASSEMBLY_NOT_FOUND,
+        "At line:106 char:45",
+        "+     [void][System.Reflection.Assembly]::Load <<<< (",
+        "    + CategoryInfo          : NotSpecified: (:) [], MethodInvocationException",
+        "    + FullyQualifiedErrorId : DotNetMethodException",
+    ]
+    return ProcessResult(stdout=early, stderr=clixml_errors(lines), exit_code=1)
 
 
 def _refuse(script: str) -> ProcessResult:

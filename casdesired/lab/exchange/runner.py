@@ -16,6 +16,7 @@ from typing import Protocol
 from casdesired.agent.protocol import Invocation, Request
 from casdesired.lab.exchange import errors as err
 from casdesired.lab.exchange.binding import LabValue, Obj, Provider, Session
+from casdesired.lab.exchange.models import Behaviour
 from casdesired.lab.process import Logon
 
 REMOTE_CONNECT_FAILED = (
@@ -55,6 +56,19 @@ class CmdletRunner(Protocol):
 
     def has_server(self, name: str) -> bool: ...
 
+    def reachable(self, name: str) -> bool:
+        """Whether other computers reach server ``name`` over the network (WinRM, WMI)."""
+        ...
+
+    def has_module(self, name: str, module: str) -> bool:
+        """Whether PowerShell module ``module`` is installed on server ``name``."""
+        ...
+
+    @property
+    def settings(self) -> Behaviour:
+        """The switches as they are now (the host's facts among them)."""
+        ...
+
     def credential_valid(self, username: str, password: str) -> bool: ...
 
     def open_exchange_session(self, user: str) -> bool: ...
@@ -80,7 +94,16 @@ class Sessions:
     def __init__(self, runner: CmdletRunner, request: Request) -> None:
         self.runner = runner
         self.credential = request.credential
-        self.main = Session(runner.hostname, delegates=runner.logon.delegates)
+        credential_valid = (
+            None if request.credential is None
+            else runner.credential_valid(request.credential.username, request.credential.password)
+        )
+        self.main = Session(
+            runner.hostname,
+            delegates=runner.logon.delegates,
+            credential_valid=credential_valid,
+            user=runner.logon.user,
+        )
         self.modules: tuple[str, ...] = ()
         self._nodes: dict[str, Session] = {}
         self._exchange_user: str | None = None
@@ -89,6 +112,8 @@ class Sessions:
         """New-PSSession to ``host``: None when it opens, else Windows' error text."""
         if not self.runner.has_server(host.split(".")[0]):
             return REMOTE_CONNECT_FAILED.format(host=host)
+        if not self.runner.reachable(host.split(".")[0]):
+            return err.REMOTE_UNREACHABLE.format(host=host)
         if self.credential is None:
             if not self.runner.logon.delegates:
                 return err.REMOTE_NO_CREDENTIAL.format(host=host)
@@ -123,11 +148,30 @@ class Sessions:
                 raise err.ExchangeError(failed, target=computer,
                                         category="PSRemotingTransportException")
             # A session opened with explicit credentials is a network logon: no further hop.
-            self._nodes[key] = Session(computer.split(".")[0], delegates=False)
+            self._nodes[key] = Session(
+                computer.split(".")[0], delegates=False, credential_valid=True,
+                user=self.main.user,
+            )
         return self._nodes[key]
 
-    def close(self) -> None:
+    def node_modules(self, session: Session) -> frozenset[Provider]:
+        """What $RemoteCmdlet loads on a node: each of the request's modules, imported there
+        (a module the node lacks fails the invocation, as Import-Module does)."""
+        loaded: set[Provider] = set()
+        for module in self.modules:
+            if not self.runner.has_module(session.computer, module):
+                raise err.ExchangeError(
+                    err.MODULE_NOT_FOUND.format(name=module), target=module,
+                    category="FileNotFoundException",
+                )
+            loaded.add("nlb")
+        return frozenset(loaded)
+
+    def close(self) -> bool:
+        """Remove every session; whether an Exchange session was among them."""
+        removed = self._exchange_user is not None
         if self._exchange_user is not None:
             self.runner.close_exchange_session(self._exchange_user)
             self._exchange_user = None
         self._nodes.clear()
+        return removed

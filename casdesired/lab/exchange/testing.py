@@ -8,7 +8,6 @@ response framing are all exercised.
 from __future__ import annotations
 
 from dataclasses import replace
-from importlib import resources
 
 from casdesired.agent.delivery.stdin import BOOTSTRAP_SCRIPT, encode_stdin
 from casdesired.agent.framing import decode_response
@@ -20,16 +19,18 @@ from casdesired.agent.protocol import (
     Request,
     Response,
 )
+from casdesired.agent.script import agent_script as shipped_agent_script
 from casdesired.lab.process import PowerShellHost, ProcessResult
 
 NLB_MODULES = ("NetworkLoadBalancingClusters",)
 
 
-def agent_script() -> str:
-    """The shipped agent.ps1 when present, else a minimal script with the version marker."""
+def agent_script(diagnose: bool = False) -> str:
+    """The shipped agent.ps1 (with its probes for a diagnose request) when present, else a
+    minimal script with the version marker."""
     try:
-        return resources.files("casdesired.agent").joinpath("agent.ps1").read_text("ascii")
-    except (FileNotFoundError, OSError):
+        return shipped_agent_script(diagnose)
+    except (FileNotFoundError, OSError, RuntimeError):
         return AGENT_MARKER + "\r\n"
 
 
@@ -39,7 +40,7 @@ def run_request(host: PowerShellHost, request: Request) -> ProcessResult:
     logon = getattr(host, "logon", None)
     if request.credential is None and logon is not None:
         request = replace(request, credential=Credential(logon.user, logon.password))
-    return host.run(BOOTSTRAP_SCRIPT, encode_stdin(agent_script(), request))
+    return host.run(BOOTSTRAP_SCRIPT, encode_stdin(agent_script(request.diagnose), request))
 
 
 def call(

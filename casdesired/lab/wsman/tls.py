@@ -58,7 +58,9 @@ def _name(common_name: str) -> x509.Name:
 def generate(hostname: str = "localhost") -> TlsIdentity:
     """Create a CA and a server certificate in a fresh private temp directory."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30)
+    # 398 days: the longest a public CA issues a server certificate for (casdesired doctor warns
+    # about a WinRM certificate within 30 days of its end).
+    start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=398)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("casdesired lab CA")
