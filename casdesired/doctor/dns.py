@@ -9,6 +9,7 @@ updated.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -36,7 +37,12 @@ RESOLVER_REMEDY = (
 )
 
 
-def checks(desired: DesiredState, environ: Mapping[str, str]) -> list[Check]:
+def checks(
+    desired: DesiredState, environ: Mapping[str, str], known: Sequence[str] = ()
+) -> list[Check]:
+    """The DNS checks. The resolvers are asked for a name they should know: an array's FQDN,
+    else a declared server's, else one of ``known`` (the endpoint's host name, the Exchange
+    servers' FQDNs the read saw) -- an organisation file alone declares no name."""
     org = desired.organisation
     arrays = [e for e in expectations_from_sites(desired.sites)
               if e.ensure is model.Ensure.PRESENT]
@@ -44,7 +50,8 @@ def checks(desired: DesiredState, environ: Mapping[str, str]) -> list[Check]:
     with resolvers_for(org) as resolvers:
         shown = dict(zip(resolvers.internal, org.dns.resolvers, strict=False))
         names = [a.fqdn for a in arrays] or [s.fqdn for site in desired.sites
-                                              for s in site.servers][:1] or [org.name]
+                                              for s in site.servers][:1] or [
+            name for name in known if "." in name and not _is_address(name)][:1] or [org.name]
         listed = [*resolvers.internal, *resolvers.external]
         if not listed:
             found.append(skipped("dns.resolver", "each configured resolver answers",
@@ -176,3 +183,10 @@ def _tsig(tsig: TsigConfig | None, environ: Mapping[str, str]) -> Check:
                  (f"{tsig.server} accepted a query signed with {tsig.signer} for zone "
                   f"{tsig.zone} and signed its answer (SOA); nothing was updated",))
 
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from casdesired.agent import protocol
 from casdesired.desired.config import DesiredState, display_url
@@ -69,10 +70,19 @@ def diagnose(
     found += nlb.checks(ran, desired)
     found += lock.checks(ran, org.path)
     say("checking DNS")
-    found += dns.checks(desired, environ)
+    found += dns.checks(desired, environ, _names(target, ran))
     found += ports.checks(ran, desired)
     found += clock.checks(ran, org.connection.transport)
     shown = org.connection.endpoint
     if target is not None and org.connection.is_lab:
         shown = f"lab ({target.url})"
     return Report(org.name, display_url(shown), tuple(found), executions)
+
+
+def _names(target: WinRMTarget | None, run: probe.ProbeRun) -> list[str]:
+    """DNS names of the organisation's hosts: the endpoint's, then every Exchange server's."""
+    names = [urlsplit(target.url).hostname or ""] if target is not None else []
+    servers = run.result("read:servers")
+    if servers is not None and servers.ok:
+        names += [str(server.get("Fqdn") or "") for server in servers.objects]
+    return [name for name in names if name]

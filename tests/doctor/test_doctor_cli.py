@@ -59,6 +59,23 @@ def test_the_example_against_the_embedded_lab_passes_every_check(
     )
 
 
+def test_the_first_step_an_organisation_file_alone_fails_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README's first step: doctor on a directory holding only organisation.yaml. No array or
+    # server is declared; the resolver is asked for a host the read saw, not the org's name.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    (tmp_path / "only").mkdir()
+    shutil.copy(SITES / "organisation.yaml", tmp_path / "only")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = cli(capsys, "doctor", "only/", "--format", "json")
+    report = json.loads(out)
+    assert code == 0, statuses(report)
+    resolver = find(report, "dns.resolver")
+    assert resolver["status"] == "PASS"
+    assert re.match(r"\S+\.contoso\.local resolves to 10\.", resolver["evidence"][0])
+
+
 def test_doctor_changes_nothing_and_runs_one_command_with_read_cmdlets_only(
     doctor: Doctor, env: Env
 ) -> None:
