@@ -98,10 +98,18 @@ def orphaned_pointers(d: DiffContext) -> None:
         ) else None
         if d.inp.scoped and (site is None or model.key(site) not in d.scope):
             continue
+        rebound = binding is not None and site is not None
         fix = (
             f"this plan binds it to {d.target_value(binding.rpc_client_access_server)}"
             if binding is not None and site is not None
             else "bind it to its site's array in the YAML"
+        )
+        # Mailboxes are counted for the databases a plan rebinds, after the diff: a rebound
+        # one's count is its rebinding's; an unmanaged one's is not counted at all.
+        mailboxes = (
+            "its mailboxes (counted under its rebinding)" if rebound
+            else f"its {db.mailbox_count:,} mailboxes" if db.mailbox_count is not None
+            else "its mailboxes"
         )
         d.findings.append(
             Finding(
@@ -109,8 +117,8 @@ def orphaned_pointers(d: DiffContext) -> None:
                 "database-orphaned-pointer",
                 f"database {db.database} has a blank RpcClientAccessServer: the CAS array it "
                 "pointed at was removed while the database still used it (an orphaned "
-                f"pointer); Outlook profiles created for its {db.mailbox_count or 0:,} "
-                f"mailboxes get no usable RPC endpoint until it is bound again — {fix}",
+                f"pointer); Outlook profiles created for {mailboxes} get no usable RPC "
+                f"endpoint until it is bound again — {fix}",
                 site,
                 binding.source if binding is not None else None,
                 name=db.database,  # the database it is about (casdesired drift reports it)

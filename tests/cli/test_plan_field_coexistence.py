@@ -57,6 +57,12 @@ def test_databases_left_blank_by_a_removed_array_are_named_orphaned_and_rebound(
     assert rebinds[0].startswith("rebind database DR-DB01: (none) -> outlook-dr.contoso.local")
     _, text, _ = run(capsys, "plan", str(org), "--site", "DR")
     assert "[database-orphaned-pointer]" in text and "orphaned pointer" in text
+    # Its mailboxes are counted once, under its rebinding: never "0" in the finding.
+    orphan = next(f["message"] for f in plan["findings"] if "DR-DB01" in f["message"])
+    assert "for its mailboxes (counted under its rebinding)" in orphan
+    assert " 0 mailboxes" not in text
+    rebind = next(c for c in plan["changes"] if c["kind"] == "binding")
+    assert rebind["mailboxes"] > 0
 
 
 def test_an_exchange_2013_server_in_a_site_is_noted_and_the_site_still_applies(
