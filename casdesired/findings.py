@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from casdesired.visible import clean
+
 
 @dataclass(frozen=True, order=True)
 class Location:
@@ -118,8 +120,11 @@ class Finding:
         }
 
     def __str__(self) -> str:
-        where = f"{self.location}: " if self.location else ""
-        return f"{where}{self.severity.value}: {self.message}"
+        """``file:line:column: severity: message``, as a person reads it: control characters
+        a name brought into the message or the path are shown escaped (:mod:`casdesired.visible`),
+        so no value can colour the terminal or print a line of its own."""
+        where = f"{clean(str(self.location))}: " if self.location else ""
+        return f"{where}{self.severity.value}: {clean(self.message)}"
 
     def to_json(self) -> dict[str, Any]:
         """As a plan's ``findings`` entry (``schemas/plan.schema.json``)."""

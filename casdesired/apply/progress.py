@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from casdesired.changes.types import Change
-from casdesired.plan.render_text import clean
+from casdesired.visible import clean
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 what verification found, and the rollback plan (or why there is none).
 
 Every name and every error text from the other side (Exchange, the agent, a DNS server) is shown
-escaped with :func:`casdesired.plan.render_text.clean`, as in the plan: a newline or an escape
+escaped with :func:`casdesired.visible.clean`, as in the plan: a newline or an escape
 sequence in a database name cannot forge report lines or drive the terminal.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from casdesired.apply.execute import Execution, Status
-from casdesired.plan.render_text import clean
+from casdesired.visible import clean
 
 
 def say(stream: TextIO, text: str) -> None:

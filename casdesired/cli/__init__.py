@@ -18,6 +18,7 @@ from casdesired import __version__
 from casdesired.cli import exitcodes
 from casdesired.cli.parser import CommandParser, commands
 from casdesired.errors import CasdesiredError
+from casdesired.visible import clean_lines
 
 # Order is the order `casdesired --help` lists them.
 SUBCOMMANDS: tuple[str, ...] = (
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except CasdesiredError as exc:
-        print(f"casdesired: error: {exc}", file=sys.stderr)
+        print(f"casdesired: error: {clean_lines(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("casdesired: interrupted", file=sys.stderr)

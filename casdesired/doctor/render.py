@@ -2,7 +2,7 @@
 
 The report is plain data (:class:`~casdesired.doctor.model.Report`); these only show it. Every
 value that came from a host or from the YAML is shown as plain text: control characters are
-escaped in text (:func:`casdesired.plan.render_text.clean`) and Markdown escapes everything
+escaped in text (:func:`casdesired.visible.clean`) and Markdown escapes everything
 that could start markup, a link, a mention or a table cell (:func:`casdesired.plan.markdown_text
 .md`), as the plan's renderers do.
 """
@@ -15,7 +15,7 @@ from typing import TextIO
 
 from casdesired.doctor.model import Check, Report, Status
 from casdesired.plan.markdown_text import md
-from casdesired.plan.render_text import clean
+from casdesired.visible import clean
 
 WIDTH = 100
 INDENT = 11

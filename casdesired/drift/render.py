@@ -1,7 +1,7 @@
 """The drift report for terminals and for machines.
 
 Text: rich ``Text`` only (never markup), control characters shown escaped
-(:func:`casdesired.plan.render_text.clean`), colour only on a terminal without ``NO_COLOR`` —
+(:func:`casdesired.visible.clean`), colour only on a terminal without ``NO_COLOR`` —
 as the plan. JSON: :meth:`DriftReport.to_json` (``schemas/drift.schema.json``).
 """
 
@@ -19,7 +19,8 @@ from casdesired.agent.protocol import JsonValue
 from casdesired.drift.attribution import Status
 from casdesired.drift.report import DriftItem, DriftReport
 from casdesired.drift.sources import AuditEntry
-from casdesired.plan.render_text import clean, wants_colour
+from casdesired.plan.render_text import wants_colour
+from casdesired.visible import clean
 
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:/\\@")
 

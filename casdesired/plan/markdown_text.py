@@ -8,7 +8,7 @@ says:
 
 * control, bidi and invisible characters (newlines, ESC, U+202A–U+202E, U+2066–U+2069,
   U+200B–U+200F, ...) are shown as their escape (``\\n``, ``\\u202e``), exactly as the text
-  renderer shows them (:func:`casdesired.plan.render_text.clean`), so a value stays on one line
+  renderer shows them (:func:`casdesired.visible.clean`), so a value stays on one line
   and cannot reorder or hide what follows it;
 * Markdown's specials get a backslash (CommonMark escapes, readable as plain text):
   ``\\ ` * _ [ ] < & | ~`` (``_`` only where it could delimit emphasis: ``max_rebind_percent``
@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import PurePath
 
 from casdesired.findings import Location
-from casdesired.plan.render_text import clean
+from casdesired.visible import clean
 
 ZWSP = "\u200b"
 """Inserted after ``@`` and ``#`` (see the module docstring)."""

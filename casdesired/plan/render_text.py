@@ -17,6 +17,7 @@ from rich.text import Text
 
 from casdesired.changes.types import OUTLOOK_PROFILE_WARNING, Action, Change
 from casdesired.plan.plan import Plan
+from casdesired.visible import clean
 
 _STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
 UNMANAGED_LISTED = 20
@@ -30,12 +31,6 @@ def wants_colour(out: TextIO, environ: Mapping[str, str] | None = None) -> bool:
         return False
     isatty = getattr(out, "isatty", None)
     return bool(isatty and isatty())
-
-
-def clean(value: object) -> str:
-    """Control characters (newlines, ESC...) shown escaped, so a name cannot drive the terminal."""
-    text = "" if value is None else str(value)
-    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
 class TextRenderer:

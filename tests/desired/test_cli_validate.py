@@ -131,3 +131,30 @@ def test_tls_validation_off_is_a_warning_not_an_error(
     org = ORGANISATION + "  tls: {validate: false}\n"
     code, out, _ = validate(capsys, str(org_dir(tmp_path, {"organisation.yaml": org})))
     assert code == 0 and "warning: TLS certificate validation is off" in out
+
+
+def test_a_name_cannot_drive_the_terminal_or_print_a_fake_diagnostic(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A database name with an ESC sequence and a newline that would start a line of its own.
+    hostile = 'EVIL\\e[31mRED\\nsites/hq.yaml:1:1: error: fake'
+    site = (ROOT / "sites" / "hq.yaml").read_text("utf-8") + (
+        f'  server_bindings:\n    - {{database: "{hostile}", server: HQ-CAS02}}\n')
+    org = org_dir(tmp_path, {"organisation.yaml": ORGANISATION, "hq.yaml": site})
+    code, out, err = validate(capsys, str(org))
+    assert "\x1b" not in out + err
+    assert not any(line.startswith("sites/hq.yaml:1:1") for line in out.splitlines())
+    shown = [line for line in out.splitlines() if "EVIL" in line]
+    assert shown and all("EVIL\\x1b[31mRED\\nsites/hq.yaml:1:1: error: fake" in s for s in shown)
+    # JSON keeps the value as it is (a machine reads it; json escapes it anyway).
+    _, doc, _ = validate(capsys, str(org), "--format", "json")
+    assert any("EVIL\x1b[31mRED\n" in d["message"] for d in json.loads(doc)["diagnostics"])
+
+
+def test_an_error_message_cannot_drive_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["validate", str(tmp_path / "no\x1b[2Jsuch")])
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "\x1b" not in err and "no\\x1b[2Jsuch" in err

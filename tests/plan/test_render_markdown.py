@@ -23,8 +23,8 @@ from casdesired.findings import Finding, Location, Severity, Source
 from casdesired.plan.markdown_text import ZWSP, html, md
 from casdesired.plan.plan import Plan
 from casdesired.plan.render_markdown import DEFAULT_MAX_BYTES, MarkdownRenderer
-from casdesired.plan.render_text import clean
 from casdesired.plan.thresholds import needs_force
+from casdesired.visible import clean
 from plan.gfm import PARSER, Table, html_tags, source_cells, tables, visible
 
 HOSTILE_NAMES = [
