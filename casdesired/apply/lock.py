@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import shlex
 import socket
 import uuid
@@ -207,11 +208,21 @@ def unlock_command(lock_id: str, organisation_dir: Path) -> str:
     )
 
 
-def entered(response: Response) -> LockAnswer:
+_AGENT_UNLOCK = re.compile(r"casdesired unlock (\S+)$")
+"""How the agent's refusal ends: it names the lock, but cannot know the organisation directory."""
+
+
+def entered(response: Response, organisation_dir: Path) -> LockAnswer:
+    """What Enter-CasdesiredLock answered; a refusal ends with the exact ``casdesired unlock``
+    command for ``organisation_dir`` (:func:`unlock_command`), runnable from anywhere."""
     result = response.result(ENTER)
     if result is None:
         return LockAnswer(None, "the agent did not run Enter-CasdesiredLock", False)
     if not result.ok or not result.objects:
         message = agent_text(result.error.message) if result.error else "no lock object returned"
-        return LockAnswer(None, message, HELD_MARKER in message)
+        busy = HELD_MARKER in message
+        if busy:
+            message = _AGENT_UNLOCK.sub(
+                lambda m: unlock_command(m.group(1), organisation_dir), message)
+        return LockAnswer(None, message, busy)
     return LockAnswer(LockInfo.from_object(result.objects[0]), None, False)

@@ -208,7 +208,7 @@ class _Run:
                 # been taken. run() releases it, and says how that went.
                 self.locked = True
                 raise
-            answer = locking.entered(response)
+            answer = locking.entered(response, self.desired.organisation.path)
             if answer.lock is not None:
                 self.locked = True
                 if answer.lock.taken_over_from:

@@ -205,6 +205,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         for shown, item in result.files:
+            if not item.in_full:
+                print(f"# ==> {shown} ({item.status}) <== the JSON Schema casdesired ships, "
+                      "for editors (not shown)\n")
+                continue
             print(f"# ==> {shown} ({item.status}) <==")
             print(item.text, end="\n")
         print(summary(result), end="", file=sys.stderr)
@@ -289,7 +293,7 @@ def _files(
         path = paths[doc.key]
         text = render_site(doc, files.schema_ref(directory, path, "site"))
         items.append(files.planned(path, text))
-    return items
+    return [*items, *files.shipped_schemas(directory)]
 
 
 def _stale(existing: files.Existing, read: ImportRead) -> list[tuple[str, str]]:

@@ -44,9 +44,14 @@ def run(args: argparse.Namespace) -> int:
     from casdesired.agent import protocol
     from casdesired.apply import lock as locking
     from casdesired.desired.loader import load_desired
-    from casdesired.errors import CasdesiredError, PlanRefused
+    from casdesired.errors import CasdesiredError, ConfigError, PlanRefused
     from casdesired.plan.build import connect
 
+    if args.lock_id and (os.sep in args.lock_id or Path(args.lock_id).is_dir()):
+        raise ConfigError(
+            f"{args.lock_id} is a directory, not a lock id: give the organisation directory "
+            f"as --config {args.lock_id} (without a LOCK_ID, unlock shows the current lock)"
+        )
     desired = load_desired(args.config)
     if desired.has_errors():
         raise CasdesiredError(f"{args.config}: the desired state has errors (casdesired validate)")

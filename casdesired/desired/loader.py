@@ -71,8 +71,8 @@ def load_desired(directory: Path) -> DesiredState:
                     Location(document.display, 1, 1),
                     Severity.WARNING,
                     f"the first line should be '{SCHEMA_COMMENT}...' so editors check the file "
-                    f"(schema: {schema.SCHEMA_URL.format(kind=kind)} or the local "
-                    f"schemas/{kind}.schema.json)",
+                    f"(schemas/{kind}.schema.json, as casdesired import writes it; the "
+                    "package ships it too)",
                     "schema-comment-missing",
                 )
             )

@@ -30,16 +30,19 @@ from casdesired.findings import Finding, Severity
 KINDS = ("organisation", "site")
 """The file kinds, each with ``schemas/<kind>.schema.json``."""
 
-SCHEMA_URL = "https://casdesired.invalid/schemas/{kind}.schema.json"
-
 _CREDENTIALS: YamlPath = ("connection", "credentials")
+
+
+def schema_text(kind: str) -> str:
+    """The JSON Schema for a file kind as the package ships it (``schemas/<kind>.schema.json``
+    of the repository)."""
+    return (resources.files("casdesired") / "schemas" / f"{kind}.schema.json").read_text("utf-8")
 
 
 @cache
 def schema(kind: str) -> dict[str, Any]:
     """The JSON Schema for a file kind, loaded from the package."""
-    text = (resources.files("casdesired") / "schemas" / f"{kind}.schema.json").read_text("utf-8")
-    loaded: dict[str, Any] = json.loads(text)
+    loaded: dict[str, Any] = json.loads(schema_text(kind))
     return loaded
 
 

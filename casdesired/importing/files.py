@@ -22,7 +22,7 @@ from typing import TextIO
 from casdesired import model
 from casdesired.atomicfile import write_atomic
 from casdesired.desired.loader import find_files
-from casdesired.desired.schema import SCHEMA_URL
+from casdesired.desired.schema import KINDS, schema_text
 from casdesired.desired.yamlsource import read_yaml
 
 ORGANISATION_FILE = "organisation.yaml"
@@ -98,15 +98,37 @@ def site_paths(directory: Path, sites: list[str], existing: Existing) -> dict[st
     return paths
 
 
-def schema_ref(directory: Path, path: Path, kind: str) -> str:
-    """What the file's ``$schema=`` comment points at: the repository's ``schemas/`` when the
-    directory has one beside it (as ``sites/`` has), else the schema's URL."""
+SCHEMAS = "schemas"
+"""The folder of JSON Schemas the files' ``$schema=`` comments point at."""
+
+
+def _schema_found(directory: Path, kind: str) -> Path | None:
     for root in (directory, directory.parent):
-        candidate = root / "schemas" / f"{kind}.schema.json"
+        candidate = root / SCHEMAS / f"{kind}.schema.json"
         if candidate.is_file():
-            relative = os.path.relpath(candidate.absolute(), path.parent.absolute())
-            return Path(relative).as_posix()
-    return SCHEMA_URL.format(kind=kind)
+            return candidate
+    return None
+
+
+def schema_ref(directory: Path, path: Path, kind: str) -> str:
+    """What the file's ``$schema=`` comment points at, relative to the file: the schema in a
+    ``schemas/`` folder in or beside the directory (as the repository's ``sites/`` has one
+    beside it), else the one import writes into ``DIR/schemas/`` (:func:`shipped_schemas`)."""
+    candidate = _schema_found(directory, kind) or directory / SCHEMAS / f"{kind}.schema.json"
+    relative = os.path.relpath(candidate.absolute(), path.parent.absolute())
+    return Path(relative).as_posix()
+
+
+def shipped_schemas(directory: Path) -> list[Planned]:
+    """The JSON Schemas casdesired ships, to be written into ``DIR/schemas/`` for each kind
+    no ``schemas/`` folder in or beside the directory holds: the files' ``$schema=`` comments
+    then work in any editor, offline, and match the casdesired that wrote them."""
+    return [
+        Planned(directory / SCHEMAS / f"{kind}.schema.json", schema_text(kind), None,
+                in_full=False)
+        for kind in KINDS
+        if _schema_found(directory, kind) is None
+    ]
 
 
 @dataclass(frozen=True)
@@ -117,6 +139,8 @@ class Planned:
     text: str
     existing: str | None
     """The file's current text; None when it does not exist."""
+    in_full: bool = True
+    """Whether ``--dry-run`` prints the text (a shipped JSON Schema is only named)."""
 
     @property
     def status(self) -> str:

@@ -236,7 +236,9 @@ def test_a_held_lock_refuses_naming_its_owner_and_unlock_breaks_it(
                        "--lock-timeout", "1")
     assert code == 1
     assert "locked by ci@runner-7 (CI job 42)" in err
-    assert "casdesired unlock 11111111-2222-3333-4444-555555555555" in err
+    # The exact command, runnable from any directory: the agent cannot know the organisation's.
+    assert ("with: casdesired unlock 11111111-2222-3333-4444-555555555555 --config "
+            f"{env.org_dir.absolute()} (waited") in err
     assert env.organisation.snapshot()["files"][LOCK_PATH]  # kept in the lab's state file
     code, out, err = cli(capsys, "unlock", "--config", str(env.org_dir))
     assert code == 0 and "ci@runner-7" in out
@@ -246,6 +248,10 @@ def test_a_held_lock_refuses_naming_its_owner_and_unlock_breaks_it(
     assert f"since {held.acquired}, last renewed {held.renewed}, lease until" in out
     assert ("break it with: casdesired unlock 11111111-2222-3333-4444-555555555555 --config "
             f"{env.org_dir.absolute()}") in out
+    # The organisation directory given where the lock id goes: said, nothing broken.
+    code, out, err = cli(capsys, "unlock", str(env.org_dir))
+    assert code == 1 and "is a directory, not a lock id" in err and "--config" in err
+    assert env.current_lock() is not None
     code, out, err = cli(capsys, "unlock", "00000000-0000-0000-0000-000000000000",
                          "--config", str(env.org_dir))
     assert code == 1 and "not held" in err

@@ -141,7 +141,7 @@ def test_a_name_cannot_drive_the_terminal_or_print_a_fake_diagnostic(
     site = (ROOT / "sites" / "hq.yaml").read_text("utf-8") + (
         f'  server_bindings:\n    - {{database: "{hostile}", server: HQ-CAS02}}\n')
     org = org_dir(tmp_path, {"organisation.yaml": ORGANISATION, "hq.yaml": site})
-    code, out, err = validate(capsys, str(org))
+    _, out, err = validate(capsys, str(org))
     assert "\x1b" not in out + err
     assert not any(line.startswith("sites/hq.yaml:1:1") for line in out.splitlines())
     shown = [line for line in out.splitlines() if "EVIL" in line]

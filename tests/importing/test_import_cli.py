@@ -24,7 +24,7 @@ def test_the_example_seed_round_trips_to_no_changes(
     assert "read in 1 command execution (nothing was changed)" in out
     org = Path("org")
     assert sorted(p.name for p in org.iterdir()) == [
-        "branch.yaml", "dr.yaml", "hq.yaml", "organisation.yaml"
+        "branch.yaml", "dr.yaml", "hq.yaml", "organisation.yaml", "schemas"
     ]
     sites = site_data(org)
     hq = sites["HQ"]
@@ -95,7 +95,8 @@ def test_the_organisation_file_holds_variable_names_never_the_secret(
         "max_rebind_percent": 30, "min_databases_for_threshold": 10, "allow_prune": False
     }
     assert text.startswith("# yaml-language-server: $schema=")
-    every = text + "".join(p.read_text() for p in Path("org").iterdir()) + out + err
+    every = text + "".join(p.read_text() for p in Path("org").rglob("*") if p.is_file())
+    every += out + err
     assert SECRET not in every
 
 
@@ -245,6 +246,27 @@ def test_beside_a_schemas_folder_the_files_point_at_it(
     for name, kind in (("hq.yaml", "site"), ("organisation.yaml", "organisation")):
         first = (Path("sites") / name).read_text().splitlines()[0]
         assert first == f"# yaml-language-server: $schema=../schemas/{kind}.schema.json"
+
+
+def test_without_a_schemas_folder_import_writes_the_shipped_schemas_the_files_point_at(
+    lab: ImportLab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A fresh repository: nothing beside DIR. The comments must work in an editor, offline.
+    code, out, _ = cli(capsys, "import", "org", *lab.options(), "--dry-run")
+    assert code == 0
+    assert "# ==> org/schemas/site.schema.json (new) <== the JSON Schema casdesired ships" in out
+    assert not Path("org").exists()
+    assert cli(capsys, "import", "org", *lab.options())[0] == 0
+    shipped = Path(__file__).resolve().parents[2] / "schemas"
+    for name, kind in (("hq.yaml", "site"), ("organisation.yaml", "organisation")):
+        first = (Path("org") / name).read_text().splitlines()[0]
+        assert first == f"# yaml-language-server: $schema=schemas/{kind}.schema.json"
+        written = Path("org") / "schemas" / f"{kind}.schema.json"
+        assert written.read_bytes() == (shipped / f"{kind}.schema.json").read_bytes()
+    round_trip(capsys, Path("org"))  # the JSON files beside the YAML change nothing
+    # A second import finds them: nothing new to write, nothing refused.
+    code, out, err = cli(capsys, "import", "org", "--dry-run")
+    assert code == 0 and "schema.json (new)" not in out, out + err
 
 
 def test_an_organisation_file_with_errors_stops_the_import(
