@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from packaging.requirements import Requirement
 
 from gitops.pipeline import ROOT, ci_module
 
@@ -132,3 +133,18 @@ def test_one_job_per_organisation() -> None:
                       ("casdesired-drift.yml", "drift")):
         matrix = _workflow(name)["jobs"][job]["strategy"]["matrix"]  # type: ignore[index]
         assert str(matrix["include"]).startswith("${{ fromJSON(needs.")
+
+
+def test_every_job_installs_the_one_pinned_requirement_the_workflow_names() -> None:
+    # casdesired is not on the public PyPI: each workflow names what pip installs, once, as a
+    # valid pinned requirement, and every install step uses it.
+    texts = {p.name: p.read_text("utf-8") for p in [*GITHUB, *GITLAB]}
+    installs = [line for text in texts.values() for line in text.splitlines()
+                if "pip install" in line and not line.lstrip().startswith("#")]
+    assert installs and all('"${CASDESIRED_PACKAGE}"' in line for line in installs), installs
+    for name in ("casdesired-apply.yml", "casdesired-drift.yml", "casdesired-pr.yml",
+                 "gitlab-ci.yml"):
+        data = yaml.safe_load(texts[name])
+        spec = (data.get("env") or data.get("variables"))["CASDESIRED_PACKAGE"]
+        requirement = Requirement(spec)
+        assert requirement.name == "casdesired" and str(requirement.specifier) == "==0.1.0"
