@@ -113,7 +113,10 @@ def started_entry(
 def finished_entry(
     record: ApplyRecord, *, started: str, who: str, plan_hash: str, lock_id: str
 ) -> dict[str, Any]:
-    """The ``apply-finished`` entry: what the end report says, with before/after values."""
+    """The ``apply-finished`` entry: what the end report says, with before/after values, and
+    the sites whose changes blocking findings withheld (``withheld``)."""
+    from casdesired.apply.withheld import withheld_sites
+
     assert record.plan is not None and record.result is not None
     rollback = record.rollback
     return {
@@ -130,5 +133,6 @@ def finished_entry(
         "rollback": str(rollback.path) if rollback is not None and rollback.path else None,
         "rollback_notes": rollback.notes if rollback is not None else [],
         "lock_kept": record.lock_kept,
+        "withheld": [site.to_json() for site in withheld_sites(record.plan)],
         "exit_code": record.exit_code,
     }

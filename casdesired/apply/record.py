@@ -3,7 +3,8 @@
 ``casdesired apply --format json`` prints :func:`document` of the record on stdout — every
 change's status (applied / failed / unknown / not attempted) with the error text of who said it
 (Exchange, a DNS server), why it stopped, what verification found, the rollback plan, and the
-refusals or the error when it ended early — so a pipeline can post the result.
+refusals or the error when it ended early, and the sites whose changes blocking findings withheld
+(``withheld``) — so a pipeline can post the result.
 ``schemas/apply-report.schema.json`` describes the document (``format_version: 1``). Texts are
 as Exchange and the YAML wrote them: JSON escapes them; whoever renders them escapes for
 their own medium (the text report does, see :mod:`casdesired.apply.report`).
@@ -16,10 +17,15 @@ from typing import Any
 
 from casdesired.apply.execute import Execution, Outcome, Status
 from casdesired.apply.report import RollbackResult, review_command
+from casdesired.apply.withheld import withheld_sites
 from casdesired.changes.types import Change
 from casdesired.plan.plan import Plan
 
 FORMAT_VERSION = 1
+"""Bumped when a member is removed, renamed or changes meaning. New optional members and new
+``outcome`` values are added within a version (``withheld`` was): a consumer ignores members it
+does not know and treats an outcome other than ``applied`` and ``nothing-to-apply`` as a
+failure (``exit_code`` says so too)."""
 
 
 @dataclass
@@ -44,17 +50,20 @@ class ApplyRecord:
 
 
 def outcome(record: ApplyRecord) -> str:
-    """One word for the pipeline: applied, nothing-to-apply, refused, cancelled, incomplete,
-    error."""
+    """One word for the pipeline: applied, nothing-to-apply, withheld, refused, cancelled,
+    incomplete, error."""
+    withheld = record.plan is not None and bool(withheld_sites(record.plan))
     if record.result is not None:
-        return "applied" if record.result.ok and not record.problems else "incomplete"
+        if not record.result.ok or record.problems:
+            return "incomplete"
+        return "withheld" if withheld else "applied"
     if record.refusals or record.refused:
         return "refused"
     if record.error is not None:
         return "error"
     if record.cancelled:
         return "cancelled"
-    return "nothing-to-apply"
+    return "withheld" if withheld else "nothing-to-apply"
 
 
 def document(record: ApplyRecord) -> dict[str, Any]:
@@ -91,6 +100,7 @@ def document(record: ApplyRecord) -> dict[str, Any]:
         "lock_kept": record.lock_kept,
         "refusals": list(record.refusals),
         "error": record.error,
+        "withheld": [site.to_json() for site in withheld_sites(plan)] if plan else [],
     }
 
 

@@ -9,11 +9,14 @@ sequence in a database name cannot forge report lines or drive the terminal.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from casdesired.apply import withheld as withholding
 from casdesired.apply.execute import Execution, Status
+from casdesired.apply.withheld import WithheldSite
 from casdesired.visible import clean
 
 
@@ -48,11 +51,15 @@ def render(
     rollback: RollbackResult,
     out: TextIO,
     err: TextIO,
+    withheld: Sequence[WithheldSite] = (),
 ) -> None:
-    """The report on ``out``; on ``err`` the one-line error when the apply is incomplete."""
+    """The report on ``out``, ending with the sites blocking findings withheld; on ``err`` the
+    one-line error when the apply is incomplete (withheld changes make it incomplete too)."""
     applied = result.by_status(Status.APPLIED)
     say(out, "")
-    say(out, f"Applied {len(applied)} of {len(result.outcomes)} change(s).")
+    more = (f"; {withholding.count(list(withheld))} more withheld by blocking findings "
+            "(listed below)" if withheld else "")
+    say(out, f"Applied {len(applied)} of {len(result.outcomes)} change(s){more}.")
     for outcome in result.outcomes:
         line = f"  {outcome.status.value}: {clean(outcome.change.describe())}"
         if outcome.error:
@@ -68,11 +75,28 @@ def render(
         say(out, f"Rollback plan: {rollback.path} (review: {review_command(rollback)})")
     for note in rollback.notes:
         say(out, f"Rollback: {note}.")
-    if not result.ok or problems:
-        say(err, f"casdesired: error: {incomplete(result, problems)}")
+    if withheld:
+        say(out, "")
+        for line in withholding.lines(list(withheld)):
+            say(out, line)
+    if not result.ok or problems or withheld:
+        say(err, f"casdesired: error: {incomplete(result, problems, withheld)}")
 
 
-def incomplete(result: Execution, problems: list[str]) -> str:
+def nothing_applied(withheld: Sequence[WithheldSite], out: TextIO, err: TextIO) -> None:
+    """The report when blocking findings withheld every change: nothing ran, nothing passes."""
+    say(out, "")
+    say(out, "Nothing was applied: every change is withheld by blocking findings.")
+    say(out, "")
+    for line in withholding.lines(list(withheld)):
+        say(out, line)
+    say(err, f"casdesired: error: apply incomplete: nothing applied, "
+             f"{withholding.summary(list(withheld))}")
+
+
+def incomplete(
+    result: Execution, problems: list[str], withheld: Sequence[WithheldSite] = ()
+) -> str:
     """``apply incomplete: 3 applied, 1 failed, ...`` — the counts a pipeline log needs."""
     counts = [
         f"{len(result.by_status(Status.APPLIED))} applied",
@@ -84,4 +108,6 @@ def incomplete(result: Execution, problems: list[str]) -> str:
         counts.append(f"{unknown} unknown (connection lost)")
     if problems:
         counts.append(f"{len(problems)} verification problem(s)")
+    if withheld:
+        counts.append(withholding.summary(list(withheld)))
     return "apply incomplete: " + ", ".join(counts)

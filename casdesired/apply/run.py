@@ -38,6 +38,7 @@ from casdesired.apply.record import ApplyRecord
 from casdesired.apply.release import kept_warning, release_lock, say_released
 from casdesired.apply.report import say
 from casdesired.apply.rollback import write_rollback
+from casdesired.apply.withheld import withheld_sites
 from casdesired.changes.types import NlbNodeAdd, NlbNodeRemove
 from casdesired.desired.config import DesiredState
 from casdesired.errors import (
@@ -251,6 +252,12 @@ class _Run:
                 "refused before any change was made:\n  " + "\n  ".join(r.message for r in refusals)
             )
         if not plan.changes:
+            withheld = withheld_sites(plan)
+            if withheld:
+                # Blocking findings withheld every change: nothing ran, and nothing passes for
+                # done (exit 1, as `casdesired plan` exits for them).
+                report.nothing_applied(withheld, self.out, self.err)
+                return 1
             say(self.out, "Nothing to apply.")
             return 0
         if not self.options.auto_approve:
@@ -325,8 +332,11 @@ class _Run:
         rollback = self._write_rollback(plan, result, before, after)
         self.record.problems, self.record.rollback = problems, rollback
         self.record.lock_kept = keep_lock
+        withheld = withheld_sites(plan)
         code = 0
-        if not result.ok or problems:
+        if not result.ok or problems or withheld:
+            # Changes withheld by blocking findings were not applied: the apply did not do all
+            # the desired state asks, so it fails (the other sites' changes stay applied).
             code = 1
         if result.interrupted or self.interrupts():
             code = self.interrupts.exit_code
@@ -334,7 +344,7 @@ class _Run:
             # A failed apply says where the lock stands, before its error, also when the
             # verifying read released it.
             say_released(self.released, self.lock_id, self.err)
-        report.render(result, problems, rollback, self.out, self.err)
+        report.render(result, problems, rollback, self.out, self.err, withheld)
         self.record.exit_code = code
         audit.append(self.options.audit_log, audit.finished_entry(
             self.record, started=started, who=self.who, plan_hash=plan_hash, lock_id=self.lock_id))

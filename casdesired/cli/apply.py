@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Take the organisation lock, re-read the live organisation, run every safety "
             "check, then make exactly the planned changes in order and verify them. Writes "
-            "an audit log entry and a rollback plan."
+            "an audit log entry and a rollback plan. Changes a blocking finding withholds are "
+            "never made: the other sites' changes are, and apply then lists the withheld "
+            "sites and exits 1."
         ),
     )
     parser.add_argument(

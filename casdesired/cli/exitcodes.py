@@ -67,10 +67,11 @@ TABLE: dict[str, tuple[tuple[int, str], ...]] = {
         (INTERRUPTED, _CTRL_C),
     ),
     "apply": (
-        (SUCCESS, "every change applied and verified, or nothing to do"),
+        (SUCCESS, "every change applied and verified, or nothing to do; nothing withheld"),
         (
             ERROR,
-            "refused before any change, failed part-way, or not verified (the report says "
+            "refused before any change, failed part-way, not verified, or a blocking finding "
+            "withheld a site's changes (the other sites' changes were applied; the report says "
             f"which), or {_USAGE_WORDS}",
         ),
         (INTERRUPTED, f"{_CTRL_C} (SIGINT), after releasing the lock"),

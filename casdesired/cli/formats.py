@@ -30,12 +30,12 @@ def add_markdown_options(parser: argparse.ArgumentParser, *, link_default: str) 
     parser.add_argument(
         "--max-bytes",
         type=_positive,
-        default=DEFAULT_MAX_BYTES,
         metavar="N",
         help=(
-            "markdown: keep the comment within N bytes (default: %(default)s, under GitHub's "
-            "comment limit) by shortening the per-site details; the verdict, the summary and "
-            "the safety decisions are always kept"
+            f"with --format markdown only (a usage error with text or json, which are never "
+            f"shortened): keep the comment within N bytes (default: {DEFAULT_MAX_BYTES}, under "
+            "GitHub's comment limit) by shortening the per-site details; the verdict, the "
+            "summary and the safety decisions are always kept"
         ),
     )
     parser.add_argument(
@@ -46,6 +46,18 @@ def add_markdown_options(parser: argparse.ArgumentParser, *, link_default: str) 
             f"(default: {link_default})"
         ),
     )
+
+
+def check_markdown_options(args: argparse.Namespace) -> None:
+    """Refuse, as a usage error, ``--max-bytes`` with a format it does not shorten.
+
+    A pipeline that asks for a size limit must never get a larger output than it asked for
+    without a word: text and JSON are never shortened (JSON would no longer be the plan)."""
+    if args.max_bytes is not None and args.format != "markdown":
+        args._parser.error(
+            f"--max-bytes applies to --format markdown only; --format {args.format} is never "
+            "shortened (drop --max-bytes, or add --format markdown)"
+        )
 
 
 def _positive(text: str) -> int:
@@ -63,14 +75,16 @@ def render(
     fmt: str,
     out: TextIO,
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
     full_plan: str | None = None,
 ) -> None:
-    """``plan`` in ``fmt`` (one of :data:`FORMATS`) on ``out``."""
+    """``plan`` in ``fmt`` (one of :data:`FORMATS`) on ``out``; ``max_bytes`` (markdown only)
+    None is the default limit."""
     if fmt == "markdown":
         from casdesired.plan.render_markdown import MarkdownRenderer
 
-        MarkdownRenderer(max_bytes=max_bytes, full_plan=full_plan).render(plan, out)
+        limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+        MarkdownRenderer(max_bytes=limit, full_plan=full_plan).render(plan, out)
     elif fmt == "json":
         from casdesired.plan.render_json import JsonRenderer
 

@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import TextIO
 
 from casdesired.cli import exitcodes
-from casdesired.cli.formats import add_format_option, add_markdown_options, render
+from casdesired.cli.formats import (
+    add_format_option,
+    add_markdown_options,
+    check_markdown_options,
+    render,
+)
 
 DEFAULT_DIRECTORY = "sites/"
 
@@ -70,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from casdesired.findings import Severity
     from casdesired.plan.build import connect, make_plan
 
+    check_markdown_options(args)  # before anything is read: a usage error costs nothing
     desired = load_desired(Path(args.directory))
     if desired.has_errors():
         for diagnostic in desired.diagnostics:

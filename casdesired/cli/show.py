@@ -16,7 +16,12 @@ from dataclasses import replace
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
-from casdesired.cli.formats import add_format_option, add_markdown_options, render
+from casdesired.cli.formats import (
+    add_format_option,
+    add_markdown_options,
+    check_markdown_options,
+    render,
+)
 
 if TYPE_CHECKING:
     from casdesired.plan.plan import Plan
@@ -43,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from casdesired.plan.plan import Plan
 
+    check_markdown_options(args)
     plan = Plan.load(args.planfile)
     plan = replace(plan, root=organisation_root(plan))
     full_plan = args.full_plan_link or args.planfile.name

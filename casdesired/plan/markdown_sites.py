@@ -31,6 +31,8 @@ class SiteView:
     withheld: list[Change] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     dns: list[Finding] = field(default_factory=list)
+    dns_blocking: list[Finding] = field(default_factory=list)
+    """Its DNS findings that block apply (unless ``--force``): :attr:`Plan.dns_blocking_apply`."""
     notes: list[SafetyNote] = field(default_factory=list)
     dns_checked: bool | None = None
     """None: the plan does not record which sites DNS checked."""
@@ -50,7 +52,14 @@ class SiteView:
 
     @property
     def blocking(self) -> list[Finding]:
+        """Its findings that withhold changes (DNS findings never do: :attr:`dns_blocking`)."""
         return [f for f in self.findings if f.blocking]
+
+    @property
+    def blocks_apply(self) -> list[Finding]:
+        """Every finding that blocks apply for this site: those withholding its changes and
+        its DNS findings that block apply unless ``--force``."""
+        return [*self.blocking, *self.dns_blocking]
 
     @property
     def has_details(self) -> bool:
@@ -64,6 +73,8 @@ class SiteView:
         )
         if self.blocking:
             text += f"; {len(self.blocking)} blocking finding(s), {len(self.withheld):,} withheld"
+        if self.dns_blocking:
+            text += f"; {len(self.dns_blocking)} DNS finding(s) block apply"
         return text
 
 
@@ -117,6 +128,8 @@ def site_views(plan: Plan) -> list[SiteView]:
         view(finding.site).findings.append(finding)
     for finding in plan.dns:
         view(finding.site).dns.append(finding)
+        if plan.blocks_apply(finding):
+            view(finding.site).dns_blocking.append(finding)
     for note in plan.safety:
         view(note.site).notes.append(note)
     checked = {model.key(s) for s in plan.dns_checked or ()}

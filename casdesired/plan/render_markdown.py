@@ -190,9 +190,14 @@ def _verdict(plan: Plan) -> str:
 
 def _summary_row(plan: Plan, site: SiteView) -> list[str]:
     force = f"**yes**: {', '.join(site.force)}" if site.force else "no"
-    blocking = f"{len(site.blocking)}" if site.blocking else "0"
-    if site.withheld:
-        blocking += f" ({len(site.withheld):,} withheld)"
+    # Every finding that blocks apply for the site: those that withhold its changes and its DNS
+    # findings that block apply unless --force (the plan's summary line counts both).
+    blocking = str(len(site.blocks_apply))
+    details = [f"{len(site.withheld):,} withheld"] if site.withheld else []
+    if site.dns_blocking:
+        details.append(f"{len(site.dns_blocking)} DNS, unless `--force`")
+    if details:
+        blocking += f" ({'; '.join(details)})"
     return [
         md(site.label),
         f"{site.count(Action.CREATE):,}",

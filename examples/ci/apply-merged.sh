@@ -11,7 +11,8 @@
 #   apply-report.json  `casdesired apply --format json` (schemas/apply-report.schema.json)
 #   summary.md         the report as Markdown (for the job summary or a comment)
 #   audit.jsonl, rollback.json  the audit log and rollback plan, to keep as artifacts
-# Exits with casdesired apply's exit code.
+# Exits with casdesired apply's exit code: 1 also when blocking findings withheld a site's
+# changes (the other sites' were applied; summary.md lists the withheld sites and findings).
 #
 # Environment: CASDESIRED (default: casdesired), APPLY_FORCE=1 to pass --force (a reviewer
 # accepted the plan's "needs --force" reasons, e.g. with a pull request label), LOCK_TIMEOUT

@@ -187,6 +187,7 @@ ICONS = {"applied": "✅", "failed": "❌", "unknown": "❓", "not attempted": "
 HEADLINES = {
     "applied": "✅ applied and verified",
     "nothing-to-apply": "✅ nothing to apply",
+    "withheld": "⛔ not done: blocking findings withheld changes",
     "refused": "⛔ refused before any change",
     "cancelled": "⏹ cancelled before any change",
     "incomplete": "❌ incomplete",
@@ -221,6 +222,18 @@ def summary(report: dict[str, Any], directory: str) -> str:
         lines += ["", f"**Stopped:** {md(report['stopped'])}"]
     if report.get("error") and not report["refusals"]:
         lines += ["", f"**Error:** {md(report['error'])}"]
+    withheld = report.get("withheld") or []
+    if withheld:
+        total = sum(int(site["count"]) for site in withheld)
+        lines += ["", f"**Withheld, not applied** ({total} change(s); fix the findings, then "
+                      "plan and apply again):"]
+        for site in withheld:
+            lines.append(f"- {md(site['site'] or 'the whole organisation')}: {int(site['count'])} "
+                         "change(s) withheld by:")
+            for finding in site["findings"]:
+                where = f"{md(finding['location'])}: " if finding.get("location") else ""
+                lines.append(f"  - {where}{md('[' + str(finding['rule']) + ']')} "
+                             f"{md(finding['message'])}")
     if report.get("lock_kept"):
         lines += ["", "**The organisation lock was kept** (a batch's answer was lost): see the "
                       "job log for the unlock command."]

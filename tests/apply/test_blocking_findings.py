@@ -1,4 +1,4 @@
-"""A blocking finding blocks its own site: apply runs the other sites' changes.
+"""A blocking finding blocks its own site: apply runs the other sites' changes (and exits 1).
 
 Through the real CLI against the embedded lab (loopback only).
 """
@@ -62,7 +62,9 @@ def test_apply_runs_the_sites_a_finding_does_not_block(
     code, out, err = run(
         capsys, "apply", str(org), "--auto-approve", "--audit-log", str(tmp_path / "audit.jsonl")
     )
-    assert code == 0, out + err
+    # Branch is applied, yet the apply fails: HQ's changes were not (tests/apply/test_withheld).
+    assert code == 1, out + err
+    assert "Withheld, not applied: 4 change(s) of 1 site(s) (HQ)" in out
     after = targets(tmp_path)
     assert {after[n] for n in ("BR-DB01", "BR-DB02", "BR-DB03")} == {
         "outlook-branch.contoso.local"

@@ -196,3 +196,33 @@ def test_a_failing_plan_fails_the_check_with_a_comment_that_says_why(
     code = [t for t in tokens if t.type == "code_block"]
     assert len(code) == 1 and "</details><b>unknown_key</b> @team #1" in code[0].content
     assert sum(1 for t in tokens if t.type == "html_block" and "</details>" in t.content) == 1
+
+
+def test_a_merged_plan_that_withholds_a_site_fails_the_apply_job_naming_it(
+    env: Env, repo: Path
+) -> None:
+    # The request binds a database that does not exist: its plan check fails (HQ withheld), but
+    # nothing stops someone merging it. The merge applies Branch and must still fail the job.
+    git(repo, "checkout", "-q", "-b", "change-hq")
+    hq = repo / ORG / "hq.yaml"
+    hq.write_text(hq.read_text().replace("names: [HQ-DB01, HQ-DB02]",
+                                         "names: [HQ-DB01, HQ-DB02, HQ-NOPE]"))
+    git(repo, "commit", "-q", "-am", "HQ: a database that does not exist")
+    pr = run(repo, "pr-plan.sh", ORG, "out/pr")
+    assert pr.returncode == 1 and (repo / "out" / "pr" / "status").read_text() == "failed\n"
+    _merge(repo)
+    applied = run(repo, "apply-merged.sh", "out/pr/plan.json", ORG, "out/apply",
+                  APPLY_FORCE="1")
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    assert len(_writes(env)) > 0  # Branch's changes were made
+    report = json.loads((repo / "out" / "apply" / "apply-report.json").read_text())
+    assert report["outcome"] == "withheld" and report["exit_code"] == 1
+    summary = (repo / "out" / "apply" / "summary.md").read_text()
+    assert "⛔ not done: blocking findings withheld changes** (exit 1)" in summary
+    assert "**Withheld, not applied** (4 change(s)" in summary
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").enable("table").render(summary)
+    assert "HQ: 4 change(s) withheld by:" in html
+    assert "hq.yaml:31:3: [database-unknown] database 'HQ-NOPE' does not exist" in html.replace(
+        "&#x27;", "'")
