@@ -11,7 +11,9 @@ ran) stops at its next write once its lock was broken or taken over. Every invoc
 the run at its failure (``on_error: stop``), so nothing after a failed change runs. A batch
 boundary is placed before each NLB drain (a wait of up to its drain timeout; the short waits
 for a cluster to reconverge stay in their batch) and every :data:`MAX_CHANGES_PER_BATCH`
-changes, so an interrupt is honoured between batches.
+changes, so an interrupt is honoured between batches. A batch's request asks for the agent's
+progress lines, which name the invocation it started and the seconds a wait has left: the
+``progress`` callback gets them as the batch's steps (:class:`BatchSteps`) while it runs.
 
 Changes that are not carried out by the agent (e.g. a DNS record update from the runner) go to
 the :class:`ExtraExecutor` the caller passes that handles them; each runs as its own step.
