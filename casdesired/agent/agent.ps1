@@ -13,9 +13,10 @@ a file or a command line. The request never becomes script text: every value in 
 splatted into a cmdlet as a parameter value. Nothing here calls Invoke-Expression or builds a
 script from request data.
 
-What it writes: exactly one line on stdout,
+What it writes: the response, one line on stdout,
     <casdesired-response>gzip:BASE64(GZIP(UTF-8 JSON))</casdesired-response>
-Anything else the host prints (banners, warnings, progress) is ignored by casdesired.
+and before it, while it runs, progress lines (Write-AgentProgress): only numbers, never data
+from the request. Anything else the host prints (banners, warnings) is ignored by casdesired.
 
 Written for PowerShell 2.0 ONLY. Each place where a newer idiom would be natural says why it is
 not used. tests/agent/ scans this file for what 2.0 lacks.
@@ -355,7 +356,9 @@ function Invoke-AgentInvocation {
     # Run one invocation: `& $cmdlet @parameters -ErrorAction Stop`, then select properties,
     # count groups, or poll until a property reaches a value. Returns the result object.
     # $WithKeepalive: run the request's keepalive between polls (not for the keepalive itself).
-    param($Invocation, [bool]$WithKeepalive = $true)
+    # $Position: the invocation's place in the request, for the progress line of each poll of
+    # an 'until' (0: none, for the keepalive).
+    param($Invocation, [bool]$WithKeepalive = $true, [int]$Position = 0)
     $result = New-Map
     $result['id'] = [string](Get-Field $Invocation 'id' '')
     $result['ok'] = $false
@@ -434,6 +437,10 @@ function Invoke-AgentInvocation {
                 if ((Get-Date) -ge $deadline) {
                     throw ("casdesired: timed out after $timeout seconds waiting for " +
                         "$untilProperty to be one of: " + (@($wanted) -join ', ') + '.')
+                }
+                if ($Position -gt 0) {
+                    $left = [Math]::Floor(($deadline - (Get-Date)).TotalSeconds)
+                    Write-AgentProgress $Position ([int][Math]::Max(0, $left))
                 }
                 Start-Sleep -Milliseconds ([int]($interval * 1000))
                 # A long wait (an NLB drain) must not outlive the lock's lease.
@@ -599,6 +606,19 @@ function New-AgentRefusal {
         $result['error'] = Get-ErrorDetail $_
     }
     return $result
+}
+
+function Write-AgentProgress {
+    # One progress line, flushed at once so the Receive casdesired has waiting carries it: the
+    # invocation's 1-based position in the request and, at a poll of its 'until', the whole
+    # seconds left before the wait's timeout ($Left -lt 0: none). Only numbers, never a name
+    # or an id (casdesired.agent.framing.progress_line).
+    param([int]$Invocation, [int]$Left = -1)
+    if (-not $AgentState['progress']) { return }
+    $line = '<casdesired-progress invocation="' + $Invocation + '"'
+    if ($Left -ge 0) { $line += ' left="' + $Left + '"' }
+    [Console]::Out.WriteLine($line + '/>')
+    [Console]::Out.Flush()
 }
 
 function Write-AgentResponse {
@@ -1122,6 +1142,8 @@ try {
     # failed one does not stop the run; only the read allow-list runs (Invoke-AgentInvocation).
     $Diagnose = (Get-Field $request 'diagnose' $false) -eq $true
     $AgentState['diagnose'] = $Diagnose
+    # Progress lines only when the request asks (apply's batches; Write-AgentProgress).
+    $AgentState['progress'] = (Get-Field $request 'progress' $false) -eq $true
     $exchangeLoaded = $false
 
     if ($mode -eq 'snapin') {
@@ -1280,8 +1302,10 @@ try {
     # The lock id every write of this request runs under (Invoke-AgentFence).
     $KeepaliveState['fence'] = Get-Field $request 'fence'
     $KeepaliveState['watch'] = [System.Diagnostics.Stopwatch]::StartNew()
+    $position = 0
     foreach ($invocation in $invocations) {
         # One run, or one per computer of a fan-out; each is checked and may stop the request.
+        $position += 1
         $stop = $false
         foreach ($run in @(Get-AgentRuns $invocation $results)) {
             $stop = $true
@@ -1289,8 +1313,9 @@ try {
             if (-not (Invoke-AgentKeepalive)) { break }
             # A write checks first that the request's lock is still the organisation's lock.
             if (-not (Invoke-AgentFence $run['invocation'])) { break }
+            Write-AgentProgress $position
             if ([string]$run['refused'] -eq '') {
-                $result = Invoke-AgentInvocation $run['invocation'] $true
+                $result = Invoke-AgentInvocation $run['invocation'] $true $position
             } else {
                 $result = New-AgentRefusal $run
             }

@@ -13,6 +13,13 @@ host is a *delivery* (:mod:`casdesired.agent.delivery`): on stdin, or in files.
   Receive envelope near 150 KB: JSON of a large organisation shrinks about tenfold, so the
   answer takes a near-constant number of round trips. (A frame without the prefix is plain
   base64 JSON; both decode.)
+* While it runs, the agent writes a *progress line* on stdout as it starts each invocation and
+  at each poll of an ``until`` wait (:func:`progress_line`): the invocation's 1-based position
+  in the request, and for a poll the whole seconds left before the wait's timeout. Only
+  numbers: nothing of the request (no name, no id) is echoed. A line is flushed at once, so a
+  Receive made while the agent runs carries it; :class:`ProgressReader` picks the lines out of
+  stdout as it arrives, in pieces cut anywhere. The response's decoding ignores them like any
+  other output.
 * PowerShell is started as ``powershell.exe`` with :data:`POWERSHELL_ARGS` and a fixed
   bootstrap as ``-EncodedCommand`` (base64 of UTF-16LE: :func:`encode_command`), which makes a
   script about 2.7 times longer on the command line.
@@ -23,7 +30,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from casdesired import jsontext
@@ -35,6 +44,14 @@ RESPONSE_END = "</casdesired-response>"
 GZIP_PREFIX = "gzip:"
 MAX_RESPONSE_BYTES = 1 << 30
 """Refuse a response that inflates past this: nothing casdesired asks for comes near it."""
+
+PROGRESS_OPEN = '<casdesired-progress invocation="'
+PROGRESS_LEFT = '" left="'
+PROGRESS_CLOSE = '"/>'
+_PROGRESS_LINE = re.compile(rb'<casdesired-progress invocation="([1-9][0-9]{0,8})"'
+                            rb'(?: left="([0-9]{1,9})")?/>')
+MAX_PROGRESS_LINE = 80
+"""Longer than any progress line (with its line end): a longer line is something else."""
 
 POWERSHELL_EXE = "powershell.exe"
 POWERSHELL_ARGS = ("-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
@@ -136,3 +153,53 @@ def decode_response(stdout: str) -> Response:
         return Response.from_json(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"the agent's response is malformed: {exc}") from None
+
+
+# --- progress lines --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AgentProgress:
+    """One progress line: the agent started (``left`` None) or polled (``left``: whole seconds
+    before the wait's timeout) the request's ``invocation``-th invocation (1-based)."""
+
+    invocation: int
+    left: int | None = None
+
+
+def progress_line(invocation: int, left: int | None = None) -> str:
+    """The line (without its line end) the agent writes for :class:`AgentProgress`."""
+    seconds = "" if left is None else f"{PROGRESS_LEFT}{max(0, left)}"
+    return f"{PROGRESS_OPEN}{invocation}{seconds}{PROGRESS_CLOSE}"
+
+
+class ProgressReader:
+    """Picks progress lines out of a command's stdout, fed in pieces as Receives bring them.
+
+    A line counts only when it is whole and holds nothing but a progress line (surrounding
+    blanks and its ``\r`` aside); anything else — the response, host output, a line cut
+    between two Receives until its end arrives — is left alone. Memory stays small whatever
+    the output: a line longer than :data:`MAX_PROGRESS_LINE` is not kept."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._long = False
+        """The current line is already too long to be a progress line."""
+
+    def feed(self, data: bytes) -> list[AgentProgress]:
+        marks: list[AgentProgress] = []
+        *whole, rest = data.split(b"\n")
+        for index, part in enumerate(whole):
+            if index == 0:
+                line: bytes | None = None if self._long else self._tail + part
+                self._tail, self._long = b"", False
+            else:
+                line = part
+            found = _PROGRESS_LINE.fullmatch(line.strip()) if line is not None else None
+            if found is not None:
+                left = found.group(2)
+                marks.append(AgentProgress(int(found.group(1)),
+                                           int(left) if left is not None else None))
+        if not self._long:
+            self._tail += rest
+            if len(self._tail) > MAX_PROGRESS_LINE:
+                self._tail, self._long = b"", True
+        return marks

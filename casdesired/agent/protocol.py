@@ -276,6 +276,10 @@ class Request:
     step by step in the response's ``loading`` instead of stopping the run (a failed step is
     not ``fatal``: the invocations run, and those that needed it fail on their own), and only
     commands of the read allow-list (:data:`READ_CMDLETS`) run."""
+    progress: bool = False
+    """Write progress lines while it runs (:func:`casdesired.agent.framing.progress_line`):
+    apply's batches ask for them; without, stdout holds the response alone, so a quick read
+    takes no more Receives than before (each line ends the Receive waiting for it)."""
 
     def __post_init__(self) -> None:
         fanout.check(self.invocations, self.keepalive.invocation if self.keepalive else None)
@@ -295,6 +299,8 @@ class Request:
             data["fence"] = self.fence
         if self.diagnose:
             data["diagnose"] = True
+        if self.progress:
+            data["progress"] = True
         return data
 
     @classmethod
@@ -314,6 +320,7 @@ class Request:
                 else None
             ),
             diagnose=data.get("diagnose") is True,
+            progress=data.get("progress") is True,
         )
 
     def cmdlets(self) -> tuple[str, ...]:

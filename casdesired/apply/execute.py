@@ -11,7 +11,9 @@ ran) stops at its next write once its lock was broken or taken over. Every invoc
 the run at its failure (``on_error: stop``), so nothing after a failed change runs. A batch
 boundary is placed before each NLB drain (a wait of up to its drain timeout; the short waits
 for a cluster to reconverge stay in their batch) and every :data:`MAX_CHANGES_PER_BATCH`
-changes, so an interrupt is honoured between batches.
+changes, so an interrupt is honoured between batches. A batch's request asks for the agent's
+progress lines, which name the invocation it started and the seconds a wait has left: the
+``progress`` callback gets them as the batch's steps (:class:`BatchSteps`) while it runs.
 
 Changes that are not carried out by the agent (e.g. a DNS record update from the runner) go to
 the :class:`ExtraExecutor` the caller passes that handles them; each runs as its own step.
@@ -28,9 +30,10 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
 
+from casdesired.agent.framing import AgentProgress
 from casdesired.agent.protocol import FENCED_PREFIX, ExchangeSession, Invocation, Request, Response
 from casdesired.apply import lock as locking
-from casdesired.apply.progress import Step, batch_step
+from casdesired.apply.progress import BatchSteps, Step, batch_step
 from casdesired.changes.types import Change
 from casdesired.errors import AgentNotStarted, CasdesiredError
 from casdesired.transport.winrm import AgentClient
@@ -213,8 +216,10 @@ def execute(
                 client.make_request(tuple(invocations), modules=modules),
                 keepalive=locking.keepalive(lock_id, lease_seconds, keepalive_seconds),
                 fence=lock_id,
+                progress=True,
             )
-            response = client.run(request)
+            steps = BatchSteps.of(number, len(batches), len(prefix), batch.changes)
+            response = client.run(request, progress=_shown_by(steps, progress))
         except AgentNotStarted as exc:
             # Nothing of this batch ran: its changes stay "not attempted".
             result.stopped = (
@@ -247,6 +252,19 @@ def execute(
                 result.stopped = f"the agent stopped before {change.describe()}"
                 return result
     return result
+
+
+def _shown_by(
+    steps: BatchSteps, progress: Callable[[Step], None]
+) -> Callable[[AgentProgress], None]:
+    """The agent's progress lines, as the batch's steps running."""
+
+    def show(mark: AgentProgress) -> None:
+        step = steps.step(mark)
+        if step is not None:
+            progress(step)
+
+    return show
 
 
 def _stopped_by_agent(number: int, stopped: str) -> str:

@@ -17,14 +17,33 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections.abc import Callable
 
 from casdesired.agent.delivery import files
 from casdesired.agent.delivery import stdin as stdin_delivery
+from casdesired.agent.framing import AgentProgress, ProgressReader
 from casdesired.agent.protocol import Request
 from casdesired.agent.script import agent_script
 from casdesired.errors import AgentNotStarted, CasdesiredError, ConnectionFailed
 from casdesired.transport.errors import clean_stderr, scrub
 from casdesired.transport.shell import AgentShell, NotStartedInTime, Output
+
+ProgressCallback = Callable[[AgentProgress], None]
+"""Shown each progress line of the agent as the Receive that carries it comes back."""
+
+
+def _reader(progress: ProgressCallback | None) -> Callable[[bytes], None] | None:
+    """A stdout watcher for one agent command: its progress lines go to ``progress``."""
+    if progress is None:
+        return None
+    reader = ProgressReader()
+
+    def watch(data: bytes) -> None:
+        for mark in reader.feed(data):
+            progress(mark)
+
+    return watch
+
 
 USE_FILE_DELIVERY = (
     "set connection.agent.delivery: file in the organisation file, which sends nothing on "
@@ -33,7 +52,10 @@ USE_FILE_DELIVERY = (
 
 
 # --- stdin -----------------------------------------------------------------------------------
-def run_stdin(shell: AgentShell, request: Request, start_timeout: float) -> Output:
+def run_stdin(
+    shell: AgentShell, request: Request, start_timeout: float,
+    progress: ProgressCallback | None = None,
+) -> Output:
     """The agent and the request on stdin; the bootstrap must say it read them within
     ``start_timeout`` seconds."""
     stdin = stdin_delivery.encode_stdin(agent_script(request.diagnose), request)
@@ -44,7 +66,7 @@ def run_stdin(shell: AgentShell, request: Request, start_timeout: float) -> Outp
     try:
         output = shell.receive(
             command_id, "reading the agent's output",
-            started_by=(stdin_delivery.STDIN_READ, start_timeout),
+            started_by=(stdin_delivery.STDIN_READ, start_timeout), on_stdout=_reader(progress),
         )
     except NotStartedInTime:
         raise ConnectionFailed(
@@ -65,7 +87,9 @@ def run_stdin(shell: AgentShell, request: Request, start_timeout: float) -> Outp
 
 
 # --- file ------------------------------------------------------------------------------------
-def run_file(shell: AgentShell, request: Request) -> Output:
+def run_file(
+    shell: AgentShell, request: Request, progress: ProgressCallback | None = None
+) -> Output:
     """The request written to a file for this run, the agent to its file when the host lacks
     it, then the bootstrap, which checks both by SHA-256 before it runs anything."""
     agent_sha, agent_text = files.agent_payload(agent_script(request.diagnose))
@@ -77,11 +101,11 @@ def run_file(shell: AgentShell, request: Request) -> Output:
     no_agent = files.NO_AGENT_FILE.format(sha=agent_sha)
     try:
         _write(shell, request_name, request_text, "writing the request")
-        output = _bootstrap(shell, executable, arguments)
+        output = _bootstrap(shell, executable, arguments, progress)
         if _said(output, files.NO_AGENT_FILE_EXIT, no_agent):
             shell.agent_started = False  # it ran nothing, and left the request in place
             _install_agent(shell, run_id, agent_sha, agent_text)
-            output = _bootstrap(shell, executable, arguments)
+            output = _bootstrap(shell, executable, arguments, progress)
             if _said(output, files.NO_AGENT_FILE_EXIT, no_agent):
                 shell.agent_started = False
                 raise AgentNotStarted(
@@ -106,9 +130,11 @@ def run_file(shell: AgentShell, request: Request) -> Output:
     return output
 
 
-def _bootstrap(shell: AgentShell, executable: str, arguments: list[str]) -> Output:
+def _bootstrap(
+    shell: AgentShell, executable: str, arguments: list[str], progress: ProgressCallback | None
+) -> Output:
     command_id = shell.start("starting the agent", executable, arguments, agent=True)
-    output = shell.receive(command_id, "reading the agent's output")
+    output = shell.receive(command_id, "reading the agent's output", on_stdout=_reader(progress))
     shell.finish(command_id)
     return output
 

@@ -150,11 +150,13 @@ class AgentShell:
             )
 
     def receive(
-        self, command_id: str, step: str, *, started_by: tuple[str, float] | None = None
+        self, command_id: str, step: str, *, started_by: tuple[str, float] | None = None,
+        on_stdout: Callable[[bytes], None] | None = None,
     ) -> Output:
         """Collect the command's output until it is done (pywinrm's own loop would wait
         forever), at most ``command_timeout`` in all. ``started_by`` = (marker, seconds): raise
-        :class:`NotStartedInTime` if stdout has not shown ``marker`` by then."""
+        :class:`NotStartedInTime` if stdout has not shown ``marker`` by then. ``on_stdout`` is
+        shown each piece of stdout as its Receive brings it, while the command still runs."""
         session, shell_id = self._open()
         now = time.monotonic()
         deadline = now + self.target.command_timeout
@@ -173,6 +175,8 @@ class AgentShell:
                 done, out, err, code = False, b"", b"", -1
             stdout.append(out)
             stderr.append(err)
+            if out and on_stdout is not None:
+                on_stdout(out)
             if marker is not None and marker in b"".join(stdout):
                 marker = None
             if done:

@@ -30,7 +30,7 @@ from casdesired.errors import (
     UnsupportedExchange,
 )
 from casdesired.transport import credentials
-from casdesired.transport.deliveries import run_file, run_stdin
+from casdesired.transport.deliveries import ProgressCallback, run_file, run_stdin
 from casdesired.transport.errors import (
     clean_stderr,
     out_of_memory_message,
@@ -217,8 +217,13 @@ class AgentClient:
             credential=self.target.credential,
         )
 
-    def run(self, request: protocol.Request) -> protocol.Response:
-        """Run the agent once with ``request``; the agent's response.
+    def run(
+        self, request: protocol.Request, *, progress: ProgressCallback | None = None
+    ) -> protocol.Response:
+        """Run the agent once with ``request``; the agent's response. ``progress`` is shown
+        the agent's progress lines (:class:`~casdesired.agent.framing.AgentProgress`: which
+        invocation it started, the seconds left of a wait it polls) while it runs, as the
+        Receives the run makes anyway bring them.
 
         Raises :class:`ConnectionFailed` (network, TLS, credentials, WS-Man faults; its
         subclass :class:`AgentNotStarted` when it failed before the agent could start),
@@ -235,9 +240,9 @@ class AgentClient:
         try:
             with shell:
                 if file:
-                    output = run_file(shell, request)
+                    output = run_file(shell, request, progress)
                 else:
-                    output = run_stdin(shell, request, self.target.start_timeout)
+                    output = run_stdin(shell, request, self.target.start_timeout, progress)
         finally:
             self.requests += shell.requests
             self.commands += shell.commands

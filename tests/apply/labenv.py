@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from casdesired.agent.delivery import Delivery
 from casdesired.apply import lock as locking
 from casdesired.cli import main
 from casdesired.lab.dns import LabDnsServer
+from casdesired.lab.exchange.clock import LabClock
 from casdesired.lab.exchange.organisation import Organisation
 from casdesired.lab.faults import Faults
 from casdesired.lab.journal import Journal
@@ -84,8 +86,18 @@ def env(
     """The lab and the example organisation; ``@pytest.mark.parametrize("env", ["file"],
     indirect=True)`` chooses the agent's delivery (stdin by default)."""
     delivery: Delivery = getattr(request, "param", "stdin")
+    with lab_env(tmp_path, monkeypatch, delivery) as made:
+        yield made
+
+
+@contextmanager
+def lab_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delivery: Delivery = "stdin",
+    clock: LabClock | None = None,
+) -> Iterator[Env]:
+    """What :func:`env` yields, the organisation on ``clock`` (None: the real clocks)."""
     faults, journal = Faults(), Journal()
-    organisation = Organisation.from_seed(faults=faults, journal=journal)
+    organisation = Organisation.from_seed(faults=faults, journal=journal, clock=clock)
     creds = LabCredentials(password=SECRET)
     with (
         Lab(organisation, auth="ntlm", credentials=creds, faults=faults, journal=journal) as lab,

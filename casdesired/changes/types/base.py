@@ -69,6 +69,15 @@ class Change:
         """What the agent runs, in order."""
         raise NotImplementedError
 
+    def steps(self) -> list[tuple[str, float | None]]:
+        """Each invocation's step for people (apply's progress), in :meth:`invocations`'s
+        order: what it does, and the longest it may wait in seconds (None: no wait). By
+        default each step is the change itself, and an ``until`` waits up to its timeout."""
+        return [
+            (self.describe(), i.until.timeout_seconds if i.until is not None else None)
+            for i in self.invocations()
+        ]
+
     @property
     def mailboxes(self) -> int:
         """Mailboxes whose users this change affects directly (0 when none or unknown)."""

@@ -78,6 +78,13 @@ class NlbNodeAdd(Change):
     def describe(self) -> str:
         return f"add {self.server} to the NLB cluster on {self.cluster_host}"
 
+    def steps(self) -> list[tuple[str, float | None]]:
+        return [
+            (f"add {self.server} to the NLB cluster on {self.cluster_host}", None),
+            (f"wait for the NLB cluster on {self.cluster_host} to reconverge",
+             CONVERGENCE_TIMEOUT_SECONDS),
+        ]
+
     def invocations(self) -> list[Invocation]:
         # On the cluster host itself, not through -HostName: WMI to another host from inside
         # a WinRM session is a second hop (field §1b). Then the cluster reconverges.
@@ -142,11 +149,28 @@ class NlbNodeRemove(Change):
             f"(drain timeout {self.drain_timeout_minutes} min)"
         )
 
+    def steps(self) -> list[tuple[str, float | None]]:
+        # Stop-NlbClusterNode -Drain blocks until drained or its -Timeout, whose unit is [OPEN]:
+        # minutes, the longer reading, bounds it.
+        return [
+            (f"drain {self.server} (drain timeout {self.drain_timeout_minutes} min)",
+             float(self.drain_timeout_minutes * 60)),
+            (f"wait until {self.server} is Stopped", self._stopped_wait_seconds),
+            (f"remove {self.server} from the NLB cluster on {self.cluster_host}", None),
+            (f"wait for the NLB cluster on {self.cluster_host} to reconverge",
+             CONVERGENCE_TIMEOUT_SECONDS),
+        ]
+
+    @property
+    def _stopped_wait_seconds(self) -> float:
+        """A little longer than the drain itself before calling it a failure."""
+        return float(self.drain_timeout_minutes * 60 + 60)
+
     def invocations(self) -> list[Invocation]:
         # Each step on the node itself (WMI to another host is a second hop, field §1b):
         # drain, wait until stopped (a little longer than the drain itself before calling it a
         # failure), remove; then the cluster host waits for the others to reconverge.
-        wait_seconds = float(self.drain_timeout_minutes * 60 + 60)
+        wait_seconds = self._stopped_wait_seconds
         return [
             Invocation(
                 id=self._id("drain"),

@@ -12,16 +12,21 @@ Loading what a request needs (the Exchange session, modules, version, recipient 
 Cmdlets run through a :class:`CmdletRunner` (the Organisation), never as script text.
 A process killed by WinRM (its shell deleted, or a Signal terminate) stops between invocations
 and between the polls of an ``until``: :func:`casdesired.lab.process.checkpoint`.
+Write-AgentProgress's lines (:func:`casdesired.agent.framing.progress_line`, as each invocation
+starts and at each poll of an ``until``) are flushed at once, as agent.ps1 flushes them: they
+reach the shell's next Receive while the agent still runs (:func:`_write_progress`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from dataclasses import dataclass, replace
 
 from casdesired import jsontext
+from casdesired.agent.framing import progress_line
 from casdesired.agent.protocol import (
     FENCED,
     KEEPALIVE_FAILED,
@@ -47,7 +52,7 @@ from casdesired.lab.exchange.agent_loading import Steps, load
 from casdesired.lab.exchange.agent_values import as_date, counted, group_key, ps_number, select
 from casdesired.lab.exchange.binding import LabValue, Obj, Provider
 from casdesired.lab.exchange.runner import CmdletRunner, Sessions
-from casdesired.lab.process import checkpoint
+from casdesired.lab.process import checkpoint, current
 
 _CMDLET_NAME = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+$")
 
@@ -150,7 +155,7 @@ def _execute(
     frozen, version = loading.loaded, loading.version
     keepalive = _Keepalive(runner, request.keepalive, frozen, host_lines, sessions)
     stop = False
-    for invocation in request.invocations:
+    for position, invocation in enumerate(request.invocations, start=1):
         for run in fanned_out(invocation, results):  # one, or one per computer of a fan-out
             stop = True
             checkpoint()  # a killed process runs nothing more
@@ -158,8 +163,12 @@ def _execute(
                 break  # nothing more runs: later invocations have no result
             if not keepalive.fence_passes(request.fence, run.invocation):
                 break  # its lock was broken or taken over: no more writes
+            shown = position if request.progress else 0  # Write-AgentProgress's check
+            if shown:
+                _write_progress(host_lines, shown)
             result = _refusal(run) if run.refused else _run_invocation(
-                runner, run.invocation, frozen, host_lines, keepalive, sessions, request.diagnose)
+                runner, run.invocation, frozen, host_lines, keepalive, sessions, request.diagnose,
+                shown)
             results.append(result)
             if keepalive.stopped is not None:
                 break  # it failed while this invocation polled
@@ -247,7 +256,11 @@ def _run_invocation(
     keepalive: _Keepalive | None,
     sessions: Sessions,
     diagnose: bool = False,
+    position: int = 0,
 ) -> Result:
+    """Invoke-AgentInvocation; ``position``: the invocation's place in the request, for the
+    progress line of each poll of an ``until`` (0: none, for the keepalive or a request that
+    asks for no progress)."""
     objects: list[Obj] = []
     try:
         if not _CMDLET_NAME.match(invocation.cmdlet):
@@ -295,6 +308,9 @@ def _run_invocation(
                         property=until.property,
                         values=", ".join(until.values),
                     ))
+                if position > 0:
+                    left = max(0, math.floor(deadline - runner.monotonic()))
+                    _write_progress(host_lines, position, left)
                 runner.sleep(until.interval_seconds)
                 checkpoint()
                 if keepalive is not None and not keepalive.run_if_due():
@@ -309,6 +325,18 @@ def _run_invocation(
     except err.ExchangeError as exc:
         error = InvocationError(message=exc.message, category=exc.category, target=exc.target)
         return Result(id=invocation.id, ok=False, objects=tuple(objects), error=error)
+
+
+def _write_progress(host_lines: list[str], position: int, left: int | None = None) -> None:
+    """Write-AgentProgress (for a request that asks for progress): flushed at once to the
+    running process's stdout (a Receive gets it while the agent runs); with no process around
+    (an organisation called directly), in order among the run's other host lines."""
+    line = progress_line(position, left)
+    process = current()
+    if process is None:
+        host_lines.append(line)
+    else:
+        process.write_stdout(line + "\r\n")
 
 
 def _refusal(run: Run) -> Result:
