@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import TextIO
 
 from casdesired import model
@@ -33,8 +32,8 @@ from casdesired.apply import audit, execute, report, safety, verify
 from casdesired.apply import lock as locking
 from casdesired.apply.dns import DnsRecordExecutor, check_dns_gate, check_dns_management
 from casdesired.apply.interrupts import Interrupts, PromptInterrupted, deferred_interrupts
-from casdesired.apply.progress import Progress, Quiet, Step
-from casdesired.apply.record import ApplyRecord
+from casdesired.apply.options import ApplyOptions as ApplyOptions
+from casdesired.apply.progress import Step
 from casdesired.apply.release import kept_warning, release_lock, say_released
 from casdesired.apply.report import say
 from casdesired.apply.rollback import write_rollback
@@ -74,23 +73,6 @@ PRE_WRITE_CHECKS: tuple[safety.PreWriteCheck, ...] = (
 
 EXECUTORS: tuple[execute.ExtraExecutor, ...] = (DnsRecordExecutor(),)
 """Who carries out the changes the agent does not: DNS record changes (RFC 2136)."""
-
-
-@dataclass
-class ApplyOptions:
-    auto_approve: bool = False
-    force: bool = False
-    lock_timeout: float = 0.0
-    sites: list[str] | None = None
-    audit_log: Path = audit.DEFAULT_AUDIT_LOG
-    rollback_out: Path | None = None
-    ask: Callable[[str], str] | None = None
-    """Reads the answer on a terminal; None when there is no terminal."""
-    environ: dict[str, str] | None = None
-    progress: Progress = field(default_factory=Quiet)
-    """Shown the step running (a display on a terminal; quiet otherwise)."""
-    record: ApplyRecord = field(default_factory=ApplyRecord)
-    """Filled in as the apply goes: the data of the JSON end report."""
 
 
 def apply(
