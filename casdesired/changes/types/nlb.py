@@ -39,20 +39,13 @@ def converged_wait(change_id: str, computer: str) -> Invocation:
     )
 
 
-@dataclass(frozen=True)
-class NlbNodeAdd(Change):
-    """``Add-NlbClusterNode``: a CAS joins its array's Windows NLB cluster."""
-
-    kind: ClassVar[str] = "nlb_node_add"
-    action: ClassVar[Action] = Action.CREATE
-    order: ClassVar[int] = 1
-    needs_exchange: ClassVar[bool] = False
+class _NodeChange(Change):
+    """What a change of one node's membership is: the node on its cluster, reached through
+    the NLB module, about the server by name and by FQDN."""
 
     cluster_host: str
-    interface: str
     server: str
     server_fqdn: str
-    node_interface: str
 
     @property
     def identity(self) -> str:
@@ -68,6 +61,22 @@ class NlbNodeAdd(Change):
             name.strip().rstrip(".").lower()
             for name in (self.identity, self.server, self.server_fqdn)
         )
+
+
+@dataclass(frozen=True)
+class NlbNodeAdd(_NodeChange):
+    """``Add-NlbClusterNode``: a CAS joins its array's Windows NLB cluster."""
+
+    kind: ClassVar[str] = "nlb_node_add"
+    action: ClassVar[Action] = Action.CREATE
+    order: ClassVar[int] = 1
+    needs_exchange: ClassVar[bool] = False
+
+    cluster_host: str
+    interface: str
+    server: str
+    server_fqdn: str
+    node_interface: str
 
     def before(self) -> dict[str, JsonValue] | None:
         return None
@@ -105,7 +114,7 @@ class NlbNodeAdd(Change):
 
 
 @dataclass(frozen=True)
-class NlbNodeRemove(Change):
+class NlbNodeRemove(_NodeChange):
     """Drain, wait until stopped, then remove a node from its NLB cluster.
 
     Draining first lets existing RPC connections finish; removing a converged node would cut
@@ -121,21 +130,6 @@ class NlbNodeRemove(Change):
     server: str
     server_fqdn: str
     drain_timeout_minutes: int = DEFAULT_DRAIN_TIMEOUT_MINUTES
-
-    @property
-    def identity(self) -> str:
-        return f"{self.cluster_host}/{self.server}"
-
-    @property
-    def modules(self) -> tuple[str, ...]:
-        return (NLB_MODULE,)
-
-    @property
-    def subjects(self) -> frozenset[str]:
-        return frozenset(
-            name.strip().rstrip(".").lower()
-            for name in (self.identity, self.server, self.server_fqdn)
-        )
 
     def before(self) -> dict[str, JsonValue] | None:
         return {"cluster_host": self.cluster_host, "node": self.server}
